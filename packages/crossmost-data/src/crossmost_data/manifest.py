@@ -1,0 +1,207 @@
+"""``manifest.json``: the description of a prepared dataset folder (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = ["MANIFEST_NAME", "Manifest", "ManifestError", "ShardEntry", "SkippedItem", "write_json_atomic"]
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """``manifest.json`` is missing, not JSON, or lacks a required key; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class ShardEntry:
+    """One shard file of a split.
+
+    Attributes:
+        file: File name relative to the dataset folder, e.g. ``"train-000000.tar"``.
+        num_samples: Number of samples in the shard.
+        sha256: Hex digest of the whole tar file.
+    """
+
+    file: str
+    num_samples: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """An item the preparation could not use, and why."""
+
+    uid: str
+    source: str
+    split: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    """The contents of ``manifest.json``.
+
+    Attributes:
+        dataset: Dataset name (the reader name, e.g. ``"modelnet40"``).
+        class_names: Ordered class names; the index is the label.
+        splits: Split name → its shards in order.
+        num_views: Views per sample.
+        image_size: Height and width of every view in pixels.
+        points_per_sample: Points per sample (rows of ``points.npy``).
+        point_layout: ``"xyz"`` (N×3) or ``"xyzrgb"`` (N×6, rgb in [0, 1]).
+        up_axis: Always ``"y"``.
+        config: The exact preparation configuration (JSON-compatible).
+        skipped: Items left out, with reasons.
+        crossmost_data_version: Version of ``crossmost-data`` that wrote the folder.
+        created: ISO-8601 UTC time of writing.
+        format_version: Version of the on-disk format.
+    """
+
+    dataset: str
+    class_names: list[str]
+    splits: dict[str, list[ShardEntry]]
+    num_views: int
+    image_size: int
+    points_per_sample: int
+    point_layout: Literal["xyz", "xyzrgb"] = "xyz"
+    up_axis: str = "y"
+    config: dict[str, Any] = field(default_factory=dict)
+    skipped: list[SkippedItem] = field(default_factory=list)
+    crossmost_data_version: str = ""
+    created: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def num_samples(self, split: str) -> int:
+        """Total number of samples of ``split`` (``ManifestError`` when the split does not exist)."""
+        return sum(entry.num_samples for entry in self.shards(split))
+
+    def shards(self, split: str) -> list[ShardEntry]:
+        """The shard entries of ``split``; raises ``ManifestError`` listing the available splits otherwise."""
+        if split not in self.splits:
+            raise ManifestError(f"split {split!r} is not in the manifest; available splits: {sorted(self.splits)}")
+        return self.splits[split]
+
+    def label_of(self, class_name: str) -> int:
+        """The label (index in ``class_names``) of ``class_name``."""
+        try:
+            return self.class_names.index(class_name)
+        except ValueError:
+            raise ManifestError(f"class {class_name!r} is not in the manifest's class_names") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dictionary (the exact content of ``manifest.json``)."""
+        data = asdict(self)
+        data["splits"] = {name: [asdict(e) for e in entries] for name, entries in self.splits.items()}
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = MANIFEST_NAME) -> Manifest:
+        """Build a manifest from its JSON dictionary.
+
+        Raises:
+            ManifestError: A required key is missing or has the wrong type; the message names ``source`` and the key.
+        """
+        if not isinstance(data, dict):
+            raise ManifestError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+        required = ("dataset", "class_names", "splits", "num_views", "image_size", "points_per_sample")
+        for key in required:
+            if key not in data:
+                raise ManifestError(f"{source}: missing required key {key!r}")
+        try:
+            splits: dict[str, list[ShardEntry]] = {}
+            for split, entries in data["splits"].items():
+                parsed = []
+                for i, entry in enumerate(entries):
+                    for key in ("file", "num_samples", "sha256"):
+                        if key not in entry:
+                            raise ManifestError(f"{source}: missing key {key!r} in splits[{split!r}][{i}]")
+                    parsed.append(ShardEntry(str(entry["file"]), int(entry["num_samples"]), str(entry["sha256"])))
+                splits[str(split)] = parsed
+            skipped = []
+            for i, item in enumerate(data.get("skipped", [])):
+                for key in ("uid", "source", "split", "reason"):
+                    if key not in item:
+                        raise ManifestError(f"{source}: missing key {key!r} in skipped[{i}]")
+                skipped.append(
+                    SkippedItem(str(item["uid"]), str(item["source"]), str(item["split"]), str(item["reason"]))
+                )
+            layout = data.get("point_layout", "xyz")
+            if layout not in ("xyz", "xyzrgb"):
+                raise ManifestError(f"{source}: key 'point_layout' must be 'xyz' or 'xyzrgb', got {layout!r}")
+            return cls(
+                dataset=str(data["dataset"]),
+                class_names=[str(c) for c in data["class_names"]],
+                splits=splits,
+                num_views=int(data["num_views"]),
+                image_size=int(data["image_size"]),
+                points_per_sample=int(data["points_per_sample"]),
+                point_layout=layout,
+                up_axis=str(data.get("up_axis", "y")),
+                config=dict(data.get("config", {})),
+                skipped=skipped,
+                crossmost_data_version=str(data.get("crossmost_data_version", "")),
+                created=str(data.get("created", "")),
+                format_version=int(data.get("format_version", FORMAT_VERSION)),
+            )
+        except ManifestError:
+            raise
+        except (TypeError, ValueError, AttributeError) as error:
+            raise ManifestError(f"{source}: malformed value ({error})") from error
+
+    @classmethod
+    def read(cls, directory: str | os.PathLike[str]) -> Manifest:
+        """Read ``<directory>/manifest.json``.
+
+        Raises:
+            ManifestError: The file is missing, is not valid JSON, or lacks a required key.
+        """
+        path = Path(directory) / MANIFEST_NAME
+        if not path.is_file():
+            hint = "" if Path(directory).is_dir() else " (the folder does not exist)"
+            raise ManifestError(
+                f"{path}: no manifest{hint}; prepare the dataset first with `crossmost-data render` or "
+                "`crossmost-data synth`, or finish an interrupted/split run so that the manifest gets written"
+            )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ManifestError(f"{path}: not valid JSON ({error})") from error
+        return cls.from_dict(data, source=str(path))
+
+    def write(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``<directory>/manifest.json`` atomically (temporary file in the same folder, then rename).
+
+        Fills ``crossmost_data_version`` and ``created`` when empty. Returns the path written.
+        """
+        if not self.crossmost_data_version:
+            from crossmost_data import __version__
+
+            self.crossmost_data_version = __version__
+        if not self.created:
+            self.created = datetime.now(UTC).replace(microsecond=0).isoformat()
+        path = Path(directory) / MANIFEST_NAME
+        write_json_atomic(path, self.to_dict())
+        return path
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
