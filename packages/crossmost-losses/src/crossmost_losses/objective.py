@@ -1,0 +1,331 @@
+"""The whole Cross-MoST objective: pseudo-labels from the teacher, every loss term on the student, diagnostics.
+
+total = cls_image_weight · cls_image + cls_point_weight · cls_point
+      + fairness_image_weight · fairness_image + fairness_point_weight · fairness_point
+      + mim_weight · mim + mpm_weight · mpm
+      + global_local_image_weight · global_local_image + global_local_point_weight · global_local_point
+      + alignment_weight · alignment
+
+where ``alignment`` already holds its per-direction weights. The defaults are the official ModelNet40 Cross-MoST
+configuration, with the paper's values where the official code has a bug (MIM mean, MPM target, empty selections,
+ties). A term whose weight is 0, or whose inputs the student does not provide (``None``: no masks), is not computed
+and does not appear in `ObjectiveOutput.terms`.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from dataclasses import asdict, dataclass, fields
+from typing import get_args
+
+import torch
+from torch import Tensor, nn
+
+from .alignment import cross_modal_infonce
+from .classification import ClassificationNormalization, masked_cross_entropy
+from .diagnostics import pseudo_label_diagnostics
+from .fairness import fairness_loss
+from .global_local import global_local_alignment_loss
+from .mim import masked_image_modeling_loss
+from .mpm import masked_point_modeling_loss
+from .outputs import ModelOutputs, TeacherOutputs
+from .pseudo_labels import PseudoLabels, PseudoLabelStrategy, TieBreak, select_pseudo_labels
+
+__all__ = ["TERM_NAMES", "CrossMoSTObjective", "ObjectiveConfig", "ObjectiveOutput"]
+
+TERM_NAMES: tuple[str, ...] = (
+    "cls_image",
+    "cls_point",
+    "fairness_image",
+    "fairness_point",
+    "mim",
+    "mpm",
+    "global_local_image",
+    "global_local_point",
+    "alignment",
+)
+"""Every term the objective can compute, in the order `ObjectiveOutput.terms` lists them."""
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Weights and settings of `CrossMoSTObjective` (defaults: official ModelNet40 Cross-MoST).
+
+    Attributes:
+        cls_image_weight: weight of the image-branch cross-entropy on pseudo-labels.
+        cls_point_weight: weight of the point-branch cross-entropy on pseudo-labels.
+        fairness_image_weight: weight of the image-branch fairness term.
+        fairness_point_weight: weight of the point-branch fairness term.
+        mim_weight: weight of masked image modelling.
+        mpm_weight: weight of masked point modelling.
+        global_local_image_weight: weight of the image global–local alignment (official 0.2).
+        global_local_point_weight: weight of the point global–local alignment (official 0.2).
+        alignment_weight: weight of the cross-modal InfoNCE (0 disables it: the baseline).
+        image_to_point_weight: InfoNCE weight of the image→point direction (official 1, paper ½).
+        point_to_image_weight: InfoNCE weight of the point→image direction (official 1, paper ½).
+        temperature: InfoNCE temperature τ (official 1).
+        strategy: pseudo-label strategy (`select_pseudo_labels`).
+        threshold: confidence threshold (official 0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN).
+        point_confidence_scale: point confidence factor (official 0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN).
+        image_threshold: image threshold of ``independent`` (``None``: ``threshold``).
+        point_threshold: point threshold of ``independent`` (``None``: ``threshold``).
+        tie_break: modality that wins an exact confidence tie.
+        agreement_floor: minimum confidence of the ``agreement`` strategy (official 0.2).
+        agreement_requires_threshold: ``agreement`` also requires the joint confidence above ``threshold``.
+        label_smoothing: cross-entropy label smoothing (0 in the paper).
+        classification_normalization: ``kept`` (official) or ``batch`` (paper Eq. 2) denominator of the CE.
+        gather_fairness: average the fairness term over the global batch (official).
+        gather_alignment: use every process's embeddings as InfoNCE negatives (official: per process).
+        detach_global: stop the global-local gradient into the global embedding (official: not stopped).
+        check_finite: raise a named error when an input of a computed term holds NaN or inf (one host
+            synchronisation per input).
+    """
+
+    cls_image_weight: float = 1.0
+    cls_point_weight: float = 1.0
+    fairness_image_weight: float = 1.0
+    fairness_point_weight: float = 1.0
+    mim_weight: float = 1.0
+    mpm_weight: float = 1.0
+    global_local_image_weight: float = 0.2
+    global_local_point_weight: float = 0.2
+    alignment_weight: float = 1.0
+    image_to_point_weight: float = 1.0
+    point_to_image_weight: float = 1.0
+    temperature: float = 1.0
+    strategy: PseudoLabelStrategy = "joint"
+    threshold: float = 0.84
+    point_confidence_scale: float = 0.9
+    image_threshold: float | None = None
+    point_threshold: float | None = None
+    tie_break: TieBreak = "image"
+    agreement_floor: float = 0.2
+    agreement_requires_threshold: bool = False
+    label_smoothing: float = 0.0
+    classification_normalization: ClassificationNormalization = "kept"
+    gather_fairness: bool = True
+    gather_alignment: bool = False
+    detach_global: bool = False
+    check_finite: bool = True
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name.endswith("_weight") and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"ObjectiveConfig.{field.name} must be a finite non-negative number, got {value}")
+        if self.strategy not in get_args(PseudoLabelStrategy):
+            raise ValueError(
+                f"ObjectiveConfig.strategy must be one of {get_args(PseudoLabelStrategy)}, got {self.strategy!r}"
+            )
+        if self.tie_break not in get_args(TieBreak):
+            raise ValueError(f"ObjectiveConfig.tie_break must be 'image' or 'point', got {self.tie_break!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"ObjectiveConfig.temperature must be positive, got {self.temperature}")
+        if not self.point_confidence_scale > 0:
+            raise ValueError(
+                f"ObjectiveConfig.point_confidence_scale must be positive, got {self.point_confidence_scale}"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"ObjectiveConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.classification_normalization not in get_args(ClassificationNormalization):
+            raise ValueError(
+                "ObjectiveConfig.classification_normalization must be 'kept' or 'batch', got "
+                f"{self.classification_normalization!r}"
+            )
+
+    def term_weights(self) -> dict[str, float]:
+        """The weight of every term in `TERM_NAMES`, by name."""
+        return {name: getattr(self, f"{name}_weight") for name in TERM_NAMES}
+
+
+@dataclass(frozen=True)
+class ObjectiveOutput:
+    """Result of `CrossMoSTObjective.forward`.
+
+    Attributes:
+        total: scalar to backpropagate, ``Σ weights[name] · terms[name]``.
+        terms: every computed term, **unweighted**, by name (`TERM_NAMES` order); skipped terms are absent.
+        weights: the weight of each entry of ``terms``.
+        diagnostics: `pseudo_label_diagnostics` of the teacher's predictions (0-d detached tensors).
+        pseudo_labels: the selection the classification terms used.
+    """
+
+    total: Tensor
+    terms: dict[str, Tensor]
+    weights: dict[str, float]
+    diagnostics: dict[str, Tensor]
+    pseudo_labels: PseudoLabels
+
+    def weighted_terms(self) -> dict[str, Tensor]:
+        """Each term multiplied by its weight (these sum to ``total``)."""
+        return {name: self.weights[name] * value for name, value in self.terms.items()}
+
+
+def _check_matrix(name: str, tensor: Tensor, shape: tuple[int, int] | None = None) -> None:
+    if tensor.dim() != 2:
+        raise ValueError(f"CrossMoSTObjective: {name} must be a 2-D tensor, got shape {tuple(tensor.shape)}")
+    if shape is not None and tuple(tensor.shape) != shape:
+        raise ValueError(f"CrossMoSTObjective: {name} has shape {tuple(tensor.shape)}, expected {shape}")
+
+
+class CrossMoSTObjective(nn.Module):
+    """Pseudo-label selection, every Cross-MoST loss term and the diagnostics, in one call.
+
+    Example:
+        >>> objective = CrossMoSTObjective(ObjectiveConfig(threshold=0.82, point_confidence_scale=1.0))
+        >>> out = objective(student_outputs, teacher_outputs, labels=batch["label"])  # doctest: +SKIP
+        >>> out.total.backward()  # doctest: +SKIP
+    """
+
+    def __init__(self, config: ObjectiveConfig | None = None) -> None:
+        super().__init__()
+        self.config = config if config is not None else ObjectiveConfig()
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{key}={value!r}" for key, value in asdict(self.config).items())
+
+    def _finite(self, term: str, name: str, tensor: Tensor) -> Tensor:
+        if self.config.check_finite and not bool(torch.isfinite(tensor).all()):
+            raise FloatingPointError(f"CrossMoSTObjective: {name} contains NaN or inf (needed by the {term!r} term)")
+        return tensor
+
+    def select(self, teacher: TeacherOutputs, generator: torch.Generator | None = None) -> PseudoLabels:
+        """Pseudo-labels from the teacher's logits with this objective's settings."""
+        config = self.config
+        image_logits = teacher.image_logits.detach()
+        point_logits = teacher.point_logits.detach()
+        _check_matrix("teacher.image_logits", image_logits)
+        _check_matrix("teacher.point_logits", point_logits, tuple(image_logits.shape))  # type: ignore[arg-type]
+        self._finite("pseudo_labels", "teacher.image_logits", image_logits)
+        self._finite("pseudo_labels", "teacher.point_logits", point_logits)
+        return select_pseudo_labels(
+            image_logits,
+            point_logits,
+            strategy=config.strategy,
+            threshold=config.threshold,
+            point_confidence_scale=config.point_confidence_scale,
+            image_threshold=config.image_threshold,
+            point_threshold=config.point_threshold,
+            generator=generator,
+            tie_break=config.tie_break,
+            agreement_floor=config.agreement_floor,
+            agreement_requires_threshold=config.agreement_requires_threshold,
+        )
+
+    def forward(
+        self,
+        student: ModelOutputs,
+        teacher: TeacherOutputs,
+        labels: Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> ObjectiveOutput:
+        """Compute every enabled term.
+
+        Args:
+            student: the student's outputs on the strong, masked inputs (`ModelOutputs`).
+            teacher: the teacher's outputs on the weak inputs; only ``image_logits``/``point_logits`` are read.
+            labels: optional ``B`` ground truth (``-1`` unknown), for diagnostics only; never reaches a loss.
+            generator: random source of the ``random`` pseudo-label strategy.
+
+        Returns:
+            An `ObjectiveOutput`.
+
+        Raises:
+            ValueError: shapes disagree (batch size, class count between teacher and student or image and point).
+            FloatingPointError: a needed input holds NaN/inf (with ``check_finite``); the message names it.
+        """
+        config = self.config
+        weights = config.term_weights()
+        pseudo_labels = self.select(teacher, generator)
+        batch, num_classes = teacher.image_logits.shape
+        for name in ("image_logits", "point_logits"):
+            _check_matrix(f"student.{name}", getattr(student, name))
+            if tuple(getattr(student, name).shape) != (batch, num_classes):
+                raise ValueError(
+                    f"CrossMoSTObjective: student.{name} has shape {tuple(getattr(student, name).shape)} but the "
+                    f"teacher's logits are {(batch, num_classes)} (same batch and class count required)"
+                )
+
+        terms: dict[str, Tensor] = {}
+
+        if weights["cls_image"]:
+            logits = self._finite("cls_image", "student.image_logits", student.image_logits)
+            terms["cls_image"] = masked_cross_entropy(
+                logits,
+                pseudo_labels.image_labels,
+                pseudo_labels.image_keep,
+                label_smoothing=config.label_smoothing,
+                normalization=config.classification_normalization,
+            )
+        if weights["cls_point"]:
+            logits = self._finite("cls_point", "student.point_logits", student.point_logits)
+            terms["cls_point"] = masked_cross_entropy(
+                logits,
+                pseudo_labels.point_labels,
+                pseudo_labels.point_keep,
+                label_smoothing=config.label_smoothing,
+                normalization=config.classification_normalization,
+            )
+        if weights["fairness_image"]:
+            logits = self._finite("fairness_image", "student.image_logits", student.image_logits)
+            terms["fairness_image"] = fairness_loss(logits, gather=config.gather_fairness)
+        if weights["fairness_point"]:
+            logits = self._finite("fairness_point", "student.point_logits", student.point_logits)
+            terms["fairness_point"] = fairness_loss(logits, gather=config.gather_fairness)
+        reconstruction, image_target = student.image_reconstruction, student.image_target
+        patch_mask, image_local = student.image_patch_mask, student.image_local_embedding
+        token_prediction, token_target = student.point_token_prediction, student.point_token_target
+        group_mask, point_local = student.point_group_mask, student.point_local_embedding
+        if weights["mim"] and reconstruction is not None and image_target is not None and patch_mask is not None:
+            terms["mim"] = masked_image_modeling_loss(
+                self._finite("mim", "student.image_reconstruction", reconstruction),
+                self._finite("mim", "student.image_target", image_target),
+                patch_mask,
+            )
+        if weights["mpm"] and token_prediction is not None and token_target is not None and group_mask is not None:
+            terms["mpm"] = masked_point_modeling_loss(
+                self._finite("mpm", "student.point_token_prediction", token_prediction),
+                self._finite("mpm", "student.point_token_target", token_target),
+                group_mask,
+            )
+        if weights["global_local_image"] and image_local is not None and patch_mask is not None:
+            terms["global_local_image"] = global_local_alignment_loss(
+                self._finite("global_local_image", "student.image_local_embedding", image_local),
+                self._finite("global_local_image", "student.image_embedding", student.image_embedding),
+                patch_mask,
+                detach_global=config.detach_global,
+            )
+        if weights["global_local_point"] and point_local is not None and group_mask is not None:
+            terms["global_local_point"] = global_local_alignment_loss(
+                self._finite("global_local_point", "student.point_local_embedding", point_local),
+                self._finite("global_local_point", "student.point_embedding", student.point_embedding),
+                group_mask,
+                detach_global=config.detach_global,
+            )
+        if weights["alignment"]:
+            terms["alignment"] = cross_modal_infonce(
+                self._finite("alignment", "student.image_embedding", student.image_embedding),
+                self._finite("alignment", "student.point_embedding", student.point_embedding),
+                temperature=config.temperature,
+                image_to_point_weight=config.image_to_point_weight,
+                point_to_image_weight=config.point_to_image_weight,
+                gather=config.gather_alignment,
+            )
+
+        # With nothing enabled the total is a zero that still backpropagates (zero gradient into the logits).
+        weighted = [weights[name] * value for name, value in terms.items()]
+        if weighted:
+            total = functools.reduce(operator.add, weighted)
+        else:
+            total = 0.0 * (student.image_logits.sum() + student.point_logits.sum())
+        diagnostics = pseudo_label_diagnostics(pseudo_labels, teacher.image_logits, teacher.point_logits, labels)
+        return ObjectiveOutput(
+            total=total,
+            terms=terms,
+            weights={name: weights[name] for name in terms},
+            diagnostics=diagnostics,
+            pseudo_labels=pseudo_labels,
+        )
