@@ -1,0 +1,135 @@
+"""Building open_clip models: the shipped open_clip configs, and the QuickGELU guard for local weight files.
+
+open_clip is imported lazily here, so ``import crossmost_models`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+from torch import nn
+
+__all__ = ["OPEN_CLIP_CONFIG_DIR", "check_quickgelu", "create_clip", "import_open_clip"]
+
+OPEN_CLIP_CONFIG_DIR = Path(__file__).parent / "model_configs" / "open_clip"
+"""open_clip-format JSON configs shipped with crossmost (e.g. ``crossmost-tiny-clip``)."""
+
+_REGISTERED = False
+# File names of the OpenAI CLIP releases (as downloaded by the `clip` package or open_clip's `openai` tag).
+_OPENAI_FILE_STEMS = {
+    "rn50",
+    "rn101",
+    "rn50x4",
+    "rn50x16",
+    "rn50x64",
+    "vit-b-32",
+    "vit-b-16",
+    "vit-l-14",
+    "vit-l-14-336px",
+}
+
+
+def import_open_clip() -> ModuleType:
+    """Import open_clip and register crossmost's open_clip configs with it (once)."""
+    global _REGISTERED
+    import open_clip
+
+    if not _REGISTERED:
+        open_clip.add_model_config(OPEN_CLIP_CONFIG_DIR)
+        _REGISTERED = True
+    return open_clip
+
+
+def _is_torchscript_archive(path: Path) -> bool:
+    # OpenAI released CLIP as TorchScript archives; those are zip files holding `constants.pkl` and `code/`.
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+
+
+def _looks_like_openai_weights(path: Path) -> str | None:
+    stem = path.stem.lower()
+    if "openai" in path.name.lower():
+        return f"its name {path.name!r} mentions OpenAI"
+    if stem in _OPENAI_FILE_STEMS:
+        return f"its name {path.name!r} is the name of an OpenAI CLIP release"
+    if _is_torchscript_archive(path):
+        return "it is a TorchScript archive, the format of the OpenAI CLIP releases"
+    return None
+
+
+def check_quickgelu(model_name: str, pretrained: str | None, *, allow_mismatch: bool = False) -> None:
+    """Refuse to load a local file that looks like OpenAI weights into a GELU (non-QuickGELU) architecture.
+
+    OpenAI's CLIP models use QuickGELU; open_clip's plain ``ViT-B-16`` uses ``nn.GELU``. A pretrained *tag* sets the
+    right activation, but a file path does not, so loading an OpenAI file into ``ViT-B-16`` silently changes every
+    output (open_clip#771/#915). Use ``ViT-B-16-quickgelu`` (or any ``*-quickgelu`` name) for such files.
+
+    Args:
+        model_name: the open_clip architecture name.
+        pretrained: the ``pretrained`` argument (a tag, a file path, or ``None``).
+        allow_mismatch: warn instead of raising (for files that are known to be GELU models despite their name).
+
+    Raises:
+        ValueError: the file looks like OpenAI weights and ``model_name`` does not use QuickGELU.
+    """
+    if pretrained is None or "quickgelu" in model_name.lower():
+        return
+    path = Path(pretrained)
+    if not path.is_file():
+        return  # a pretrained tag: open_clip itself warns about a QuickGELU mismatch
+    open_clip = import_open_clip()
+    config = open_clip.get_model_config(model_name) or {}
+    if config.get("quick_gelu", False):
+        return
+    reason = _looks_like_openai_weights(path)
+    if reason is None:
+        return
+    message = (
+        f"{path} looks like OpenAI CLIP weights ({reason}), which were trained with QuickGELU, but open_clip model "
+        f"{model_name!r} uses GELU, so every output would silently change. Use {model_name + '-quickgelu'!r} "
+        "instead, or pass allow_quickgelu_mismatch=True if this file really holds a GELU model."
+    )
+    if not allow_mismatch:
+        raise ValueError(message)
+    warnings.warn(message, UserWarning, stacklevel=3)
+
+
+def create_clip(
+    name: str,
+    pretrained: str | None = None,
+    *,
+    device: str | torch.device | None = None,
+    allow_quickgelu_mismatch: bool = False,
+    **open_clip_kwargs: Any,
+) -> tuple[nn.Module, Callable[..., torch.Tensor]]:
+    """Create an open_clip model and its tokenizer (for CLIP pre-training and zero-shot classification).
+
+    Args:
+        name: open_clip architecture name (``ViT-B-16``, ``ViT-B-16-quickgelu``, ``crossmost-tiny-clip`` …).
+        pretrained: an open_clip pretrained tag (passed through; may download) or a local checkpoint file.
+            ``None`` builds randomly initialised towers.
+        device: where to put the model (default CPU).
+        allow_quickgelu_mismatch: see :func:`check_quickgelu` (skipped when ``force_quick_gelu=True`` is passed).
+        **open_clip_kwargs: passed to ``open_clip.create_model`` (e.g. ``force_image_size``, ``precision``).
+
+    Returns:
+        ``(clip_model, tokenizer)``.
+
+    Raises:
+        ValueError: a local file that looks like OpenAI weights with a GELU architecture.
+        RuntimeError: open_clip does not know ``name`` or ``pretrained`` (its own message).
+    """
+    open_clip = import_open_clip()
+    if not open_clip_kwargs.get("force_quick_gelu", False):
+        check_quickgelu(name, pretrained, allow_mismatch=allow_quickgelu_mismatch)
+    model = open_clip.create_model(name, pretrained=pretrained, device=device or "cpu", **open_clip_kwargs)
+    tokenizer = open_clip.get_tokenizer(name)
+    return model, tokenizer
