@@ -197,7 +197,7 @@ class CrossMoSTObjective(nn.Module):
         image_logits = teacher.image_logits.detach()
         point_logits = teacher.point_logits.detach()
         _check_matrix("teacher.image_logits", image_logits)
-        _check_matrix("teacher.point_logits", point_logits, tuple(image_logits.shape))  # type: ignore[arg-type]
+        _check_matrix("teacher.point_logits", point_logits, (image_logits.shape[0], image_logits.shape[1]))
         self._finite("pseudo_labels", "teacher.image_logits", image_logits)
         self._finite("pseudo_labels", "teacher.point_logits", point_logits)
         return select_pseudo_labels(
