@@ -1,0 +1,113 @@
+"""Point-BERT grouping speed: crossmost's batched torch ops against fpsample + scipy's cKDTree.
+
+Both sides group the same clouds into ``--groups`` farthest-point centres with ``--group-size`` nearest neighbours
+each, starting FPS at point 0. The reference loops over the batch (fpsample's Rust FPS, then a k-d tree per cloud,
+as a NumPy pipeline would); ours runs the whole batch at once. Prints the median wall time of ``--repeats`` runs
+of each, their ratio and the torch thread count, and checks that both found the same centres.
+
+Default (the paper's training size, about 10 s on a 2-core CPU):
+
+    uv run --no-sync python benchmarks/bench_grouping.py
+
+Other sizes or a GPU: ``--batch 128 --device cuda``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from crossmost_models.ops import farthest_point_sample, group_points, knn_group
+
+
+def _median_times_ms(
+    runs: dict[str, Callable[[], object]], repeats: int, synchronize: Callable[[], None]
+) -> dict[str, float]:
+    """Median wall time of each run; the runs alternate within every round so that load from other processes on
+    a shared machine affects all of them alike."""
+    for run in runs.values():  # warm-up: allocator, thread pool, CUDA context
+        run()
+    synchronize()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            begin = time.perf_counter()
+            run()
+            synchronize()
+            times[name].append(time.perf_counter() - begin)
+    return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batch", type=int, default=32, help="clouds per batch (default 32)")
+    parser.add_argument("--points", type=int, default=8192, help="points per cloud (default 8192)")
+    parser.add_argument("--groups", type=int, default=64, help="FPS centres per cloud (default 64)")
+    parser.add_argument("--group-size", type=int, default=32, help="neighbours per centre (default 32)")
+    parser.add_argument("--repeats", type=int, default=15, help="timed repetitions; the median is shown")
+    parser.add_argument("--device", default="cpu", help="device for the torch ops (default cpu)")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    import fpsample
+    from scipy.spatial import cKDTree
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    clouds = np.random.default_rng(args.seed).standard_normal((args.batch, args.points, 3)).astype(np.float32)
+    points = torch.from_numpy(clouds).to(device)
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def reference() -> list[tuple[np.ndarray, np.ndarray]]:
+        result = []
+        for cloud in clouds:
+            centres = fpsample.fps_sampling(cloud, args.groups, start_idx=0)
+            _, neighbours = cKDTree(cloud).query(cloud[centres], k=args.group_size)
+            result.append((centres, neighbours))
+        return result
+
+    def ours() -> tuple[torch.Tensor, torch.Tensor]:
+        return group_points(points, args.groups, args.group_size, start="fixed")
+
+    def ours_separate() -> tuple[torch.Tensor, torch.Tensor]:
+        centres = farthest_point_sample(points, args.groups, start="fixed")
+        centers = points[torch.arange(args.batch, device=device).unsqueeze(1), centres]
+        return knn_group(points, centers, args.group_size)
+
+    reference_centres = np.stack([centres for centres, _ in reference()])
+    our_centres = farthest_point_sample(points, args.groups).cpu().numpy()
+    same = float((reference_centres == our_centres).mean())
+
+    timings = _median_times_ms(
+        {
+            "reference": reference,
+            "ours": ours,
+            "separate": ours_separate,
+            "fps": lambda: farthest_point_sample(points, args.groups),
+        },
+        args.repeats,
+        synchronize,
+    )
+    reference_ms, ours_ms, separate_ms, fps_ms = (timings[k] for k in ("reference", "ours", "separate", "fps"))
+
+    print(
+        f"grouping {args.batch} clouds × {args.points} points → {args.groups} groups × {args.group_size} "
+        f"(device {device}, torch threads {torch.get_num_threads()}, torch {torch.__version__})"
+    )
+    print(f"  fpsample + cKDTree, loop over batch : {reference_ms:8.1f} ms")
+    print(
+        f"  crossmost group_points (fused)      : {ours_ms:8.1f} ms   ratio ours/reference {ours_ms / reference_ms:.2f}"
+    )
+    print(f"  crossmost FPS then knn_group        : {separate_ms:8.1f} ms   (of which FPS {fps_ms:.1f} ms)")
+    print(f"  identical FPS centres               : {100 * same:.1f} %")
+
+
+if __name__ == "__main__":
+    main()
