@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -259,20 +259,32 @@ class ShardWriter:
             member.uname = member.gname = ""
             self._tar.addfile(member, io.BytesIO(data))
 
-    def close(self) -> ShardInfo:
-        """Finish the tar, rename it to its final name and return its :class:`ShardInfo`."""
+    def close(self, before_rename: Callable[[ShardInfo], None] | None = None) -> ShardInfo:
+        """Finish the tar, rename it to its final name and return its :class:`ShardInfo`.
+
+        Args:
+            before_rename: Called with the finished shard's info while it still has its temporary name (for
+                example to write a sidecar record), so that the final name appears last. If it raises, the
+                temporary file is removed.
+        """
         if self.info is not None:
             return self.info
         if self._tar is None:
             raise RuntimeError(f"{self.path}: the writer was aborted")
         self._tar.close()
         self._tar = None
-        with open(self.tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        sha = file_sha256(self.tmp_path)
-        os.replace(self.tmp_path, self.path)
-        self.info = ShardInfo(self.path, len(self._keys), sha)
-        return self.info
+        try:
+            with open(self.tmp_path, "rb+") as handle:
+                os.fsync(handle.fileno())
+            info = ShardInfo(self.path, len(self._keys), file_sha256(self.tmp_path))
+            if before_rename is not None:
+                before_rename(info)
+            os.replace(self.tmp_path, self.path)
+        except BaseException:
+            self.tmp_path.unlink(missing_ok=True)
+            raise
+        self.info = info
+        return info
 
     def abort(self) -> None:
         """Discard the temporary file (nothing is left under the final name)."""
