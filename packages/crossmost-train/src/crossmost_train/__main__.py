@@ -1,0 +1,3 @@
+from crossmost_train.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""``crossmost-train selftrain``: Cross-MoST self-training of a model on an unlabelled prepared dataset."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from crossmost_train.checkpoint import TrainingProgress, check_architecture, resolve_resume
+from crossmost_train.commands import add_config_arguments, register_command
+from crossmost_train.commands._common import run_with_config
+from crossmost_train.config import TrainConfig, config_to_dict, save_config
+from crossmost_train.ema import EmaTeacher
+from crossmost_train.evaluation import evaluate_model
+from crossmost_train.logging_utils import MetricsLog, read_metrics
+from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
+from crossmost_train.plots import plot_confusion, plot_run
+from crossmost_train.report import write_report
+from crossmost_train.selftrain import SelfTrainer, train_loop
+from crossmost_train.wiring import (
+    build_accelerator,
+    build_model,
+    build_objective,
+    eval_dataset,
+    eval_loader,
+    image_num_layers,
+    layer_id_fn,
+    per_device_batch,
+    read_manifest,
+    resolve_classnames,
+    train_dataset,
+    train_loader,
+)
+
+
+def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
+    """DDP must look for unused parameters when a term (hence a head) is switched off."""
+    if cfg.run.find_unused_parameters != "auto":
+        return cfg.run.find_unused_parameters == "yes"
+    o = cfg.objective
+    weights = [o.mim_weight, o.mpm_weight, o.global_local_image_weight, o.global_local_point_weight]
+    return not o.masked_modeling or any(w == 0 for w in weights) or o.alignment_weight == 0
+
+
+def scalar_scores(scores: dict[str, Any]) -> dict[str, Any]:
+    """The scalar entries of ``score_predictions`` (no per-class lists, no confusion matrices)."""
+    return {k: v for k, v in scores.items() if not k.startswith(("per_class/", "confusion/"))}
+
+
+def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for section, values in config_to_dict(cfg).items():
+        for k, v in values.items():
+            flat[f"{section}.{k}"] = v if isinstance(v, (int, float, str, bool)) else str(v)
+    return flat
+
+
+def run_selftrain(cfg: TrainConfig) -> dict[str, Any]:
+    """Self-train as configured; returns the final scores (empty when stopped early by ``run.stop_after_steps``).
+
+    The run folder gets ``config.yaml``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``, ``model/`` (the
+    last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
+    """
+    from accelerate import PartialState
+    from accelerate.utils import set_seed
+
+    run_dir = Path(cfg.run.output_dir)
+    batch_size, accum = per_device_batch(cfg, PartialState().num_processes)
+    cfg.optim.grad_accum_steps = accum
+    accelerator = build_accelerator(
+        cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
+    )
+    manifest = read_manifest(cfg.data.root)
+    classnames = resolve_classnames(cfg.model.classnames, manifest)
+    if accelerator.is_main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    set_seed(cfg.run.seed)
+    model = build_model(cfg, classnames)
+    teacher = EmaTeacher(
+        model,
+        momentum_start=cfg.ema.momentum_start,
+        momentum_end=cfg.ema.momentum_end,
+        warmup_steps=cfg.ema.warmup_steps,
+        buffers=cfg.ema.buffers,
+    ).to(accelerator.device)
+    lr = scaled_learning_rate(cfg.optim.base_lr, cfg.optim.global_batch_size)
+    min_lr = scaled_learning_rate(cfg.optim.min_lr, cfg.optim.global_batch_size)
+    groups = build_param_groups(
+        model,
+        weight_decay=cfg.optim.weight_decay,
+        layer_decay=cfg.optim.layer_decay,
+        num_layers=image_num_layers(model),
+        layer_id=layer_id_fn(model),
+        decay_zero_dim=cfg.optim.decay_logit_scale,
+    )
+    model.to(accelerator.device)
+    optimizer = build_adamw(
+        groups, lr=lr, betas=cfg.optim.betas, eps=cfg.optim.eps, fused=cfg.optim.fused, device=accelerator.device
+    )
+    train_ds = train_dataset(cfg)
+    loader, sampler = train_loader(
+        train_ds, cfg, batch_size=batch_size, grad_accum_steps=accum, accelerator=accelerator
+    )
+    steps_per_epoch = sampler.steps_per_epoch
+    total_steps = cfg.schedule.max_steps or max(1, math.ceil(cfg.schedule.epochs * steps_per_epoch))
+    warmup = cfg.schedule.warmup_steps
+    if warmup < 0:
+        warmup = round(cfg.schedule.warmup_epochs * steps_per_epoch)
+    scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total_steps, lr=lr, min_lr=min_lr)
+    eval_ds = eval_dataset(cfg)
+    eval_dl = eval_loader(eval_ds, cfg, accelerator)
+    if cfg.run.compile:
+        model = torch.compile(model)  # type: ignore[assignment]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    progress = TrainingProgress()
+    accelerator.register_for_checkpointing(teacher, scheduler, progress)
+    if accelerator.trackers is not None and cfg.run.trackers:
+        accelerator.init_trackers("crossmost", config=_flat_hparams(cfg))
+    log = MetricsLog(run_dir, accelerator)
+    resume_from = resolve_resume(run_dir, cfg.run.resume)
+    student = accelerator.unwrap_model(model)
+    if resume_from is not None:
+        check_architecture(resume_from, student)
+        accelerator.load_state(str(resume_from))
+        log.truncate_after(progress.global_step)
+        accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
+    else:
+        set_seed(cfg.run.seed + accelerator.process_index)
+    objective = build_objective(cfg).to(accelerator.device)
+    trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler)
+    eval_kwargs = {
+        "num_samples": len(eval_ds),  # type: ignore[arg-type]
+        "eval_view": cfg.data.eval_view,
+        "joint_rule": cfg.eval.joint_rule,
+        "subsets": cfg.eval.subsets,
+        "subset_protocol": cfg.eval.subset_protocol,
+    }
+
+    def evaluate(label: str) -> dict[str, dict[str, Any]]:
+        results: dict[str, dict[str, Any]] = {}
+        models = {"student": student}
+        if cfg.eval.evaluate_teacher:
+            models["teacher"] = teacher.module
+        for name, m in models.items():
+            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, **eval_kwargs)  # type: ignore[arg-type]
+            results[name] = scores
+            log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
+        accelerator.print(
+            f"[crossmost] {label}: "
+            + ", ".join(f"{b} {results['student'][b]:.2f}" for b in ("image", "image*", "point", "joint"))
+        )
+        return results
+
+    if progress.global_step == 0:
+        zero_shot = evaluate("initial model (zero-shot)")
+        if accelerator.is_main_process:
+            (run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
+    completed = train_loop(
+        trainer,
+        loader=loader,
+        sampler=sampler,
+        dataset=train_ds,
+        progress=progress,
+        total_steps=total_steps,
+        run_dir=run_dir,
+        log=log,
+        evaluate=evaluate,
+    )
+    if not completed:
+        accelerator.print(f"[crossmost] stopped after step {progress.global_step} (run.stop_after_steps)")
+        accelerator.end_training()
+        return {}
+    final = evaluate("final model (last step)")
+    if accelerator.is_main_process:
+        student.save_pretrained(run_dir / "model")
+        teacher.module.save_pretrained(run_dir / "teacher")
+        finish_run_folder(run_dir, cfg, classnames, final, progress)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return final
+
+
+def finish_run_folder(
+    run_dir: Path, cfg: TrainConfig, classnames: list[str], final: dict[str, dict[str, Any]], progress: Any
+) -> None:
+    """``results.json``, plots, confusion matrices and ``report.md`` (main process)."""
+    results: dict[str, dict[str, Any]] = {}
+    zero_path = run_dir / "zero_shot.json"
+    if zero_path.is_file():
+        results["zero-shot (initial model)"] = json.loads(zero_path.read_text())
+    results["self-trained student (last step)"] = final["student"]
+    if "teacher" in final:
+        results["EMA teacher (last step)"] = final["teacher"]
+    (run_dir / "results.json").write_text(json.dumps(results, indent=1))
+    figures = [p.name for p in plot_run(read_metrics(run_dir), run_dir)]
+    if cfg.eval.confusion_matrix:
+        for branch in ("image*", "point", "joint"):
+            name = f"confusion_{branch.replace('*', '_star')}.png"
+            plot_confusion(final["student"][f"confusion/{branch}"], classnames, run_dir / name, f"student, {branch}")
+            figures.append(name)
+    write_report(
+        run_dir,
+        title=f"Cross-MoST self-training: {Path(cfg.data.root).name}",
+        results=results,
+        classnames=classnames,
+        summary={
+            "optimiser steps": progress.global_step,
+            "epochs": progress.epoch,
+            "global batch": cfg.optim.global_batch_size,
+            "pseudo-label strategy": cfg.objective.strategy,
+            "micro-batches with no confident sample": progress.skipped_empty,
+        },
+        figures=figures,
+        per_class_of="self-trained student (last step)",
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, default_presets=("crossmost",))
+
+
+def _run(args: argparse.Namespace) -> int:
+    def body(cfg: TrainConfig) -> int:
+        run_selftrain(cfg)
+        return 0
+
+    return run_with_config(args, body)
+
+
+register_command("selftrain", "self-train image and point branches with joint pseudo-labels", _add_arguments, _run)

@@ -1,0 +1,242 @@
+"""Typed configuration of every crossmost-train command.
+
+One nested dataclass tree; YAML presets and ``key=value`` overrides are overlays on its defaults (see
+:mod:`crossmost_train.config.loading`). Defaults follow the paper where the authors' code has a bug and the authors'
+code where it made a deliberate choice the paper leaves open; each such difference has a field here, listed in the
+package README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass
+class DataConfig:
+    """Where the prepared dataset lives and how it is read."""
+
+    root: str = ""
+    """Folder of a prepared dataset (``manifest.json`` plus shards), made by ``crossmost-data render/synth``."""
+    train_split: str = "train"
+    eval_split: str = "test"
+    views_per_object: int = 0
+    """Use only the first k rendered views of each object (the paper's Table 5 ablation); 0 uses all of them."""
+    eval_view: int = 0
+    """Index of the fixed view scored by the single-view ``image`` accuracy."""
+    num_workers: int = 2
+    seed: int = 0
+    """Seed of the per-sample view choice and augmentations (a function of seed, epoch and index)."""
+
+
+@dataclass
+class ModelConfig:
+    """Which model is built and which of its parts are frozen."""
+
+    name: str = "vit-b16-pointbert"
+    """A model config of ``crossmost_models.list_models()``."""
+    pretrained: str = ""
+    """A ``save_pretrained`` folder (e.g. the output of ``pretrain``) or a pretrained tag; empty: as configured."""
+    classnames: list[str] = field(default_factory=list)
+    """Class names of the classifier; empty takes them from the dataset manifest (they must agree when both given)."""
+    templates: str = "paper"
+    """Prompt templates initialising the classifier: ``paper`` (2 templates), ``modelnet40_64`` (the authors' code),
+    or a path to a JSON list."""
+    init_point_encoder: bool = True
+    """False is the paper's "Init ✗" ablation: the point tower starts from random weights instead of ``pretrained``."""
+    freeze_point_tokenizer: bool = True
+    """The mini-PointNet tokenizer never trains (spec §1.1) and is left out of the optimiser."""
+    freeze_tokenizer_batchnorm: bool = True
+    """Keep the frozen tokenizer's BatchNorm statistics fixed too. The authors' code let them drift (spec §7.4.11)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``create_model`` (architecture overrides, for example ``num_group``)."""
+
+
+PseudoLabelStrategy = Literal["joint", "independent", "image", "point", "random", "agreement"]
+
+
+@dataclass
+class ObjectiveConfig:
+    """The self-training objective of DESIGN.md §4 (``crossmost_losses.ObjectiveConfig`` plus the ablation
+    switches). Term weights are per term; a weight of 0 switches a term off."""
+
+    strategy: PseudoLabelStrategy = "joint"
+    """``joint`` (Cross-MoST), ``independent`` (the baseline: each branch its own label and threshold), ``image``,
+    ``point``, ``random``, ``agreement`` (the paper's Table 4 ablations)."""
+    threshold: float = 0.84
+    """Confidence threshold of the joint pseudo-label (0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN)."""
+    point_confidence_scale: float = 0.9
+    """Factor on the point confidence before the modalities compete (0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN)."""
+    image_threshold: float = 0.80
+    """Image threshold of the ``independent`` strategy (the baseline)."""
+    point_threshold: float = 0.82
+    """Point threshold of the ``independent`` strategy (the baseline)."""
+    tie_break: Literal["image", "point"] = "image"
+    """Modality that wins an exact confidence tie (the authors' code added the two class indices)."""
+    cls_image_weight: float = 1.0
+    cls_point_weight: float = 1.0
+    fairness_image_weight: float = 1.0
+    fairness_point_weight: float = 1.0
+    mim_weight: float = 1.0
+    mpm_weight: float = 1.0
+    global_local_image_weight: float = 0.2
+    global_local_point_weight: float = 0.2
+    alignment_weight: float = 1.0
+    """Weight of the image↔point InfoNCE; 0 switches the cross-modal alignment off ("Align ✗", the baseline)."""
+    image_to_point_weight: float = 1.0
+    """InfoNCE weight of each direction (the authors' code: 1 per direction; the paper: ½)."""
+    point_to_image_weight: float = 1.0
+    temperature: float = 1.0
+    """InfoNCE temperature (the authors' code has none, i.e. 1)."""
+    classification_normalization: Literal["kept", "batch"] = "kept"
+    """Cross-entropy denominator: kept samples (the authors' code) or the batch (the paper's Eq. 2; with it the
+    logged loss is also exactly independent of the number of processes)."""
+    gather_fairness: bool = True
+    """Fairness on the global batch mean (gathered with gradient across processes), as the authors' code."""
+    gather_alignment: bool = True
+    """InfoNCE negatives from every process, so the objective is the one of the global batch for any number of
+    processes (the authors' code: per-GPU negatives)."""
+    detach_global: bool = False
+    label_smoothing: float = 0.0
+    check_finite: bool = False
+    """Check every loss input for NaN/inf (one synchronisation each). The loop always checks the loss terms."""
+    masked_modeling: bool = True
+    """False is the "MM ✗" ablation: no masks, so no MIM/MPM (and no global-local alignment, which needs masked
+    tokens)."""
+    masked_modeling_off_drops_alignment: bool = False
+    """With ``masked_modeling`` off, also drop the image↔point alignment, as the authors' code did (spec §2.8); the
+    paper describes dropping only MIM/MPM."""
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with layer-wise lr decay, batch-scaled learning rate, optional clipping."""
+
+    base_lr: float = 2e-5
+    """Learning rate per 256 samples: lr = base_lr × global_batch_size / 256."""
+    min_lr: float = 1e-6
+    """Cosine floor per 256 samples (scaled like ``base_lr``)."""
+    global_batch_size: int = 512
+    """Declared global batch: batch_size_per_device × grad_accum_steps × processes must equal it."""
+    batch_size_per_device: int = 0
+    """Samples per process and micro-step; 0 derives it from the global batch."""
+    grad_accum_steps: int = 1
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    layer_decay: float = 0.65
+    """ViT layer-wise lr decay: a parameter of layer ``i`` (of L+1) gets scale layer_decay^(L+1−i)."""
+    decay_logit_scale: bool = False
+    """Apply weight decay to the 0-D ``logit_scale``. The authors' code did (only exactly 1-D tensors were exempt),
+    which pulls the classifier temperature towards 1; off by default."""
+    grad_clip: float = 0.0
+    """Clip the global gradient norm to this value; 0 disables (the authors' code never clipped)."""
+    fused: bool = True
+    """Use the fused AdamW kernel where the device supports it (foreach otherwise)."""
+
+
+@dataclass
+class ScheduleConfig:
+    """Length of training and the learning-rate schedule."""
+
+    epochs: float = 200.0
+    max_steps: int = 0
+    """Total optimiser steps of the schedule; 0 derives it from ``epochs``."""
+    warmup_epochs: float = 1.0
+    warmup_steps: int = -1
+    """Linear-warmup steps; -1 derives them from ``warmup_epochs``."""
+
+
+@dataclass
+class EmaConfig:
+    """The EMA teacher (DESIGN.md §5)."""
+
+    momentum_start: float = 0.99
+    momentum_end: float = 0.9998
+    warmup_steps: int = 400
+    """μ(step) = start + (end − start) · min(1, step / warmup_steps)."""
+    buffers: Literal["average", "copy"] = "average"
+    """Floating buffers (BatchNorm statistics) are averaged like parameters (as the authors' code did) or copied
+    from the student. Integer buffers are always copied."""
+
+
+@dataclass
+class RunConfig:
+    """Run folder, precision, checkpoints, logging."""
+
+    output_dir: str = "runs/crossmost"
+    seed: int = 0
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    """``auto``: bf16 autocast on CUDA, full precision on CPU."""
+    compile: bool = False
+    """Wrap the student in ``torch.compile``."""
+    checkpoint_every: int = 500
+    """Save a resumable checkpoint every N optimiser steps (and always at the end); 0 saves only at the end."""
+    keep_last: int = 2
+    resume: str = "auto"
+    """``auto`` resumes from the newest checkpoint in the run folder, ``never`` starts fresh, or a checkpoint path."""
+    stop_after_steps: int = 0
+    """Stop (with a checkpoint) after this many optimiser steps without changing the schedule; 0 runs to the end."""
+    log_every: int = 10
+    eval_every_epochs: int = 0
+    """Evaluate every N epochs for the curves (never used to select a model); 0 evaluates only at the end."""
+    progress_bar: bool = True
+    trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
+    find_unused_parameters: Literal["auto", "yes", "no"] = "auto"
+    """DDP ``find_unused_parameters``; ``auto`` switches it on when a loss term is off."""
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation protocol (DESIGN.md §5)."""
+
+    batch_size: int = 64
+    joint_rule: Literal["probability", "logit"] = "probability"
+    """``joint`` combines image* and point by the mean of their softmax probabilities, or of their logits."""
+    subsets: Literal["auto", "none", "modelnet40"] = "auto"
+    """Score the ModelNet40 medium/hard class subsets; ``auto`` does so when the classes are ModelNet40's."""
+    subset_protocol: Literal["forty-way", "restricted"] = "forty-way"
+    """``forty-way``: all-class predictions scored on the subset's test objects; ``restricted``: the argmax over
+    the subset's classes only."""
+    evaluate_teacher: bool = True
+    """Also report the EMA teacher (the student is the reported model)."""
+    confusion_matrix: bool = True
+
+
+@dataclass
+class PretrainConfig:
+    """``pretrain``: ULIP alignment of the point tower, or CLIP pre-training of tiny image/text towers."""
+
+    task: Literal["ulip", "clip"] = "ulip"
+    clip_model: str = ""
+    """open_clip architecture for ``--task clip`` (``create_clip``); empty takes the model config's image tower."""
+    clip_pretrained: str = ""
+    """A ``pretrain --task clip`` output folder whose towers the ULIP alignment uses."""
+    caption_templates: list[str] = field(
+        default_factory=lambda: ["a photo of a {}.", "a 3D model of a {}.", "a rendering of a {}."]
+    )
+    learnable_logit_scale: bool = False
+    """ULIP: logits are 100·cosine (False) or exp(learnable scale) · cosine."""
+    base_lr: float = 5e-4
+    """Learning rate (not batch-scaled; the authors' ULIP run used 5e-4)."""
+    min_lr: float = 1e-5
+    weight_decay: float = 0.1
+    betas: tuple[float, float] = (0.9, 0.98)
+    batch_size_per_device: int = 64
+    epochs: float = 300.0
+    warmup_epochs: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    """The whole configuration of a run."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)

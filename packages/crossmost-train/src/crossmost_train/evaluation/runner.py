@@ -1,0 +1,189 @@
+"""Distributed evaluation: every process scores its unpadded part, then the parts are gathered exactly once.
+
+Branches (DESIGN.md §5):
+
+* ``image``: one fixed view per object (``data.eval_view``).
+* ``image*``: the mean of the L2-normalised embeddings of all views, renormalised, then classified. Logits are
+  linear in the embedding, so this is also the view-average of the cosine logits up to the norm of the mean.
+* ``point``: the point branch.
+* ``joint``: image* and point combined, by default as the mean of their softmax probabilities (reported as log of
+  that mean, so its argmax is the prediction); ``eval.joint_rule=logit`` averages the two logit vectors instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossmost_train.evaluation.metrics import (
+    accuracy,
+    class_subsets,
+    confusion_matrix,
+    per_class_accuracy,
+    subset_accuracy,
+)
+
+BRANCHES = ("image", "image*", "point", "joint")
+
+
+@dataclass
+class Predictions:
+    """Per-sample outputs of one model over one evaluation set (rows ordered by dataset index after gathering)."""
+
+    indices: Tensor
+    labels: Tensor
+    embeddings: dict[str, Tensor] = field(default_factory=dict)
+    logits: dict[str, Tensor] = field(default_factory=dict)
+
+
+def combine_joint(image_logits: Tensor, point_logits: Tensor, rule: str) -> Tensor:
+    """The ``joint`` scores from image* and point logits (see the module docstring)."""
+    if rule == "logit":
+        return (image_logits.float() + point_logits.float()) / 2
+    if rule == "probability":
+        probs = (image_logits.float().softmax(dim=1) + point_logits.float().softmax(dim=1)) / 2
+        return probs.clamp_min(1e-30).log()
+    raise ValueError(f"eval.joint_rule must be 'probability' or 'logit', got {rule!r}")
+
+
+@torch.no_grad()
+def predict_batches(
+    model: nn.Module,
+    batches: Iterable[dict[str, Any]],
+    *,
+    device: torch.device,
+    eval_view: int = 0,
+    joint_rule: str = "probability",
+    autocast: Any = None,
+) -> Predictions:
+    """Run ``model`` (unwrapped, eval mode) over evaluation batches of this process.
+
+    A batch has ``index``, ``label``, ``points`` and ``views`` (``B×V×3×H×W``) or only ``image``; without ``views``
+    image* equals image.
+    """
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[Tensor]] = {}
+
+    def add(key: str, value: Tensor) -> None:
+        parts.setdefault(key, []).append(value.detach().float().cpu())
+
+    from contextlib import nullcontext
+
+    for batch in batches:
+        ctx = autocast() if autocast is not None else nullcontext()
+        with ctx:
+            if "views" in batch:
+                views = batch["views"].to(device, non_blocking=True)
+                b, v = views.shape[:2]
+                per_view = model.encode_image(views.flatten(0, 1)).float().reshape(b, v, -1)
+                per_view = F.normalize(per_view, dim=-1)
+                if not 0 <= eval_view < v:
+                    raise ValueError(f"data.eval_view={eval_view} but the samples have {v} views")
+                image = per_view[:, eval_view]
+                image_star = F.normalize(per_view.mean(dim=1), dim=-1)
+            else:
+                image = F.normalize(model.encode_image(batch["image"].to(device, non_blocking=True)).float(), dim=-1)
+                image_star = image
+            point = F.normalize(model.encode_points(batch["points"].to(device, non_blocking=True)).float(), dim=-1)
+            logits = {name: model.classify(emb).float() for name, emb in (("image", image), ("image*", image_star))}
+            logits["point"] = model.classify(point).float()
+        logits["joint"] = combine_joint(logits["image*"], logits["point"], joint_rule)
+        add("index", torch.as_tensor(batch["index"]).long())
+        add("label", torch.as_tensor(batch["label"]).long())
+        for name, emb in (("image", image), ("image*", image_star), ("point", point)):
+            add(f"emb/{name}", emb)
+        for name, value in logits.items():
+            add(f"logits/{name}", value)
+    model.train(was_training)
+    if "index" not in parts:
+        return Predictions(indices=torch.zeros(0, dtype=torch.long), labels=torch.zeros(0, dtype=torch.long))
+    cat = {k: torch.cat(v) for k, v in parts.items()}
+    return Predictions(
+        indices=cat["index"].long(),
+        labels=cat["label"].long(),
+        embeddings={k[4:]: v for k, v in cat.items() if k.startswith("emb/")},
+        logits={k[7:]: v for k, v in cat.items() if k.startswith("logits/")},
+    )
+
+
+def _gather_rows(accelerator: Any, tensor: Tensor, sizes: list[int]) -> Tensor:
+    """Concatenate a variable-length tensor from all processes (padded for the collective, then trimmed)."""
+    if accelerator.num_processes == 1:
+        return tensor
+    longest = max(sizes)
+    pad = torch.zeros((longest - tensor.shape[0], *tensor.shape[1:]), dtype=tensor.dtype)
+    padded = torch.cat([tensor, pad]).to(accelerator.device)
+    gathered = accelerator.gather(padded).cpu().reshape(accelerator.num_processes, longest, *tensor.shape[1:])
+    return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
+
+
+def gather_predictions(accelerator: Any, local: Predictions, expected: int) -> Predictions:
+    """All processes' predictions, sorted by index, each sample exactly once (checked against ``expected``)."""
+    n = torch.tensor([local.indices.shape[0]], device=accelerator.device)
+    sizes = [int(s) for s in (accelerator.gather(n).cpu() if accelerator.num_processes > 1 else n.cpu())]
+    indices = _gather_rows(accelerator, local.indices, sizes)
+    order = torch.argsort(indices)
+    indices = indices[order]
+    if indices.numel() != expected or (indices.numel() and not torch.equal(indices, torch.arange(expected))):
+        raise RuntimeError(
+            f"evaluation covered {indices.numel()} rows ({torch.unique(indices).numel()} distinct samples) "
+            f"of a {expected}-sample set: each sample must be scored exactly once"
+        )
+    return Predictions(
+        indices=indices,
+        labels=_gather_rows(accelerator, local.labels, sizes)[order],
+        embeddings={k: _gather_rows(accelerator, v, sizes)[order] for k, v in local.embeddings.items()},
+        logits={k: _gather_rows(accelerator, v, sizes)[order] for k, v in local.logits.items()},
+    )
+
+
+def score_predictions(
+    preds: Predictions,
+    classnames: Sequence[str],
+    *,
+    subsets: str = "auto",
+    subset_protocol: str = "forty-way",
+) -> dict[str, Any]:
+    """Accuracies of every branch, per-class accuracies, subsets and confusion matrices (plain Python values)."""
+    num_classes = len(classnames)
+    result: dict[str, Any] = {"num_samples": int(preds.indices.numel())}
+    groups = class_subsets(classnames, subsets)
+    for branch in BRANCHES:
+        logits = preds.logits[branch]
+        result[branch] = accuracy(logits, preds.labels)
+        result[f"per_class/{branch}"] = per_class_accuracy(logits, preds.labels, num_classes)
+        result[f"confusion/{branch}"] = confusion_matrix(logits, preds.labels, num_classes).tolist()
+        for name, classes in groups.items():
+            result[f"{name}/{branch}"] = subset_accuracy(logits, preds.labels, classes, subset_protocol)  # type: ignore[arg-type]
+    return result
+
+
+def evaluate_model(
+    model: nn.Module,
+    loader: Iterable[dict[str, Any]],
+    accelerator: Any,
+    classnames: Sequence[str],
+    *,
+    num_samples: int,
+    eval_view: int = 0,
+    joint_rule: str = "probability",
+    subsets: str = "auto",
+    subset_protocol: str = "forty-way",
+) -> tuple[dict[str, Any], Predictions]:
+    """Predict this process's part, gather every part exactly once, and score (same result on every process)."""
+    local = predict_batches(
+        model,
+        loader,
+        device=accelerator.device,
+        eval_view=eval_view,
+        joint_rule=joint_rule,
+        autocast=accelerator.autocast,
+    )
+    preds = gather_predictions(accelerator, local, num_samples)
+    return score_predictions(preds, classnames, subsets=subsets, subset_protocol=subset_protocol), preds

@@ -1,0 +1,99 @@
+"""``report.md`` of a run: a Table-1-style accuracy table, subsets, per-class accuracies, training health."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from crossmost_train.evaluation.runner import BRANCHES
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return f"{value:.2f}"
+    return "–"
+
+
+def accuracy_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table: one row per evaluated model, columns image, image*, point, joint (percent)."""
+    lines = ["| model | " + " | ".join(BRANCHES) + " |", "|---|" + "---:|" * len(BRANCHES)]
+    for name, scores in results.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(scores.get(b)) for b in BRANCHES) + " |")
+    return "\n".join(lines)
+
+
+def subset_table(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Markdown table of the class-subset accuracies (empty string when no subset was scored)."""
+    subsets = sorted({k.split("/")[0] for s in results.values() for k in s if k.startswith(("medium/", "hard/"))})
+    if not subsets:
+        return ""
+    cols = [f"{s}/{b}" for s in subsets for b in BRANCHES]
+    lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
+    for name, scores in results.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(scores.get(c)) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def per_class_table(scores: Mapping[str, Any], classnames: Sequence[str]) -> str:
+    """Markdown table of per-class accuracies of one model."""
+    lines = ["| class | " + " | ".join(BRANCHES) + " |", "|---|" + "---:|" * len(BRANCHES)]
+    for i, name in enumerate(classnames):
+        row = [_fmt(scores.get(f"per_class/{b}", [math.nan] * len(classnames))[i]) for b in BRANCHES]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def write_report(
+    run_dir: str | os.PathLike[str],
+    *,
+    title: str,
+    results: Mapping[str, Mapping[str, Any]],
+    classnames: Sequence[str],
+    summary: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
+    figures: Sequence[str] = (),
+    per_class_of: str | None = None,
+) -> Path:
+    """Write ``<run>/report.md`` atomically and return its path.
+
+    Args:
+        run_dir: the run folder.
+        title: first heading.
+        results: model label → scores from ``score_predictions`` (rows of the accuracy table, in order).
+        classnames: class names, for the per-class table.
+        summary: key → value lines of the training summary.
+        notes: extra paragraphs (protocol notes).
+        figures: PNG file names in the run folder to embed.
+        per_class_of: which entry of ``results`` gets the per-class table (default: the last one).
+    """
+    parts = [f"# {title}", ""]
+    if results:
+        first = next(iter(results.values()))
+        parts += [
+            f"Top-1 accuracy (%) on {first.get('num_samples', '?')} evaluation objects. `image`: one fixed view; "
+            "`image*`: mean of the normalised embeddings of all views; `point`: the point branch; `joint`: image* "
+            "and point combined. The reported model is the last one: nothing is selected on test labels.",
+            "",
+            accuracy_table(results),
+            "",
+        ]
+        subsets = subset_table(results)
+        if subsets:
+            parts += ["## ModelNet40 class subsets", "", subsets, ""]
+    if summary:
+        parts += ["## Training", ""] + [f"- {k}: {v}" for k, v in summary.items()] + [""]
+    for note in notes:
+        parts += [note, ""]
+    if figures:
+        parts += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
+    if results:
+        key = per_class_of or list(results)[-1]
+        parts += [f"## Per-class accuracy ({key})", "", per_class_table(results[key], classnames), ""]
+    path = Path(run_dir) / "report.md"
+    tmp = path.with_name(".report.md.tmp")
+    tmp.write_text("\n".join(parts))
+    os.replace(tmp, path)
+    return path

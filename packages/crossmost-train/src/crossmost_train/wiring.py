@@ -1,0 +1,282 @@
+"""Building the pieces a command needs from a :class:`TrainConfig`: the manifest and class names, the model (with
+its frozen parts), datasets and loaders, the objective, the Accelerator.
+
+This module is the one place that calls ``crossmost_models``, ``crossmost_data`` and ``crossmost_losses``
+constructors, so the commands stay short.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from crossmost_train.config import ConfigError, TrainConfig
+from crossmost_train.sampling import GlobalBatchSampler, UnpaddedShardSampler
+
+
+class DataError(RuntimeError):
+    """The prepared dataset is missing, corrupt or does not fit the run's configuration."""
+
+
+# ----------------------------------------------------------------------------------------------- data and classes
+def read_manifest(root: str | os.PathLike[str]) -> Any:
+    """The dataset's ``Manifest`` (clear errors for a missing folder or a corrupt manifest)."""
+    from crossmost_data.manifest import Manifest
+
+    if not str(root):
+        raise ConfigError("data.root is not set: pass data.root=<folder made by crossmost-data render/synth>")
+    path = Path(root)
+    if not path.is_dir():
+        raise DataError(f"data.root={str(root)!r} is not a folder (prepare one with `crossmost-data render ...`)")
+    try:
+        return Manifest.read(path)
+    except FileNotFoundError as err:
+        raise DataError(f"{path} holds no manifest.json: not a prepared crossmost dataset ({err})") from None
+    except ValueError as err:
+        raise DataError(f"{path}/manifest.json is not valid: {err}") from None
+
+
+def check_shards(manifest: Any, root: str | os.PathLike[str], split: str) -> None:
+    """Every shard the manifest lists for ``split`` exists with its recorded size class (size > 0)."""
+    if split not in manifest.splits:
+        raise DataError(f"{root}: the dataset has no split {split!r} (it has {', '.join(manifest.splits)})")
+    missing = [s.file for s in manifest.shards(split) if not (Path(root) / s.file).is_file()]
+    if missing:
+        raise DataError(
+            f"{root}: {len(missing)} shard(s) of split {split!r} are missing: {', '.join(missing[:5])}"
+            " (re-run the preparation or copy the files)"
+        )
+
+
+def resolve_classnames(configured: Sequence[str], manifest: Any | None) -> list[str]:
+    """The classifier's class names: the configured ones must equal the manifest's (same names, same order)."""
+    dataset = list(manifest.class_names) if manifest is not None else []
+    if configured and dataset and list(configured) != dataset:
+        extra = [c for c in configured if c not in dataset]
+        missing = [c for c in dataset if c not in configured]
+        detail = []
+        if extra:
+            detail.append(f"not in the dataset: {', '.join(extra[:8])}")
+        if missing:
+            detail.append(f"missing from model.classnames: {', '.join(missing[:8])}")
+        if not detail:
+            detail.append("same names in another order (the index is the label)")
+        raise DataError(
+            "model.classnames disagree with the dataset manifest (" + "; ".join(detail) + "); leave "
+            "model.classnames empty to use the manifest's"
+        )
+    names = list(configured) or dataset
+    if not names:
+        raise ConfigError("no class names: set model.classnames or data.root")
+    return names
+
+
+# ----------------------------------------------------------------------------------------------------- the model
+def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
+    """``create_model`` with the configured name, weights, templates and overrides; frozen parts frozen."""
+    import crossmost_models
+
+    name = cfg.model.name
+    if name not in crossmost_models.list_models():
+        close = difflib.get_close_matches(name, crossmost_models.list_models(), n=4)
+        raise ConfigError(f"model.name={name!r} is not a model config" + (f"; did you mean {close}?" if close else ""))
+    model = crossmost_models.create_model(
+        name,
+        pretrained=cfg.model.pretrained or None,
+        classnames=list(classnames),
+        templates=cfg.model.templates,
+        **cfg.model.overrides,
+    )
+    if not cfg.model.init_point_encoder:
+        reset_point_encoder(model)
+    freeze_frozen_parts(model, cfg)
+    return model
+
+
+def point_tokenizer(model: nn.Module) -> nn.Module:
+    """The mini-PointNet tokenizer of the point tower."""
+    return model.point_tower.tokenizer  # type: ignore[no-any-return]
+
+
+def reset_point_encoder(model: nn.Module) -> None:
+    """Re-initialise the point tower (the "Init ✗" ablation): every submodule with ``reset_parameters``."""
+    for module in model.point_tower.modules():  # type: ignore[operator]
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+
+
+def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:
+    """``requires_grad=False`` on the tokenizer (spec §1.1); its BatchNorm statistics are fixed by
+    :func:`set_train_mode` when ``model.freeze_tokenizer_batchnorm``."""
+    if cfg.model.freeze_point_tokenizer:
+        point_tokenizer(model).requires_grad_(False)
+
+
+def set_train_mode(model: nn.Module, cfg: TrainConfig) -> None:
+    """``model.train()``, keeping the frozen tokenizer's BatchNorm layers in eval mode when configured."""
+    model.train()
+    if cfg.model.freeze_point_tokenizer and cfg.model.freeze_tokenizer_batchnorm:
+        point_tokenizer(model).eval()
+
+
+def image_num_layers(model: nn.Module) -> int:
+    """Number of ViT blocks (for layer-wise lr decay)."""
+    return int(model.image_num_layers)  # type: ignore[arg-type]
+
+
+def layer_id_fn(model: nn.Module) -> Any:
+    """Layer ids for :func:`crossmost_train.optim.build_param_groups`: the ViT's via ``vit_layer_id``, and
+    ``num_layers + 1`` (scale 1) for every parameter outside the image tower."""
+    from crossmost_models import vit_layer_id
+
+    prefixes = tuple(f"{n}." for n, m in model.named_children() if n.startswith("image"))
+
+    def layer_id(name: str, num_layers: int) -> int:
+        if name.startswith(prefixes) and "decoder" not in name:
+            return int(vit_layer_id(name, num_layers))
+        return num_layers + 1
+
+    return layer_id
+
+
+# ------------------------------------------------------------------------------------------------- the objective
+def build_objective(cfg: TrainConfig) -> nn.Module:
+    """``CrossMoSTObjective`` from ``cfg.objective``, with the ablation switches applied."""
+    from crossmost_losses import CrossMoSTObjective
+    from crossmost_losses import ObjectiveConfig as LossConfig
+
+    o = cfg.objective
+    names = {f.name for f in fields(LossConfig)}
+    values = {k: getattr(o, k) for k in names if hasattr(o, k)}
+    if not o.masked_modeling:
+        values.update(mim_weight=0.0, mpm_weight=0.0, global_local_image_weight=0.0, global_local_point_weight=0.0)
+        if o.masked_modeling_off_drops_alignment:
+            values["alignment_weight"] = 0.0
+    return CrossMoSTObjective(LossConfig(**values))
+
+
+def masks_points(cfg: TrainConfig) -> bool:
+    """Whether the student's point groups are masked (only when a term uses the masked tokens)."""
+    o = cfg.objective
+    return o.masked_modeling and (o.mpm_weight > 0 or o.global_local_point_weight > 0)
+
+
+def masks_images(cfg: TrainConfig) -> bool:
+    """Whether the student's image patches are masked (only when a term uses the masked patches)."""
+    o = cfg.objective
+    return o.masked_modeling and (o.mim_weight > 0 or o.global_local_image_weight > 0)
+
+
+# ---------------------------------------------------------------------------------------------- datasets, loaders
+def train_dataset(cfg: TrainConfig) -> Dataset[Any]:
+    """The training split in ``mode="train"`` (weak/strong pairs, masks)."""
+    from crossmost_data.loader import ShardDataset
+
+    check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
+    kwargs: dict[str, Any] = {"mode": "train", "seed": cfg.data.seed}
+    if cfg.data.views_per_object:
+        kwargs["num_views"] = cfg.data.views_per_object
+    return ShardDataset(cfg.data.root, cfg.data.train_split, **kwargs)
+
+
+def eval_dataset(cfg: TrainConfig, split: str | None = None) -> Dataset[Any]:
+    """An evaluation split with every view (``view_policy="all"``) for image*."""
+    from crossmost_data.loader import ShardDataset
+
+    split = split or cfg.data.eval_split
+    check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
+    return ShardDataset(cfg.data.root, split, mode="eval", view_policy="all", seed=cfg.data.seed)
+
+
+def train_loader(
+    dataset: Dataset[Any], cfg: TrainConfig, *, batch_size: int, grad_accum_steps: int, accelerator: Any
+) -> tuple[DataLoader[Any], GlobalBatchSampler]:
+    """A loader over this process's share of each global batch, with a resumable sampler."""
+    sampler = GlobalBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        grad_accum_steps=grad_accum_steps,
+        num_replicas=accelerator.num_processes,
+        rank=accelerator.process_index,
+        seed=cfg.data.seed,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        drop_last=True,
+        pin_memory=accelerator.device.type == "cuda",
+        persistent_workers=False,
+    )
+    return loader, sampler
+
+
+def eval_loader(dataset: Dataset[Any], cfg: TrainConfig, accelerator: Any) -> DataLoader[Any]:
+    """An unpadded sharded loader: each sample is scored once across processes."""
+    sampler = UnpaddedShardSampler(
+        len(dataset),  # type: ignore[arg-type]
+        num_replicas=accelerator.num_processes,
+        rank=accelerator.process_index,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=cfg.eval.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        pin_memory=accelerator.device.type == "cuda",
+    )
+
+
+# ------------------------------------------------------------------------------------------------- the accelerator
+def resolve_mixed_precision(setting: str) -> str:
+    """``auto`` → bf16 on CUDA, ``no`` elsewhere."""
+    if setting == "auto":
+        return "bf16" if torch.cuda.is_available() else "no"
+    return setting
+
+
+def build_accelerator(
+    cfg: TrainConfig, run_dir: Path, *, grad_accum_steps: int = 1, find_unused_parameters: bool = False
+) -> Any:
+    """An ``Accelerator`` logging to ``run_dir`` (TensorBoard under ``run_dir/tensorboard``)."""
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
+
+    trackers = [t for t in cfg.run.trackers if t]
+    return Accelerator(
+        mixed_precision=resolve_mixed_precision(cfg.run.mixed_precision),
+        gradient_accumulation_steps=grad_accum_steps,
+        log_with=trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],
+    )
+
+
+def per_device_batch(cfg: TrainConfig, num_processes: int) -> tuple[int, int]:
+    """(per-device batch, accumulation steps) that make the declared global batch, or a clear error."""
+    o = cfg.optim
+    accum = max(1, o.grad_accum_steps)
+    if o.batch_size_per_device:
+        if o.batch_size_per_device * accum * num_processes != o.global_batch_size:
+            raise ConfigError(
+                f"optim.batch_size_per_device ({o.batch_size_per_device}) × optim.grad_accum_steps ({accum}) × "
+                f"processes ({num_processes}) = {o.batch_size_per_device * accum * num_processes}, but "
+                f"optim.global_batch_size is {o.global_batch_size}"
+            )
+        return o.batch_size_per_device, accum
+    if o.global_batch_size % (accum * num_processes):
+        raise ConfigError(
+            f"optim.global_batch_size ({o.global_batch_size}) is not divisible by optim.grad_accum_steps ({accum}) × "
+            f"processes ({num_processes})"
+        )
+    return o.global_batch_size // (accum * num_processes), accum
