@@ -1,0 +1,272 @@
+"""Bring your own data: a folder with one sub-folder per class, holding meshes or point clouds (+ optional images).
+
+Layout::
+
+    <root>/classes.txt                 optional: class folder names, one a line, in label order
+    <root>/<class>/<object>.<ext>      meshes (.off .obj .stl .glb .gltf, .ply with faces) or point clouds
+                                       (.npy .npz .xyz .txt .pts, .ply without faces); nested folders are walked
+    <root>/<class>/<object>/           optional: the object's images (any name; sorted by name)
+    <root>/<class>/<object>_*.png|jpg  optional: the object's images beside it (used when there is no folder)
+    <root>/<class>/{train,val,test}/   optional split folders; otherwise every object is in "train", or a
+                                       deterministic hashed share ``test_fraction`` goes to "test"
+
+Without ``classes.txt`` the classes are the sub-folder names, sorted (hidden folders and ``__MACOSX`` ignored).
+Class names are kept verbatim. ``up_axis`` names the axis that points up in the files; it is rotated to y.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from crossmost_data.datasets._images import read_rgb_list
+from crossmost_data.datasets._layout import (
+    IMAGE_SUFFIXES,
+    LayoutWarning,
+    check_fraction,
+    hashed_split,
+    image_files,
+    read_lines,
+    relative_source,
+    require_dir,
+    unique_uids,
+)
+from crossmost_data.datasets.point_files import ExtraColumns, ply_face_count, read_point_file
+from crossmost_data.datasets.registry import DatasetLayoutError, ViewSource
+from crossmost_data.items import BadItemError, LoadedItem, SourceItem, make_uid
+from crossmost_data.mesh import UpAxis, load_mesh, to_y_up
+
+__all__ = ["FolderReader"]
+
+MESH_ONLY_SUFFIXES = (".off", ".obj", ".stl", ".glb", ".gltf")
+POINT_ONLY_SUFFIXES = (".npy", ".npz", ".xyz", ".txt", ".pts")
+OBJECT_SUFFIXES = (*MESH_ONLY_SUFFIXES, *POINT_ONLY_SUFFIXES, ".ply")
+SPLIT_FOLDERS = ("train", "val", "test")
+_HELP = (
+    "A folder dataset is <root>/<class>/<object file> with one sub-folder per class (see the crossmost_data."
+    "datasets.folder documentation)."
+)
+
+
+def load_folder_item(
+    path: str, up_axis: UpAxis, image_paths: tuple[str, ...] | None, extra_columns: ExtraColumns
+) -> LoadedItem:
+    """Load one object file as a mesh or as points (a ``.ply`` is a mesh when it has faces), rotated to y-up."""
+    file = Path(path)
+    suffix = file.suffix.lower()
+    images = read_rgb_list([Path(image) for image in image_paths]) if image_paths else None
+    is_mesh = suffix in MESH_ONLY_SUFFIXES or (suffix == ".ply" and ply_face_count(file) > 0)
+    if is_mesh:
+        mesh = load_mesh(file)
+        return LoadedItem(mesh=to_y_up(mesh, from_axis=up_axis) if up_axis != "y" else mesh, images=images)
+    if suffix not in (*POINT_ONLY_SUFFIXES, ".ply"):
+        raise BadItemError(f"unsupported file type {suffix!r}")
+    points = read_point_file(file, extra_columns=extra_columns)
+    return LoadedItem(points=to_y_up(points, from_axis=up_axis) if up_axis != "y" else points, images=images)
+
+
+@dataclass(frozen=True)
+class _FoundObject:
+    path: Path
+    class_name: str
+    split: str
+    images: tuple[Path, ...]
+
+
+class FolderReader:
+    """The ``folder`` reader.
+
+    Args:
+        up_axis: The up axis of the files (``"y"``, ``"z"`` or ``"x"``); converted to y-up.
+        test_fraction: Without split folders, the share of objects put in ``"test"`` by a hashed rule on the
+            object's path (0 = everything in ``"train"``).
+        view_source: How views are made for objects without images: ``"render"`` (meshes) or ``"depth"``
+            (projection of the points; works for meshes and point clouds). Point clouds without images need
+            ``"depth"``; iterating with ``"render"`` then fails early with that advice.
+        classes_file: Name of the optional class-order file in the root.
+        extra_columns: How 6-column point files are read: ``"auto"`` (rgb when the values look like colours,
+            otherwise normals, dropped), ``"rgb"`` or ``"ignore"``.
+    """
+
+    name = "folder"
+
+    def __init__(
+        self,
+        *,
+        up_axis: UpAxis = "y",
+        test_fraction: float = 0.0,
+        view_source: Literal["render", "depth"] = "render",
+        classes_file: str = "classes.txt",
+        extra_columns: ExtraColumns = "auto",
+    ) -> None:
+        if up_axis not in ("x", "y", "z"):
+            raise ValueError(f"up_axis must be 'x', 'y' or 'z', got {up_axis!r}")
+        if view_source not in ("render", "depth"):
+            raise ValueError(f"view_source must be 'render' or 'depth', got {view_source!r}")
+        if extra_columns not in ("auto", "rgb", "ignore"):
+            raise ValueError(f"extra_columns must be 'auto', 'rgb' or 'ignore', got {extra_columns!r}")
+        self.up_axis: UpAxis = up_axis
+        self.test_fraction = check_fraction(test_fraction, "test_fraction")
+        self.view_source: ViewSource = view_source
+        self.classes_file = str(classes_file)
+        self.extra_columns: ExtraColumns = extra_columns
+
+    def __repr__(self) -> str:
+        return (
+            f"FolderReader(up_axis={self.up_axis!r}, test_fraction={self.test_fraction}, "
+            f"view_source={self.view_source!r})"
+        )
+
+    def class_names(self, root: Path) -> list[str]:
+        """``classes.txt`` order when present, else the class sub-folders sorted by name."""
+        root = require_dir(Path(root).expanduser(), "a folder with one sub-folder per class", _HELP)
+        order_file = root / self.classes_file
+        if order_file.is_file():
+            names = read_lines(order_file)
+            duplicates = sorted({name for name in names if names.count(name) > 1})
+            if duplicates:
+                raise DatasetLayoutError(f"{order_file} lists {', '.join(duplicates)} more than once")
+            missing = [name for name in names if not (root / name).is_dir()]
+            if missing:
+                raise DatasetLayoutError(
+                    f"{order_file} lists classes without a folder: {', '.join(str(root / n) for n in missing[:5])}"
+                )
+            unlisted = sorted(set(_class_folders(root)) - set(names))
+            if unlisted:
+                warnings.warn(
+                    f"{order_file} does not list the folders {', '.join(unlisted[:5])}; they are ignored",
+                    LayoutWarning,
+                    stacklevel=2,
+                )
+            if not names:
+                raise DatasetLayoutError(f"{order_file} lists no classes")
+            return names
+        names = _class_folders(root)
+        if not names:
+            raise DatasetLayoutError(f"expected one sub-folder per class in {root}, found none. {_HELP}")
+        return names
+
+    def splits(self, root: Path) -> list[str]:
+        """The split folders present (train, val, test order), else ``["train"]`` or ``["train", "test"]``."""
+        root = Path(root).expanduser()
+        present = self._split_folders(root, self.class_names(root))
+        if present:
+            return present
+        return ["train", "test"] if self.test_fraction > 0 else ["train"]
+
+    def iter_items(self, root: Path, split: str) -> Iterator[SourceItem]:
+        """The objects of ``split``, ordered by class index and then by path."""
+        root = Path(root).expanduser()
+        available = self.splits(root)
+        if split not in available:
+            raise ValueError(f"folder dataset {root} has no split {split!r}; splits: {', '.join(available)}")
+        found = [obj for obj in self._find(root) if obj.split == split]
+        if self.view_source == "render":
+            self._check_renderable(found)
+        items = (
+            SourceItem(
+                uid=make_uid(relative_source(obj.path, root)),
+                class_name=obj.class_name,
+                split=obj.split,
+                source=relative_source(obj.path, root),
+                load=functools.partial(
+                    load_folder_item,
+                    str(obj.path),
+                    self.up_axis,
+                    tuple(str(image) for image in obj.images) or None,
+                    self.extra_columns,
+                ),
+            )
+            for obj in found
+        )
+        yield from unique_uids(items, root)
+
+    def _find(self, root: Path) -> list[_FoundObject]:
+        classes = self.class_names(root)
+        split_mode = bool(self._split_folders(root, classes))
+        found: list[_FoundObject] = []
+        for class_name in classes:
+            class_dir = root / class_name
+            if split_mode:
+                stray = [path for path in class_dir.iterdir() if path.is_file() and _is_object(path)]
+                if stray:
+                    warnings.warn(
+                        f"{len(stray)} object files directly in {class_dir} are outside the split folders "
+                        f"({', '.join(SPLIT_FOLDERS)}) and are ignored",
+                        LayoutWarning,
+                        stacklevel=3,
+                    )
+                for split in SPLIT_FOLDERS:
+                    for path, images in _walk(class_dir / split):
+                        found.append(_FoundObject(path, class_name, split, images))
+            else:
+                for path, images in _walk(class_dir):
+                    split = hashed_split(relative_source(path, root), self.test_fraction)
+                    found.append(_FoundObject(path, class_name, split, images))
+        return found
+
+    @staticmethod
+    def _split_folders(root: Path, classes: list[str]) -> list[str]:
+        return [split for split in SPLIT_FOLDERS if any((root / name / split).is_dir() for name in classes)]
+
+    @staticmethod
+    def _check_renderable(found: list[_FoundObject]) -> None:
+        clouds = [
+            obj.path
+            for obj in found
+            if not obj.images
+            and (
+                obj.path.suffix.lower() in POINT_ONLY_SUFFIXES
+                or (obj.path.suffix.lower() == ".ply" and _ply_is_cloud(obj.path))
+            )
+        ]
+        if clouds:
+            raise DatasetLayoutError(
+                f"{len(clouds)} point-cloud files without images (e.g. {clouds[0]}) cannot be rendered: "
+                "use view_source='depth' to make depth views from the points, or add images per object"
+            )
+
+
+def _ply_is_cloud(path: Path) -> bool:
+    try:
+        return ply_face_count(path) == 0
+    except BadItemError:
+        return False  # unreadable: load() reports it as a bad item
+
+
+def _class_folders(root: Path) -> list[str]:
+    return sorted(path.name for path in root.iterdir() if path.is_dir() and not path.name.startswith((".", "_")))
+
+
+def _is_object(path: Path) -> bool:
+    return path.suffix.lower() in OBJECT_SUFFIXES and not path.name.startswith(".")
+
+
+def _walk(folder: Path) -> Iterator[tuple[Path, tuple[Path, ...]]]:
+    """(object file, its images) for every object under ``folder``, sorted by path; image folders are not walked."""
+    if not folder.is_dir():
+        return
+    entries = sorted(folder.iterdir(), key=lambda path: path.name)
+    objects = [path for path in entries if path.is_file() and _is_object(path)]
+    stems = {path.stem for path in objects}
+    loose_images = [path for path in entries if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
+    for path in objects:
+        folder_images = image_files(folder / path.stem)
+        yield path, tuple(folder_images or _loose_images_of(path.stem, stems, loose_images))
+    for sub in entries:
+        if sub.is_dir() and sub.name not in stems and not sub.name.startswith((".", "_")):
+            yield from _walk(sub)
+
+
+def _loose_images_of(stem: str, stems: set[str], images: list[Path]) -> list[Path]:
+    """Images ``<stem>_*`` beside the object, unless they belong to another object with a longer matching stem."""
+    owned = []
+    for image in images:
+        owners = [other for other in stems if image.stem.startswith(f"{other}_")]
+        if owners and max(owners, key=len) == stem:
+            owned.append(image)
+    return owned
