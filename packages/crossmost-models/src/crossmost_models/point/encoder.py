@@ -1,0 +1,209 @@
+"""The Point-BERT point tower: grouping, mini-PointNet tokens, a transformer with per-block positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from crossmost_models.ops import block_mask_groups, check_points, group_points, random_mask_groups
+from crossmost_models.point.config import PointBertConfig
+from crossmost_models.point.tokenizer import PointTokenizer
+from crossmost_models.point.transformer import PositionalTransformer
+
+POSITION_HIDDEN = 128
+
+
+@dataclass(frozen=True)
+class PointEncoderOutput:
+    """What :meth:`PointBertEncoder.forward` returns.
+
+    Attributes:
+        global_feature: ``B×2W``, ``[CLS ; max over the group tokens]`` of the final layer-normed tokens (the
+            feature that ``pc_projection`` maps into the shared space).
+        tokens: ``B×G×W`` final layer-normed group tokens.
+        cls_token: ``B×W`` final layer-normed CLS token.
+        pre_mask_tokens: ``B×G×W`` tokenizer outputs after ``reduce_dim`` and before masking (the masked point
+            modelling target; still attached to the graph, detach it where a stop-gradient is wanted).
+        group_mask: ``B×G`` bool (``True`` = masked) when the pass was masked, else ``None``.
+        centers: ``B×G×3`` group centres.
+    """
+
+    global_feature: Tensor
+    tokens: Tensor
+    cls_token: Tensor
+    pre_mask_tokens: Tensor
+    group_mask: Tensor | None
+    centers: Tensor
+
+
+class PointBertEncoder(nn.Module):
+    """Point-BERT transformer over farthest-point groups of a point cloud (the Cross-MoST point tower).
+
+    Forward pass: FPS picks ``num_group`` centres, each with its ``group_size`` nearest points (relative to the
+    centre); the mini-PointNet ``encoder`` turns each group into a token, ``reduce_dim`` maps it to ``trans_dim``;
+    masked groups (student passes) are replaced by ``mask_token`` but keep their positional embedding; a ``cls_token``
+    with position ``cls_pos`` is prepended; the positional MLP ``pos_embed`` of the centres is added before every
+    transformer block; a final LayerNorm ``norm`` follows.
+
+    Parameter names mirror Point-BERT/ULIP (``encoder.first_conv.0.weight``, ``reduce_dim``, ``cls_token``,
+    ``cls_pos``, ``mask_token``, ``pos_embed.{0,2}``, ``blocks.blocks.N.…``, ``norm``), so their checkpoints map
+    by key (:mod:`crossmost_models.point.convert`).
+
+    Args:
+        config: sizes and behaviour; defaults to the paper's tower.
+    """
+
+    def __init__(self, config: PointBertConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config if config is not None else PointBertConfig()
+        width = config.trans_dim
+        self.encoder = PointTokenizer(config.in_channels, config.encoder_dims)
+        self.reduce_dim = nn.Linear(config.encoder_dims, width)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.cls_pos = nn.Parameter(torch.zeros(1, 1, width))
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos_embed = nn.Sequential(nn.Linear(3, POSITION_HIDDEN), nn.GELU(), nn.Linear(POSITION_HIDDEN, width))
+        self.blocks = PositionalTransformer(
+            width,
+            config.depth,
+            config.num_heads,
+            mlp_ratio=config.mlp_ratio,
+            qkv_bias=config.qkv_bias,
+            drop_path_rate=config.drop_path_rate,
+        )
+        self.norm = nn.LayerNorm(width)
+        self._tokenizer_frozen = False
+        self.reset_parameters()
+
+    @property
+    def width(self) -> int:
+        """Token width ``W`` (``trans_dim``); the global feature has ``2W`` channels."""
+        return self.config.trans_dim
+
+    @property
+    def tokenizer_frozen(self) -> bool:
+        """Whether :meth:`freeze_tokenizer` has been called."""
+        return self._tokenizer_frozen
+
+    def reset_parameters(self) -> None:
+        """Point-BERT's initialisation: truncated normal (std 0.02) for linear/conv weights and the three learnable
+        tokens, zero biases, unit LayerNorms."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Conv1d):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        for token in (self.cls_token, self.cls_pos, self.mask_token):
+            nn.init.trunc_normal_(token, std=0.02)
+
+    def freeze_tokenizer(self) -> None:
+        """Stop training the mini-PointNet: no gradients for its parameters and, when
+        ``config.freeze_tokenizer_stats`` is set (the default), its BatchNorm running statistics stop updating too:
+        the tokenizer stays in eval mode even while the encoder is in train mode."""
+        self._tokenizer_frozen = True
+        self.encoder.requires_grad_(False)
+        if self.config.freeze_tokenizer_stats:
+            self.encoder.eval()
+
+    def unfreeze_tokenizer(self) -> None:
+        """Undo :meth:`freeze_tokenizer`: the tokenizer trains and follows the encoder's train/eval mode again."""
+        self._tokenizer_frozen = False
+        self.encoder.requires_grad_(True)
+        self.encoder.train(self.training)
+
+    def train(self, mode: bool = True) -> PointBertEncoder:
+        """Set train/eval mode; a frozen tokenizer with frozen statistics stays in eval mode."""
+        super().train(mode)
+        if self._tokenizer_frozen and self.config.freeze_tokenizer_stats:
+            self.encoder.eval()
+        return self
+
+    def fps_start_for_mode(self) -> Literal["random", "fixed"]:
+        """The FPS start policy in the current mode (``config.fps_start``, with ``"auto"`` resolved)."""
+        if self.config.fps_start == "auto":
+            return "random" if self.training else "fixed"
+        return self.config.fps_start
+
+    def group(
+        self,
+        points: Tensor,
+        *,
+        fps_start: Literal["random", "fixed"] | Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Check ``points``, cast them to the parameters' dtype and split them into
+        ``(neighbourhoods B×G×K×C, centers B×G×3)``."""
+        config = self.config
+        if config.validate_inputs:
+            check_points(points, min_points=max(config.num_group, config.group_size), channels=(config.in_channels,))
+        if points.dtype != self.cls_token.dtype:
+            points = points.to(self.cls_token.dtype)
+        start = fps_start if fps_start is not None else self.fps_start_for_mode()
+        return group_points(points, config.num_group, config.group_size, start=start, generator=generator)
+
+    def draw_group_mask(self, centers: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
+        """A ``B×G`` mask of the configured type and ratio for these centres."""
+        draw = block_mask_groups if self.config.mask_type == "block" else random_mask_groups
+        return draw(centers, self.config.mask_ratio, generator=generator)
+
+    def forward(
+        self,
+        points: Tensor,
+        *,
+        mask_groups: bool = False,
+        group_mask: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        fps_start: Literal["random", "fixed"] | Tensor | None = None,
+    ) -> PointEncoderOutput:
+        """Encode a batch of point clouds.
+
+        Args:
+            points: ``B×N×C`` clouds (``C = config.in_channels``), centred and scaled to the unit sphere, y up.
+            mask_groups: draw a group mask (``config.mask_type``, ``config.mask_ratio``) and replace the masked
+                tokens by ``mask_token`` (the student pass of masked point modelling).
+            group_mask: an explicit ``B×G`` bool mask to apply instead of drawing one.
+            generator: source of the random FPS start and of the drawn mask (``None``: torch's global RNG).
+            fps_start: override ``config.fps_start`` for this call (``"random"``, ``"fixed"`` or ``B`` indices).
+
+        Returns:
+            A :class:`PointEncoderOutput`.
+
+        Raises:
+            ValueError: for malformed points (see :func:`~crossmost_models.ops.check_points`) or a mask of the
+                wrong shape or dtype.
+        """
+        neighbourhoods, centers = self.group(points, fps_start=fps_start, generator=generator)
+        batch_size = points.shape[0]
+        num_group = self.config.num_group
+        tokens = self.reduce_dim(self.encoder(neighbourhoods))  # B×G×W
+        if group_mask is not None:
+            if group_mask.shape != (batch_size, num_group) or group_mask.dtype != torch.bool:
+                raise ValueError(
+                    f"group_mask must be a bool tensor of shape ({batch_size}, {num_group}); "
+                    f"got {group_mask.dtype} of shape {tuple(group_mask.shape)}"
+                )
+            group_mask = group_mask.to(tokens.device)
+        elif mask_groups:
+            group_mask = self.draw_group_mask(centers, generator=generator)
+        inputs = tokens
+        if group_mask is not None:
+            inputs = torch.where(group_mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
+        x = torch.cat([self.cls_token.expand(batch_size, -1, -1).to(inputs.dtype), inputs], dim=1)
+        pos = self.pos_embed(centers)
+        pos = torch.cat([self.cls_pos.expand(batch_size, -1, -1).to(pos.dtype), pos], dim=1)
+        x = self.norm(self.blocks(x, pos))
+        cls_token, group_tokens = x[:, 0], x[:, 1:]
+        return PointEncoderOutput(
+            global_feature=torch.cat([cls_token, group_tokens.amax(dim=1)], dim=-1),
+            tokens=group_tokens,
+            cls_token=cls_token,
+            pre_mask_tokens=tokens,
+            group_mask=group_mask,
+            centers=centers,
+        )
