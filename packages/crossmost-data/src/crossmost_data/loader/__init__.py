@@ -1,0 +1,62 @@
+"""Training and evaluation loaders over prepared shards: datasets, samplers and augmentations.
+
+The trainer needs three calls::
+
+    dataset = ShardDataset(root, "train", mode="train", num_points=8192, seed=seed, augment=AugmentConfig(...))
+    loader = build_dataloader(dataset, batch_size, shuffle=True, num_workers=8, distributed=(rank, world), seed=seed)
+    for epoch in ...:
+        set_loader_epoch(loader, epoch)
+        for batch in loader: ...
+"""
+
+from crossmost_data.loader.config import CLIP_MEAN as CLIP_MEAN
+from crossmost_data.loader.config import CLIP_STD as CLIP_STD
+from crossmost_data.loader.config import AugmentConfig as AugmentConfig
+from crossmost_data.loader.config import ImageAugmentConfig as ImageAugmentConfig
+from crossmost_data.loader.config import MaskConfig as MaskConfig
+from crossmost_data.loader.config import PointAugmentConfig as PointAugmentConfig
+from crossmost_data.loader.dataloader import build_dataloader as build_dataloader
+from crossmost_data.loader.dataloader import seed_worker as seed_worker
+from crossmost_data.loader.dataloader import set_loader_epoch as set_loader_epoch
+from crossmost_data.loader.dataset import ShardDataset as ShardDataset
+from crossmost_data.loader.dataset import SkippedSamples as SkippedSamples
+from crossmost_data.loader.image_transforms import EvalImageTransform as EvalImageTransform
+from crossmost_data.loader.image_transforms import StrongImageTransform as StrongImageTransform
+from crossmost_data.loader.image_transforms import WeakImageTransform as WeakImageTransform
+from crossmost_data.loader.masks import ImageBlockMaskGenerator as ImageBlockMaskGenerator
+from crossmost_data.loader.point_transforms import StrongPointTransform as StrongPointTransform
+from crossmost_data.loader.point_transforms import WeakPointTransform as WeakPointTransform
+from crossmost_data.loader.point_transforms import normalize_unit_sphere as normalize_unit_sphere
+from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
+from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
+from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
+from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
+from crossmost_data.loader.streaming import StreamingShardDataset as StreamingShardDataset
+from crossmost_data.loader.views import ViewPolicy as ViewPolicy
+
+__all__ = [
+    "CLIP_MEAN",
+    "CLIP_STD",
+    "EVAL_KEYS",
+    "TRAIN_KEYS",
+    "AugmentConfig",
+    "EvalImageTransform",
+    "ImageAugmentConfig",
+    "ImageBlockMaskGenerator",
+    "MaskConfig",
+    "PointAugmentConfig",
+    "SampleBuilder",
+    "ShardDataset",
+    "ShardedEvalSampler",
+    "SkippedSamples",
+    "StreamingShardDataset",
+    "StrongImageTransform",
+    "StrongPointTransform",
+    "ViewPolicy",
+    "WeakImageTransform",
+    "WeakPointTransform",
+    "build_dataloader",
+    "normalize_unit_sphere",
+    "seed_worker",
+    "set_loader_epoch",
+]

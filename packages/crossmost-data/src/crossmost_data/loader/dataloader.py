@@ -1,0 +1,123 @@
+"""A ``DataLoader`` factory with the right sampler for training and exact evaluation, single or multi-process."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
+
+from crossmost_data.loader.samplers import ShardedEvalSampler
+
+__all__ = ["build_dataloader", "seed_worker", "set_loader_epoch"]
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: one intra-op thread per worker, and distinct global seeds per worker.
+
+    The loader's own transforms never read the global generators (they use per-sample generators); seeding them
+    here only keeps any third-party code in a worker from repeating the same numbers in every worker.
+    """
+    torch.set_num_threads(1)
+    worker_seed = torch.initial_seed() % 2**32
+    random.seed(worker_seed)
+    np.random.seed(worker_seed)
+
+
+def build_dataloader(
+    dataset: Dataset[Any],
+    batch_size: int,
+    *,
+    shuffle: bool,
+    num_workers: int = 0,
+    distributed: tuple[int, int] | None = None,
+    seed: int = 0,
+    drop_last: bool = False,
+    persistent_workers: bool = False,
+    pin_memory: bool = False,
+    prefetch_factor: int | None = None,
+    multiprocessing_context: str | None = None,
+    collate_fn: Callable[[list[Any]], Any] | None = None,
+) -> DataLoader[Any]:
+    """Build the loader of a :class:`ShardDataset` (or a :class:`StreamingShardDataset`).
+
+    Samplers:
+        * ``shuffle=True``: ``DistributedSampler(shuffle=True, seed=seed, drop_last=drop_last)``, also with one
+          process (``(rank, world) = (0, 1)``), so the order of every epoch is a function of ``(seed, epoch)``
+          and a resumed run sees the same order. Every rank makes the same number of steps: with
+          ``drop_last=False`` the sampler pads each rank to ``ceil(N / world)`` samples by repeating the first
+          indices of the permutation; with ``drop_last=True`` it drops the tail (``floor(N / world)`` per rank)
+          and the loader drops incomplete batches.
+        * ``shuffle=False`` and ``distributed``: :class:`ShardedEvalSampler` (exact, unpadded; ranks may differ by
+          one sample).
+        * ``shuffle=False`` alone: sequential order.
+        * An ``IterableDataset`` brings its own splitting: no sampler.
+
+    Call :func:`set_loader_epoch` at the start of every epoch.
+
+    Args:
+        dataset: The dataset.
+        batch_size: Samples per batch and process.
+        shuffle: Training order (True) or evaluation order (False).
+        num_workers: Loader worker processes.
+        distributed: ``(rank, world_size)``, or ``None`` for one process.
+        seed: Seed of the shuffling and of the workers' global generators.
+        drop_last: See above.
+        persistent_workers: Keep workers alive between epochs (``set_epoch`` still reaches them).
+        pin_memory: Pin batches for faster host-to-GPU copies.
+        prefetch_factor: Batches prefetched per worker (``None``: PyTorch's default).
+        multiprocessing_context: ``"fork"``, ``"spawn"`` or ``"forkserver"`` (``None``: the platform default).
+        collate_fn: Batch collation (default ``torch.utils.data.default_collate``).
+
+    Returns:
+        The ``DataLoader``; its ``sampler`` is the sampler described above.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    rank, world = distributed if distributed is not None else (0, 1)
+    if world < 1 or not 0 <= rank < world:
+        raise ValueError(f"distributed must be (rank, world_size) with 0 <= rank < world_size, got {distributed}")
+    sampler: Sampler[int] | None = None
+    if not isinstance(dataset, IterableDataset):
+        if shuffle:
+            sampler = DistributedSampler(
+                dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=drop_last
+            )
+        elif distributed is not None:
+            sampler = ShardedEvalSampler(len(dataset), world, rank)  # type: ignore[arg-type]
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    extra: dict[str, Any] = {}
+    if num_workers > 0:
+        extra["persistent_workers"] = persistent_workers
+        extra["worker_init_fn"] = seed_worker
+        if prefetch_factor is not None:
+            extra["prefetch_factor"] = prefetch_factor
+        if multiprocessing_context is not None:
+            extra["multiprocessing_context"] = multiprocessing_context
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        generator=generator,
+        collate_fn=collate_fn,
+        **extra,
+    )
+
+
+def set_loader_epoch(loader: DataLoader[Any], epoch: int) -> None:
+    """Set the epoch of the loader's sampler (order) and dataset (views and augmentations); call before iterating."""
+    sampler = loader.sampler
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    dataset = loader.dataset
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)

@@ -1,0 +1,311 @@
+"""Map-style dataset over the shards of a prepared dataset folder (DESIGN.md §2, docs/architecture.md §4)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from crossmost_data.loader.config import AugmentConfig
+from crossmost_data.loader.index import IndexedSample, read_span, scan_shard
+from crossmost_data.loader.sample import LoaderMode, SampleBuilder, resolve_label
+from crossmost_data.loader.views import ViewPolicy, available_views, default_view_policy
+from crossmost_data.manifest import Manifest
+from crossmost_data.shards import ShardCorruptError, decode_sample, decode_view, file_sha256
+
+__all__ = ["OnCorrupt", "ShardDataset", "SkippedSamples"]
+
+logger = logging.getLogger(__name__)
+
+OnCorrupt = Literal["skip", "raise"]
+_MAX_KEYS_LOGGED = 10
+
+
+@dataclass(frozen=True)
+class SkippedSamples:
+    """Samples of one shard that the dataset left out.
+
+    Attributes:
+        shard: The shard file, relative to the dataset folder (e.g. ``"train-000003.tar"``).
+        reason: What is wrong with it.
+        count: How many of the samples the manifest lists for this shard are left out.
+        keys: The keys of the left-out samples, where the shard still names them.
+    """
+
+    shard: str
+    reason: str
+    count: int
+    keys: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        shown = ", ".join(self.keys[:_MAX_KEYS_LOGGED]) + (" …" if len(self.keys) > _MAX_KEYS_LOGGED else "")
+        return f"{self.shard}: {self.count} sample(s) skipped ({self.reason})" + (f" [{shown}]" if shown else "")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    shard: int
+    uid: str
+    label: int
+    location: IndexedSample
+
+
+class ShardDataset(Dataset[dict[str, Any]]):
+    """The samples of one split, read by random access from the tar shards listed in ``manifest.json``.
+
+    The shards are indexed once at construction (member offsets, cached per process); worker processes reopen the
+    files lazily, so the dataset works with ``fork`` and ``spawn`` loader workers alike. Only the view(s) a sample
+    needs are read and decoded. Every random choice is a function of ``(seed, epoch, index)``: call
+    :meth:`set_epoch` at the start of every epoch (it reaches persistent workers too, through shared memory).
+
+    Args:
+        root: The prepared dataset folder.
+        split: Split name, e.g. ``"train"``.
+        mode: ``"train"`` yields ``index, uid, label, image_weak, image_strong, image_mask, points_weak,
+            points_strong``; ``"eval"`` yields ``index, uid, label, image, points`` (+ ``views`` for ``all``).
+        view_policy: ``"random"``, ``"fixed"`` or ``"all"`` (eval only); ``None`` = random for train, fixed for eval.
+        fixed_view: The view used by ``fixed`` (and as ``image`` by ``all``).
+        num_points: Points per cloud; a deterministic subsample when the stored cloud is larger (fixed per sample
+            in eval, fresh each epoch in train). ``None`` = the stored count.
+        image_size: Output image size; ``None`` = the manifest's.
+        views_subset: Use only the first k stored views (the number-of-views ablation).
+        seed: Run seed.
+        on_corrupt: ``"skip"`` leaves damaged samples out (logged and listed in :attr:`skipped`); ``"raise"`` raises
+            :class:`~crossmost_data.shards.ShardCorruptError` naming them.
+        augment: Augmentation settings (training).
+        use_colors: Return ``N×6`` xyz + rgb clouds (needs an ``xyzrgb`` dataset); default ``N×3``.
+        verify_checksums: Compare each shard's sha256 with the manifest (reads every byte once).
+
+    Raises:
+        ManifestError: The manifest is missing or invalid, or the split does not exist.
+        ShardCorruptError: With ``on_corrupt="raise"``, any damaged shard or sample; always, when no sample is usable.
+        ValueError: An inconsistent setting (message names it).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        split: str,
+        *,
+        mode: LoaderMode = "train",
+        view_policy: ViewPolicy | None = None,
+        fixed_view: int = 0,
+        num_points: int | None = None,
+        image_size: int | None = None,
+        views_subset: int | None = None,
+        seed: int = 0,
+        on_corrupt: OnCorrupt = "skip",
+        augment: AugmentConfig | None = None,
+        use_colors: bool = False,
+        verify_checksums: bool = False,
+    ) -> None:
+        if on_corrupt not in ("skip", "raise"):
+            raise ValueError(f"on_corrupt must be 'skip' or 'raise', got {on_corrupt!r}")
+        self.root = Path(root)
+        self.split = split
+        self.manifest = Manifest.read(self.root)
+        if use_colors and self.manifest.point_layout != "xyzrgb":
+            raise ValueError(
+                f"use_colors=True needs an xyzrgb dataset; {self.root} stores {self.manifest.point_layout}"
+            )
+        self.mode: LoaderMode = mode
+        self.view_policy: ViewPolicy = view_policy or default_view_policy(mode)
+        self.num_views = available_views(self.manifest.num_views, views_subset)
+        self.image_size = image_size or self.manifest.image_size
+        self.seed = seed
+        self.on_corrupt: OnCorrupt = on_corrupt
+        self.augment = augment or AugmentConfig()
+        self.builder = SampleBuilder(
+            mode=mode,
+            view_policy=self.view_policy,
+            num_views=self.num_views,
+            fixed_view=fixed_view,
+            image_size=self.image_size,
+            stored_points=self.manifest.points_per_sample,
+            num_points=num_points,
+            point_channels=6 if use_colors else 3,
+            augment=self.augment,
+            seed=seed,
+        )
+        self.num_points = self.builder.num_points
+        self._shard_paths: list[Path] = []
+        self._entries: list[_Entry] = []
+        self.skipped: list[SkippedSamples] = []
+        self._index_shards(verify_checksums)
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._files: dict[int, IO[bytes]] = {}
+        self._files_pid = os.getpid()
+
+    # -- construction -----------------------------------------------------------------------------------------
+
+    def _index_shards(self, verify_checksums: bool) -> None:
+        class_names = self.manifest.class_names
+        for shard_id, entry in enumerate(self.manifest.shards(self.split)):
+            path = self.root / entry.file
+            self._shard_paths.append(path)
+            scan = scan_shard(path, self.manifest.num_views)
+            samples = list(scan.samples)
+            reasons = [scan.problem] if scan.problem else []
+            bad_keys = list(scan.incomplete)
+            if scan.incomplete:
+                reasons.append(f"{len(scan.incomplete)} sample(s) miss members (points.npy, json or views)")
+            if verify_checksums and scan.problem is None and file_sha256(path) != entry.sha256:
+                reasons.append("sha256 differs from the manifest")
+                bad_keys, samples = [s.key for s in samples], []
+            if len(samples) + len(scan.incomplete) > entry.num_samples:
+                reasons.append(
+                    f"holds {len(samples) + len(scan.incomplete)} samples, the manifest lists {entry.num_samples}"
+                )
+                bad_keys, samples = bad_keys + [s.key for s in samples], []
+            kept = 0
+            for sample, meta_or_error in zip(samples, _read_metas(path, samples), strict=True):
+                try:
+                    if isinstance(meta_or_error, Exception):
+                        raise meta_or_error
+                    label = resolve_label(meta_or_error, class_names, where=f"sample {sample.key!r}")
+                except ValueError as error:
+                    reasons.append(f"sample {sample.key!r}: {error}")
+                    bad_keys.append(sample.key)
+                    continue
+                uid = str(meta_or_error.get("uid", sample.key))
+                self._entries.append(_Entry(shard_id, uid, label, sample))
+                kept += 1
+            if kept < entry.num_samples or reasons:
+                self.skipped.append(
+                    SkippedSamples(
+                        entry.file,
+                        "; ".join(reasons) or "fewer samples than listed",
+                        entry.num_samples - kept,
+                        tuple(bad_keys),
+                    )
+                )
+        if self.skipped:
+            report = "\n  ".join(str(s) for s in self.skipped)
+            if self.on_corrupt == "raise":
+                raise ShardCorruptError(f"{self.root} split {self.split!r} has damaged shards:\n  {report}")
+            logger.warning("%s split %r: skipping damaged samples:\n  %s", self.root, self.split, report)
+        if not self._entries:
+            raise ShardCorruptError(
+                f"{self.root} split {self.split!r}: no readable sample in {len(self._shard_paths)} shard(s)"
+            )
+
+    # -- epoch and metadata -----------------------------------------------------------------------------------
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch that seeds the random view and augmentations (shared with running workers)."""
+        if epoch < 0:
+            raise ValueError(f"epoch must be >= 0, got {epoch}")
+        self._epoch.fill_(epoch)
+
+    @property
+    def epoch(self) -> int:
+        """The current epoch."""
+        return int(self._epoch.item())
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in label order (from the manifest)."""
+        return list(self.manifest.class_names)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes."""
+        return len(self.manifest.class_names)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The label of every sample (int64, ``-1`` when unknown), in index order."""
+        return np.array([entry.label for entry in self._entries], dtype=np.int64)
+
+    @property
+    def uids(self) -> list[str]:
+        """The uid of every sample, in index order."""
+        return [entry.uid for entry in self._entries]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return (
+            f"ShardDataset(root={str(self.root)!r}, split={self.split!r}, mode={self.mode!r}, "
+            f"view_policy={self.view_policy!r}, samples={len(self)}, skipped={sum(s.count for s in self.skipped)})"
+        )
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def _fd(self, shard: int) -> int:
+        if self._files_pid != os.getpid():  # a forked worker: do not share the parent's file objects
+            self._files = {}
+            self._files_pid = os.getpid()
+        handle = self._files.get(shard)
+        if handle is None:
+            handle = open(self._shard_paths[shard], "rb")  # noqa: SIM115 - kept open for the life of the worker
+            self._files[shard] = handle
+        return handle.fileno()
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
+        index = index % len(self)
+        entry = self._entries[index]
+        path = self._shard_paths[entry.shard]
+        location = entry.location
+        try:
+            fd = self._fd(entry.shard)
+            decoded = decode_sample(
+                {
+                    "__key__": location.key,
+                    "json": read_span(fd, location.json),
+                    "points.npy": read_span(fd, location.points),
+                },
+                source=str(path),
+            )
+
+            def load_view(view: int) -> Image.Image:
+                return decode_view(
+                    read_span(fd, location.views[view]), source=f"{path}: sample {entry.uid!r} view {view}"
+                )
+
+            return self.builder(
+                index=index,
+                uid=entry.uid,
+                label=entry.label,
+                points=decoded.points,
+                load_view=load_view,
+                epoch=self.epoch,
+            )
+        except OSError as error:
+            raise ShardCorruptError(f"{path}: sample {entry.uid!r} cannot be read ({error})") from error
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_files"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._files_pid = os.getpid()
+
+
+def _read_metas(path: Path, samples: list[IndexedSample]) -> list[dict[str, Any] | ValueError]:
+    """The parsed json member of each sample, or the error that prevents reading it."""
+    if not samples:
+        return []
+    out: list[dict[str, Any] | ValueError] = []
+    with open(path, "rb") as handle:
+        for sample in samples:
+            try:
+                meta = json.loads(read_span(handle.fileno(), sample.json))
+            except (ValueError, OSError) as error:
+                out.append(ValueError(f"the json member cannot be read ({error})"))
+                continue
+            out.append(meta if isinstance(meta, dict) else ValueError("the json member is not an object"))
+    return out

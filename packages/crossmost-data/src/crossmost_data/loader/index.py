@@ -1,0 +1,140 @@
+"""Random access into tar shards: one scan of the member headers gives the byte span of every member.
+
+Unlike a plain reader, the scan salvages what it can: when a shard is truncated or a sample lacks members, the
+complete samples are kept and the rest are listed, so the loader can skip exactly the damaged samples and report
+them by name. Scans are cached per process, keyed by path, size and modification time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["IndexedSample", "ShardScan", "read_span", "scan_shard"]
+
+_VIEW_MEMBER = re.compile(r"^view(\d+)\.(png|jpg|jpeg)$")
+_CACHE: dict[tuple[str, int, int, int], ShardScan] = {}
+
+Span = tuple[int, int]
+"""(byte offset of the member data, size in bytes)."""
+
+
+@dataclass(frozen=True)
+class IndexedSample:
+    """The member spans of one complete sample."""
+
+    key: str
+    points: Span
+    json: Span
+    views: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class ShardScan:
+    """The result of scanning one shard.
+
+    Attributes:
+        path: The shard file.
+        samples: Complete samples, in file order.
+        incomplete: Keys of samples that are present but miss members or data (in file order).
+        problem: Why the shard is not whole (truncated, unreadable), or ``None``.
+    """
+
+    path: str
+    samples: tuple[IndexedSample, ...]
+    incomplete: tuple[str, ...]
+    problem: str | None
+
+
+def _complete(key: str, members: dict[str, Span], num_views: int) -> IndexedSample | None:
+    views: dict[int, Span] = {}
+    for suffix, span in members.items():
+        match = _VIEW_MEMBER.match(suffix)
+        if match:
+            views[int(match.group(1))] = span
+    if "points.npy" not in members or "json" not in members or any(i not in views for i in range(num_views)):
+        return None
+    return IndexedSample(key, members["points.npy"], members["json"], tuple(views[i] for i in range(num_views)))
+
+
+def _scan(path: Path, num_views: int) -> ShardScan:
+    size = path.stat().st_size
+    groups: list[tuple[str, dict[str, Span]]] = []
+    problem: str | None = None
+    try:
+        with tarfile.open(path, "r:") as tar:
+            while True:
+                try:
+                    member = tar.next()
+                except (tarfile.TarError, EOFError, OSError) as error:
+                    problem = f"truncated or damaged tar header after byte {tar.offset} ({error})"
+                    break
+                if member is None:
+                    with open(path, "rb") as handle:
+                        handle.seek(tar.offset)
+                        marker = handle.read(2 * tarfile.BLOCKSIZE)
+                    if len(marker) < 2 * tarfile.BLOCKSIZE or marker.strip(b"\0"):
+                        problem = f"truncated: no end-of-archive marker after byte {tar.offset}"
+                    break
+                if not member.isfile():
+                    continue
+                base = member.name.rsplit("/", 1)[-1]
+                key, _, suffix = base.partition(".")
+                if member.offset_data + member.size > size:
+                    problem = f"truncated inside member {member.name!r} (file has {size} bytes)"
+                    groups.append((key, {}))  # the sample is lost; make sure it is counted
+                    break
+                if not groups or groups[-1][0] != key:
+                    groups.append((key, {}))
+                groups[-1][1][suffix] = (member.offset_data, member.size)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        return ShardScan(str(path), (), (), f"not a readable tar file ({error})")
+    samples: list[IndexedSample] = []
+    incomplete: list[str] = []
+    for key, members in groups:
+        sample = _complete(key, members, num_views)
+        if sample is None:
+            incomplete.append(key)
+        else:
+            samples.append(sample)
+    return ShardScan(str(path), tuple(samples), tuple(incomplete), problem)
+
+
+def scan_shard(path: str | os.PathLike[str], num_views: int) -> ShardScan:
+    """Index a shard's members (cached per process by path, size, mtime and ``num_views``).
+
+    Args:
+        path: The tar shard.
+        num_views: Views a complete sample must have (``view00`` … ``view{num_views-1}``).
+
+    Returns:
+        The complete samples, the keys of incomplete ones and the shard-level problem if any. A missing file gives
+        a scan with no samples and the problem ``"file is missing"``.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ShardScan(str(path), (), (), "file is missing")
+    cache_key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, num_views)
+    scan = _CACHE.get(cache_key)
+    if scan is None:
+        scan = _scan(path, num_views)
+        _CACHE[cache_key] = scan
+    return scan
+
+
+def read_span(fd: int, span: Span) -> bytes:
+    """Read one member's bytes with ``os.pread`` (no shared file position: safe across threads and forks)."""
+    offset, size = span
+    if hasattr(os, "pread"):
+        data = os.pread(fd, size, offset)
+    else:  # Windows: no pread; loader workers are processes, so the shared position is not contended
+        os.lseek(fd, offset, os.SEEK_SET)
+        data = os.read(fd, size)
+    if len(data) != size:
+        raise OSError(f"short read: {len(data)} of {size} bytes at offset {offset}")
+    return data
