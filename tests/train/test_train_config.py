@@ -1,0 +1,99 @@
+"""Presets, YAML overlays, typed key=value overrides, unknown keys and the config round trip."""
+
+from pathlib import Path
+
+import pytest
+
+from crossmost_train.config import (
+    ConfigError,
+    TrainConfig,
+    config_to_dict,
+    list_presets,
+    load_config,
+    read_config,
+    save_config,
+)
+
+
+def test_every_preset_loads_and_has_expected_values() -> None:
+    names = list_presets()
+    for required in ("crossmost", "baseline", "zeroshot", "tiny", "ablation-no-align", "modelnet40-crossmost"):
+        assert required in names
+    for name in names:
+        load_config([name])
+    base = load_config(["baseline"]).objective
+    assert base.strategy == "independent" and base.alignment_weight == 0.0
+    assert base.mim_weight == 1.0 and base.fairness_image_weight == 1.0
+    cm = load_config(["crossmost"])
+    assert (cm.optim.global_batch_size, cm.optim.base_lr, cm.objective.threshold) == (512, 2e-5, 0.84)
+    scan = load_config(["scanobjectnn-crossmost"]).objective
+    assert (scan.threshold, scan.point_confidence_scale) == (0.82, 1.0)
+    assert load_config(["redwood-baseline"]).optim.global_batch_size == 256
+    assert load_config(["ablation-views-4"]).data.views_per_object == 4
+    assert load_config(["tiny-baseline"]).model.name == "tiny"
+
+
+def test_overrides_coerce_to_field_types() -> None:
+    cfg = load_config(
+        ["tiny"],
+        [
+            "optim.base_lr=3e-4",
+            "optim.global_batch_size=16",
+            "run.progress_bar=no",
+            "optim.betas=[0.8, 0.9]",
+            "model.classnames=chair,table",
+            "model.name=001",
+            "schedule.epochs=3",
+            "model.overrides={num_group: 8}",
+        ],
+    )
+    assert cfg.optim.base_lr == 3e-4 and isinstance(cfg.optim.base_lr, float)
+    assert cfg.optim.global_batch_size == 16
+    assert cfg.run.progress_bar is False
+    assert cfg.optim.betas == (0.8, 0.9)
+    assert cfg.model.classnames == ["chair", "table"]
+    assert cfg.model.name == "001"
+    assert cfg.schedule.epochs == 3.0
+    assert cfg.model.overrides == {"num_group": 8}
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("optim.base_l=1", "did you mean optim.base_lr"),
+        ("optimm.base_lr=1", "unknown config key"),
+        ("optim.global_batch_size=1.5", "expected an integer"),
+        ("run.progress_bar=maybe", "expected a boolean"),
+        ("objective.strategy=best", "is not one of"),
+        ("optim.betas=[1]", "expected 2 values"),
+        ("optim=3", "is a section"),
+        ("no_equals_sign", "key=value"),
+    ],
+)
+def test_bad_overrides_raise_clear_errors(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config([], [override])
+
+
+def test_unknown_preset_and_yaml_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean"):
+        load_config(["crossmots"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: 1.0\n")
+    with pytest.raises(ConfigError, match="optim.lr"):
+        load_config([str(bad)])
+    loop = tmp_path / "loop.yaml"
+    loop.write_text(f"base: {loop}\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        load_config([str(loop)])
+
+
+def test_yaml_overlay_and_round_trip(tmp_path: Path) -> None:
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("base: tiny\nobjective:\n  threshold: 0.5\n")
+    cfg = load_config([str(mine)], ["ema.buffers=copy"])
+    assert cfg.model.name == "tiny" and cfg.objective.threshold == 0.5 and cfg.ema.buffers == "copy"
+    save_config(cfg, tmp_path / "run" / "config.yaml")
+    again = read_config(tmp_path / "run" / "config.yaml")
+    assert config_to_dict(again) == config_to_dict(cfg)
+    assert config_to_dict(TrainConfig()) != config_to_dict(cfg)
