@@ -60,6 +60,7 @@ class Manifest:
         up_axis: Always ``"y"``.
         config: The exact preparation configuration (JSON-compatible).
         skipped: Items left out, with reasons.
+        class_counts: Split → class name → number of samples (for checks and summaries).
         crossmost_data_version: Version of ``crossmost-data`` that wrote the folder.
         created: ISO-8601 UTC time of writing.
         format_version: Version of the on-disk format.
@@ -75,6 +76,7 @@ class Manifest:
     up_axis: str = "y"
     config: dict[str, Any] = field(default_factory=dict)
     skipped: list[SkippedItem] = field(default_factory=list)
+    class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     crossmost_data_version: str = ""
     created: str = ""
     format_version: int = FORMAT_VERSION
@@ -148,6 +150,10 @@ class Manifest:
                 up_axis=str(data.get("up_axis", "y")),
                 config=dict(data.get("config", {})),
                 skipped=skipped,
+                class_counts={
+                    str(split): {str(k): int(v) for k, v in counts.items()}
+                    for split, counts in data.get("class_counts", {}).items()
+                },
                 crossmost_data_version=str(data.get("crossmost_data_version", "")),
                 created=str(data.get("created", "")),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),

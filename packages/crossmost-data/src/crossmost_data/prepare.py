@@ -303,6 +303,7 @@ def prepare_dataset(
     }
     if not summary.shards_pending:
         manifest = _assemble_manifest(out, reader, class_names, splits, records, config, reader_context)
+        manifest.class_counts = summary.counts
         summary.manifest_path = manifest.write(out)
     summary.elapsed_s = time.perf_counter() - started
     return summary
