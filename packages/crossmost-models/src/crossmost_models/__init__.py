@@ -1,4 +1,9 @@
-"""crossmost-models."""
+"""crossmost-models: a maskable open_clip image tower and a Point-BERT point tower sharing a text-initialised
+classifier, with a model registry, safetensors save/load and conversion of Cross-MoST / ULIP / Point-BERT
+checkpoints.
+
+``import crossmost_models`` does not import open_clip; it is imported when a model is created.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 
@@ -7,4 +12,65 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installation
     __version__ = "0.0.0"
 
-__all__ = ["__version__"]
+from crossmost_models.checkpoint import from_pretrained as from_pretrained
+from crossmost_models.checkpoint import load_model_weights as load_model_weights
+from crossmost_models.checkpoint import save_pretrained as save_pretrained
+from crossmost_models.classifier import TextInitialisedClassifier as TextInitialisedClassifier
+from crossmost_models.clip import create_clip as create_clip
+from crossmost_models.config import ClassifierConfig as ClassifierConfig
+from crossmost_models.config import CrossModalConfig as CrossModalConfig
+from crossmost_models.factory import add_model_config as add_model_config
+from crossmost_models.factory import create_model as create_model
+from crossmost_models.factory import get_model_config as get_model_config
+from crossmost_models.factory import list_models as list_models
+from crossmost_models.image import MaskableVisionTower as MaskableVisionTower
+from crossmost_models.image import VisionTowerOutput as VisionTowerOutput
+from crossmost_models.image import vit_layer_id as vit_layer_id
+from crossmost_models.load_report import LoadReport as LoadReport
+from crossmost_models.model import CrossModalModel as CrossModalModel
+from crossmost_models.ops import block_mask_groups as block_mask_groups
+from crossmost_models.ops import check_points as check_points
+from crossmost_models.ops import farthest_point_sample as farthest_point_sample
+from crossmost_models.ops import group_points as group_points
+from crossmost_models.ops import knn_group as knn_group
+from crossmost_models.output import CrossModalOutput as CrossModalOutput
+from crossmost_models.point import PointBertConfig as PointBertConfig
+from crossmost_models.point import PointBertEncoder as PointBertEncoder
+from crossmost_models.point import PointEncoderOutput as PointEncoderOutput
+from crossmost_models.text import build_classifier_weights as build_classifier_weights
+from crossmost_models.text import clean_class_name as clean_class_name
+from crossmost_models.text import list_template_sets as list_template_sets
+from crossmost_models.text import load_templates as load_templates
+
+__all__ = [
+    "ClassifierConfig",
+    "CrossModalConfig",
+    "CrossModalModel",
+    "CrossModalOutput",
+    "LoadReport",
+    "MaskableVisionTower",
+    "PointBertConfig",
+    "PointBertEncoder",
+    "PointEncoderOutput",
+    "TextInitialisedClassifier",
+    "VisionTowerOutput",
+    "__version__",
+    "add_model_config",
+    "block_mask_groups",
+    "build_classifier_weights",
+    "check_points",
+    "clean_class_name",
+    "create_clip",
+    "create_model",
+    "farthest_point_sample",
+    "from_pretrained",
+    "get_model_config",
+    "group_points",
+    "knn_group",
+    "list_models",
+    "list_template_sets",
+    "load_model_weights",
+    "load_templates",
+    "save_pretrained",
+    "vit_layer_id",
+]

@@ -133,3 +133,40 @@ def create_clip(
     model = open_clip.create_model(name, pretrained=pretrained, device=device or "cpu", **open_clip_kwargs)
     tokenizer = open_clip.get_tokenizer(name)
     return model, tokenizer
+
+
+def resolved_clip_config(name: str, clip_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The open_clip model config of ``name`` with the architecture overrides of ``clip_kwargs`` applied.
+
+    Raises:
+        KeyError: open_clip does not know ``name``.
+    """
+    open_clip = import_open_clip()
+    config = open_clip.get_model_config(name)
+    if config is None:
+        raise KeyError(
+            f"open_clip has no model config {name!r}; register it with crossmost_models.add_model_config or "
+            "open_clip.add_model_config"
+        )
+    kwargs = clip_kwargs or {}
+    if kwargs.get("force_quick_gelu"):
+        config["quick_gelu"] = True
+    if kwargs.get("force_image_size") is not None:
+        config["vision_cfg"]["image_size"] = kwargs["force_image_size"]
+    if kwargs.get("force_context_length") is not None:
+        config["text_cfg"]["context_length"] = kwargs["force_context_length"]
+    return dict(config)
+
+
+def build_clip_from_config(clip_config: dict[str, Any]) -> nn.Module:
+    """Instantiate a randomly initialised open_clip model from a resolved model config (no registry, no weights)."""
+    open_clip = import_open_clip()
+    config = dict(clip_config)
+    custom_text = bool(config.pop("custom_text", False)) or "hf_model_name" in config.get("text_cfg", {})
+    if "multimodal_cfg" in config:
+        raise ValueError(
+            "CoCa-style open_clip configs (multimodal_cfg) are not supported: their tower cannot be masked"
+        )
+    model_class = open_clip.CustomTextCLIP if custom_text else open_clip.CLIP
+    model: nn.Module = model_class(**config)
+    return model

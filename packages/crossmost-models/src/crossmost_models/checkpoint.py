@@ -1,0 +1,177 @@
+"""Saving and loading crossmost models: ``model.safetensors`` + ``config.json``, written atomically.
+
+Nothing here unpickles objects: weights are safetensors and the config is JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from crossmost_models.load_report import LoadReport, compare_state_dicts
+
+if TYPE_CHECKING:
+    from crossmost_models.model import CrossModalModel
+
+__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "from_pretrained", "load_model_weights", "save_pretrained"]
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "crossmost-model"
+FORMAT_VERSION = 1
+
+
+def _version() -> str:
+    from crossmost_models import __version__
+
+    return __version__
+
+
+def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
+    """Save ``model`` into ``directory`` as ``model.safetensors`` and ``config.json``.
+
+    ``config.json`` holds the model config (with the resolved open_clip config, so loading needs no registry), the
+    class names, the template-set name and the crossmost-models version. Both files are written into a temporary
+    folder next to ``directory`` which then replaces it, so a crash never leaves a half-written model behind.
+
+    Args:
+        model: the model to save.
+        directory: target folder (created, or replaced if it exists).
+
+    Returns:
+        The folder path.
+    """
+    from safetensors.torch import save_file
+
+    target = Path(directory)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
+    config: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "crossmost_models_version": _version(),
+        "model_config": model.config.to_dict(),
+        "classnames": model.classnames,
+        "num_classes": model.num_classes,
+        "templates": model.templates,
+    }
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+            os.replace(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a saved crossmost model: {CONFIG_FILE} is missing")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a crossmost model config (format={config.get('format')!r})")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{path} has format version {config['format_version']}, newer than this crossmost-models "
+            f"({_version()}) understands ({FORMAT_VERSION}); upgrade crossmost-models"
+        )
+    for key in ("model_config", "classnames"):
+        if key not in config:
+            raise ValueError(f"{path} lacks {key!r}")
+    return config
+
+
+def _check_classifier(state: Mapping[str, Tensor], num_classes: int, weights_path: Path, what: str) -> None:
+    weight = state.get("classifier.weight")
+    if weight is not None and weight.ndim == 2 and weight.shape[1] != num_classes:
+        raise ValueError(
+            f"{weights_path} has a classifier with {weight.shape[1]} classes but {what} has {num_classes} classes; "
+            "a classifier cannot be resized: use the class names the checkpoint was made with, or build a new model"
+        )
+
+
+def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: bool = True) -> LoadReport:
+    """Load a ``model.safetensors`` (or a saved-model folder) into an existing model.
+
+    Args:
+        model: the model to fill.
+        weights: a ``.safetensors`` file, or a folder holding ``model.safetensors``.
+        strict: raise on missing/unexpected keys (shape mismatches always raise).
+
+    Returns:
+        The :class:`LoadReport`.
+
+    Raises:
+        ValueError: the checkpoint's class count differs from the model's (both counts and the file are named), or
+            keys/shapes do not match.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(weights)
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file {path} does not exist")
+    state = load_file(str(path))
+    _check_classifier(state, model.num_classes, path, f"the model (classes {model.classnames[:3]}…)")
+    report = compare_state_dicts(model.state_dict(), state, source=str(path))
+    report.check(strict=strict)
+    model.load_state_dict(state, strict=strict)
+    return report
+
+
+def from_pretrained(
+    directory: str | Path, *, strict: bool = True, device: str | torch.device | None = None
+) -> CrossModalModel:
+    """Load a model written by :func:`save_pretrained`.
+
+    The open_clip architecture is rebuilt from the saved config (randomly initialised, no download), then every
+    weight is read from ``model.safetensors``.
+
+    Args:
+        directory: the saved-model folder.
+        strict: require the saved keys to match the model's exactly.
+        device: where to put the model (default CPU).
+
+    Raises:
+        FileNotFoundError: missing files.
+        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, or
+            key/shape mismatches (listed).
+    """
+    from crossmost_models.clip import build_clip_from_config
+    from crossmost_models.config import CrossModalConfig
+    from crossmost_models.model import CrossModalModel
+
+    folder = Path(directory)
+    saved = _read_config(folder)
+    config = CrossModalConfig.from_dict(saved["model_config"])
+    if config.clip_config is None:
+        raise ValueError(f"{folder / CONFIG_FILE} lacks the resolved open_clip config ('clip_config')")
+    classnames = list(saved["classnames"])
+    clip_model = build_clip_from_config(config.clip_config)
+    visual = clip_model.get_submodule("visual")
+    del clip_model  # the text tower is not part of a crossmost model
+    weight = torch.zeros(int(config.clip_config["embed_dim"]), len(classnames))
+    model = CrossModalModel.from_parts(visual, config, weight, classnames, templates=saved.get("templates"))
+    load_model_weights(model, folder / WEIGHTS_FILE, strict=strict)
+    return model.to(device or "cpu")

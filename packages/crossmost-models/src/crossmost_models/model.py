@@ -1,0 +1,329 @@
+"""``CrossModalModel``: image tower, point tower, projections, MPM head and the shared classifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossmost_models.classifier import TextInitialisedClassifier
+from crossmost_models.config import CrossModalConfig
+from crossmost_models.image.tower import MaskableVisionTower
+from crossmost_models.output import CrossModalOutput
+from crossmost_models.point import PointBertConfig, PointBertEncoder
+
+if TYPE_CHECKING:
+    from crossmost_models.convert import LoadReport
+
+__all__ = ["CrossModalModel"]
+
+
+class CrossModalModel(nn.Module):
+    """Cross-MoST model: a maskable CLIP image tower and a Point-BERT point tower sharing one classifier.
+
+    Parts (parameter-name prefixes):
+
+    - ``image_tower``: :class:`MaskableVisionTower` over an open_clip ViT; its ``visual.proj`` is ``f^I``.
+    - ``point_encoder``: ``PointBertEncoder``; ``[CLS ; max-pool]`` of width ``2W``.
+    - ``point_projection``: ``f^P``, ``Linear(2W → D)`` without bias, init ``N(0, D^-0.5)`` (official
+      ``pc_projection``).
+    - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment of the masked group
+      tokens, init ``N(0, D^-0.5)``. The official code uses a separate ``W×D`` matrix initialised with std 1 on the
+      class and group tokens; converted official checkpoints load that matrix here.
+    - ``mpm_head``: ``Linear(W → W)`` predicting the pre-mask group tokens (official ``lm_head``).
+    - ``classifier``: :class:`TextInitialisedClassifier` (``D×C``) built from the text tower at creation. The text
+      tower is not part of the model, so the class set cannot change after creation: create a new model (or
+      rebuild the classifier with the CLIP text tower) for other class names.
+
+    Usually built by :func:`crossmost_models.create_model` or :meth:`from_clip`.
+
+    Args:
+        image_tower: the maskable image tower.
+        point_encoder: the Point-BERT encoder.
+        classifier: the shared classifier; its ``D`` must equal the image embedding dimension.
+        classnames: class names in label order (as given by the user, before cleaning).
+        config: the architecture, saved with the model.
+        templates: name of the template set used for the classifier (recorded in saved models), if any.
+    """
+
+    def __init__(
+        self,
+        image_tower: MaskableVisionTower,
+        point_encoder: PointBertEncoder,
+        classifier: TextInitialisedClassifier,
+        *,
+        classnames: Sequence[str],
+        config: CrossModalConfig,
+        templates: str | None = None,
+    ) -> None:
+        super().__init__()
+        embed_dim = image_tower.embed_dim
+        width = int(point_encoder.config.trans_dim)
+        if classifier.embed_dim != embed_dim:
+            raise ValueError(f"classifier has D={classifier.embed_dim} but the image tower embeds into D={embed_dim}")
+        if len(classnames) != classifier.num_classes:
+            raise ValueError(f"{len(classnames)} class names for a classifier with {classifier.num_classes} classes")
+        self.config = config
+        self.templates = templates
+        self._classnames = list(classnames)
+        self.image_tower = image_tower
+        self.point_encoder = point_encoder
+        self.point_projection = nn.Linear(2 * width, embed_dim, bias=False)
+        self.point_local_projection = nn.Linear(width, embed_dim, bias=False)
+        nn.init.normal_(self.point_projection.weight, std=embed_dim**-0.5)
+        nn.init.normal_(self.point_local_projection.weight, std=embed_dim**-0.5)
+        self.mpm_head = nn.Linear(width, width)
+        self.classifier = classifier
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def classnames(self) -> list[str]:
+        """Class names in label order (a copy)."""
+        return list(self._classnames)
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes ``C``."""
+        return self.classifier.num_classes
+
+    @property
+    def embed_dim(self) -> int:
+        """Shared embedding dimension ``D``."""
+        return self.image_tower.embed_dim
+
+    @property
+    def image_num_layers(self) -> int:
+        """Number of ViT blocks (for :func:`~crossmost_models.vit_layer_id`)."""
+        return self.image_tower.num_layers
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` the image tower expects."""
+        return self.image_tower.image_size
+
+    @property
+    def patch_grid(self) -> tuple[int, int]:
+        """``(h, w)`` of the image patch mask."""
+        return self.image_tower.grid_size
+
+    @property
+    def num_groups(self) -> int:
+        """``G``, the number of point groups (length of the point group mask)."""
+        return int(self.point_encoder.config.num_group)
+
+    # ------------------------------------------------------------------ encoders
+    def encode_image(self, images: Tensor, image_mask: Tensor | None = None) -> Tensor:
+        """``B×3×H×W`` images (optionally masked) → ``B×D`` L2-normalised embeddings ``f^I``."""
+        return self.image_tower.encode(images, image_mask)
+
+    def encode_points(self, points: Tensor) -> Tensor:
+        """``B×N×C`` points → ``B×D`` L2-normalised embeddings ``f^P`` (no masking)."""
+        features = self.point_encoder(points).global_feature
+        return F.normalize(self.point_projection(features), dim=-1)
+
+    def classify(self, embedding: Tensor) -> Tensor:
+        """``B×D`` embeddings of either modality → ``B×C`` logits."""
+        return self.classifier(embedding)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        images: Tensor | None,
+        points: Tensor | None,
+        *,
+        image_mask: Tensor | None = None,
+        mask_points: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> CrossModalOutput:
+        """Run both branches (teacher path without masks, student path with them).
+
+        Args:
+            images: ``B×3×H×W`` CLIP-normalised images, or ``None`` to skip the image branch.
+            points: ``B×N×C`` points (``C`` = the point config's ``in_channels``), or ``None`` to skip the point
+                branch.
+            image_mask: ``B×h×w`` bool patch mask (``True`` = masked) → image masked-modelling outputs.
+            mask_points: draw a block mask of point groups inside the encoder → point masked-modelling outputs.
+            generator: random source for the point encoder (group-centre start, block masks).
+
+        Returns:
+            A :class:`CrossModalOutput`; see its docstring for which fields are set.
+
+        Raises:
+            ValueError: nothing to encode, a mask without its modality, different batch sizes, or bad inputs
+                (wrong image size/channels, non-finite points, too few points, wrong layout).
+        """
+        if images is None and points is None:
+            raise ValueError("forward needs images, points or both; got neither")
+        if image_mask is not None and images is None:
+            raise ValueError("image_mask was given without images")
+        if mask_points and points is None:
+            raise ValueError("mask_points=True was given without points")
+        if images is not None and points is not None and images.shape[0] != points.shape[0]:
+            raise ValueError(f"images and points have different batch sizes: {images.shape[0]} vs {points.shape[0]}")
+        image_fields = self._image_branch(images, image_mask) if images is not None else {}
+        point_fields = self._point_branch(points, mask_points, generator) if points is not None else {}
+        return CrossModalOutput(**image_fields, **point_fields)
+
+    def _image_branch(self, images: Tensor, image_mask: Tensor | None) -> dict[str, Tensor]:
+        out = self.image_tower(images, image_mask)
+        embedding = F.normalize(out.embedding, dim=-1)
+        fields = {"image_embedding": embedding, "image_logits": self.classifier(embedding)}
+        if image_mask is not None:
+            assert out.reconstruction is not None
+            assert out.local_embedding is not None
+            fields["image_patch_mask"] = image_mask
+            fields["image_reconstruction"] = out.reconstruction
+            fields["image_target"] = images
+            fields["image_local_embedding"] = F.normalize(out.local_embedding, dim=-1)
+        return fields
+
+    def _point_branch(self, points: Tensor, mask_points: bool, generator: torch.Generator | None) -> dict[str, Tensor]:
+        out = self.point_encoder(points, mask_groups=mask_points, generator=generator)
+        embedding = F.normalize(self.point_projection(out.global_feature), dim=-1)
+        fields = {"point_embedding": embedding, "point_logits": self.classifier(embedding)}
+        if mask_points:
+            assert out.group_mask is not None
+            fields["point_group_mask"] = out.group_mask
+            fields["point_token_prediction"] = self.mpm_head(out.tokens)
+            fields["point_token_target"] = out.pre_mask_tokens.detach()
+            fields["point_local_embedding"] = F.normalize(self.point_local_projection(out.tokens), dim=-1)
+        return fields
+
+    # ------------------------------------------------------------------ construction and persistence
+    @classmethod
+    def from_clip(
+        cls,
+        clip_model: nn.Module,
+        tokenizer: Callable[..., Tensor],
+        point_config: PointBertConfig | Mapping[str, Any],
+        classnames: Sequence[str],
+        templates: str | Sequence[str] = "modelnet40_64",
+        *,
+        clip_name: str,
+        clip_kwargs: Mapping[str, Any] | None = None,
+        point_encoder: PointBertEncoder | None = None,
+        point_weights: Mapping[str, Tensor] | None = None,
+        point_weights_source: str = "crossmost",
+        classifier: Mapping[str, Any] | None = None,
+        clean_class_names: bool = True,
+        num_points: int = 8192,
+        text_batch_size: int = 256,
+    ) -> CrossModalModel:
+        """Build a model from an already-built open_clip model (e.g. CLIP towers pre-trained by the trainer).
+
+        The classifier is built from ``clip_model``'s text tower; only ``clip_model.visual`` is kept (shared, not
+        copied), so the text tower is freed once the caller drops ``clip_model``.
+
+        Args:
+            clip_model: an open_clip ``CLIP`` whose ``visual`` is a ``VisionTransformer``.
+            tokenizer: its tokenizer.
+            point_config: ``PointBertConfig`` (or its dict) of the point tower.
+            classnames: class names in label order.
+            templates: template-set name, JSON path or list of templates.
+            clip_name: open_clip architecture name of ``clip_model`` (recorded so the model can be saved and
+                rebuilt; it must be registered with open_clip, see :func:`crossmost_models.add_model_config`).
+            clip_kwargs: architecture overrides ``clip_model`` was created with (``force_quick_gelu``,
+                ``force_image_size``, ``force_context_length``).
+            point_encoder: an existing encoder to use (e.g. aligned ULIP-style); default: a fresh one.
+            point_weights: a state dict for the point branch, loaded strictly through
+                :func:`crossmost_models.convert.load_point_branch` with ``point_weights_source``.
+            point_weights_source: ``crossmost`` (this model's names), ``ulip``, ``pointbert`` or
+                ``crossmost-official``.
+            classifier: ``ClassifierConfig`` fields (``scale``, ``learnable_scale``, ``normalize_columns``).
+            clean_class_names: clean names for prompts (default) or keep them verbatim (official code).
+            num_points: points per cloud the model is meant for (recorded in the config).
+            text_batch_size: prompts per text-tower forward.
+
+        Returns:
+            The model on the device of ``clip_model``.
+        """
+        from crossmost_models.clip import resolved_clip_config
+        from crossmost_models.text import build_classifier_weights
+
+        point_cfg = (
+            point_config if isinstance(point_config, PointBertConfig) else PointBertConfig.from_dict(dict(point_config))
+        )
+        config = CrossModalConfig.from_dict(
+            {
+                "clip": clip_name,
+                "point": point_cfg.to_dict(),
+                "num_points": num_points,
+                "clip_kwargs": dict(clip_kwargs or {}),
+                "classifier": dict(classifier or {}),
+                "templates": templates if isinstance(templates, str) else "custom",
+                "clean_class_names": clean_class_names,
+            }
+        )
+        config.clip_config = resolved_clip_config(clip_name, config.clip_kwargs)
+        weight = build_classifier_weights(
+            clip_model, tokenizer, classnames, templates, clean_names=clean_class_names, batch_size=text_batch_size
+        )
+        device = next(clip_model.parameters()).device
+        model = cls.from_parts(
+            clip_model.visual,  # type: ignore[arg-type]
+            config,
+            weight,
+            classnames,
+            point_encoder=point_encoder,
+            templates=templates if isinstance(templates, str) else None,
+        ).to(device)
+        if point_weights is not None:
+            from crossmost_models.convert import load_point_branch
+
+            load_point_branch(model, point_weights, source=point_weights_source, strict=True)
+        return model
+
+    @classmethod
+    def from_parts(
+        cls,
+        visual: nn.Module,
+        config: CrossModalConfig,
+        classifier_weight: Tensor,
+        classnames: Sequence[str],
+        *,
+        point_encoder: PointBertEncoder | None = None,
+        templates: str | None = None,
+    ) -> CrossModalModel:
+        """Assemble a model from an open_clip image tower, a config and a ``D×C`` classifier weight."""
+        tower = MaskableVisionTower(visual)
+        if point_encoder is None:
+            point_encoder = PointBertEncoder(PointBertConfig.from_dict(dict(config.point)))
+        cls_cfg = config.classifier
+        classifier = TextInitialisedClassifier(
+            classifier_weight.to(next(tower.parameters()).device),
+            scale=cls_cfg.scale,
+            learnable_scale=cls_cfg.learnable_scale,
+            normalize_columns=cls_cfg.normalize_columns,
+        )
+        return cls(tower, point_encoder, classifier, classnames=classnames, config=config, templates=templates)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Save as ``model.safetensors`` + ``config.json`` (see :func:`crossmost_models.save_pretrained`)."""
+        from crossmost_models.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory)
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, *, strict: bool = True, device: str | torch.device | None = None
+    ) -> CrossModalModel:
+        """Load a model saved by :meth:`save_pretrained` (see :func:`crossmost_models.from_pretrained`)."""
+        from crossmost_models.checkpoint import from_pretrained
+
+        return from_pretrained(directory, strict=strict, device=device)
+
+    def load_point_weights(
+        self, state_dict: Mapping[str, Tensor], *, source: str = "ulip", strict: bool = True
+    ) -> LoadReport:
+        """Load point-branch weights (ULIP / Point-BERT / Cross-MoST / crossmost) strictly; see
+        :func:`crossmost_models.convert.load_point_branch`."""
+        from crossmost_models.convert import load_point_branch
+
+        return load_point_branch(self, state_dict, source=source, strict=strict)
+
+    def extra_repr(self) -> str:
+        return f"num_classes={self.num_classes}, embed_dim={self.embed_dim}, clip={self.config.clip!r}"
