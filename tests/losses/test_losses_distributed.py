@@ -73,6 +73,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.slow  # two spawned interpreters importing torch: several seconds on a busy 2-core machine
 @pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="torch.distributed with gloo")
 def test_two_processes_match_the_single_process_global_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Spawned children import this module by its name; make the folder that resolves that name importable.

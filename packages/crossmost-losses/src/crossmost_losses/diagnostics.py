@@ -140,6 +140,7 @@ def pseudo_label_diagnostics(
     if labels is not None:
         if labels.shape != (batch,):
             raise ValueError(f"pseudo_label_diagnostics: labels must have shape ({batch},), got {tuple(labels.shape)}")
+        labels = labels.to(image_logits.device)
         known = labels >= 0
         branches = (
             ("image", pseudo_labels.image_labels, pseudo_labels.image_keep, image_argmax),

@@ -186,9 +186,14 @@ class CrossMoSTObjective(nn.Module):
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in asdict(self.config).items())
 
-    def _finite(self, term: str, name: str, tensor: Tensor) -> Tensor:
-        if self.config.check_finite and not bool(torch.isfinite(tensor).all()):
+    def _finite(self, term: str, name: str, tensor: Tensor, checked: set[str] | None = None) -> Tensor:
+        """Return ``tensor``, raising if it holds NaN/inf (``checked`` remembers names already verified)."""
+        if not self.config.check_finite or (checked is not None and name in checked):
+            return tensor
+        if not bool(torch.isfinite(tensor).all()):
             raise FloatingPointError(f"CrossMoSTObjective: {name} contains NaN or inf (needed by the {term!r} term)")
+        if checked is not None:
+            checked.add(name)
         return tensor
 
     def select(self, teacher: TeacherOutputs, generator: torch.Generator | None = None) -> PseudoLabels:
@@ -249,10 +254,19 @@ class CrossMoSTObjective(nn.Module):
                     f"teacher's logits are {(batch, num_classes)} (same batch and class count required)"
                 )
 
+        for name in ("image_embedding", "point_embedding"):
+            embedding = getattr(student, name)
+            if embedding.dim() != 2 or embedding.shape[0] != batch:
+                raise ValueError(
+                    f"CrossMoSTObjective: student.{name} must be {batch}×D to match the logits, got "
+                    f"{tuple(embedding.shape)}"
+                )
+
         terms: dict[str, Tensor] = {}
+        checked: set[str] = set()
 
         if weights["cls_image"]:
-            logits = self._finite("cls_image", "student.image_logits", student.image_logits)
+            logits = self._finite("cls_image", "student.image_logits", student.image_logits, checked)
             terms["cls_image"] = masked_cross_entropy(
                 logits,
                 pseudo_labels.image_labels,
@@ -261,7 +275,7 @@ class CrossMoSTObjective(nn.Module):
                 normalization=config.classification_normalization,
             )
         if weights["cls_point"]:
-            logits = self._finite("cls_point", "student.point_logits", student.point_logits)
+            logits = self._finite("cls_point", "student.point_logits", student.point_logits, checked)
             terms["cls_point"] = masked_cross_entropy(
                 logits,
                 pseudo_labels.point_labels,
@@ -270,10 +284,10 @@ class CrossMoSTObjective(nn.Module):
                 normalization=config.classification_normalization,
             )
         if weights["fairness_image"]:
-            logits = self._finite("fairness_image", "student.image_logits", student.image_logits)
+            logits = self._finite("fairness_image", "student.image_logits", student.image_logits, checked)
             terms["fairness_image"] = fairness_loss(logits, gather=config.gather_fairness)
         if weights["fairness_point"]:
-            logits = self._finite("fairness_point", "student.point_logits", student.point_logits)
+            logits = self._finite("fairness_point", "student.point_logits", student.point_logits, checked)
             terms["fairness_point"] = fairness_loss(logits, gather=config.gather_fairness)
         reconstruction, image_target = student.image_reconstruction, student.image_target
         patch_mask, image_local = student.image_patch_mask, student.image_local_embedding
@@ -281,34 +295,34 @@ class CrossMoSTObjective(nn.Module):
         group_mask, point_local = student.point_group_mask, student.point_local_embedding
         if weights["mim"] and reconstruction is not None and image_target is not None and patch_mask is not None:
             terms["mim"] = masked_image_modeling_loss(
-                self._finite("mim", "student.image_reconstruction", reconstruction),
-                self._finite("mim", "student.image_target", image_target),
+                self._finite("mim", "student.image_reconstruction", reconstruction, checked),
+                self._finite("mim", "student.image_target", image_target, checked),
                 patch_mask,
             )
         if weights["mpm"] and token_prediction is not None and token_target is not None and group_mask is not None:
             terms["mpm"] = masked_point_modeling_loss(
-                self._finite("mpm", "student.point_token_prediction", token_prediction),
-                self._finite("mpm", "student.point_token_target", token_target),
+                self._finite("mpm", "student.point_token_prediction", token_prediction, checked),
+                self._finite("mpm", "student.point_token_target", token_target, checked),
                 group_mask,
             )
         if weights["global_local_image"] and image_local is not None and patch_mask is not None:
             terms["global_local_image"] = global_local_alignment_loss(
-                self._finite("global_local_image", "student.image_local_embedding", image_local),
-                self._finite("global_local_image", "student.image_embedding", student.image_embedding),
+                self._finite("global_local_image", "student.image_local_embedding", image_local, checked),
+                self._finite("global_local_image", "student.image_embedding", student.image_embedding, checked),
                 patch_mask,
                 detach_global=config.detach_global,
             )
         if weights["global_local_point"] and point_local is not None and group_mask is not None:
             terms["global_local_point"] = global_local_alignment_loss(
-                self._finite("global_local_point", "student.point_local_embedding", point_local),
-                self._finite("global_local_point", "student.point_embedding", student.point_embedding),
+                self._finite("global_local_point", "student.point_local_embedding", point_local, checked),
+                self._finite("global_local_point", "student.point_embedding", student.point_embedding, checked),
                 group_mask,
                 detach_global=config.detach_global,
             )
         if weights["alignment"]:
             terms["alignment"] = cross_modal_infonce(
-                self._finite("alignment", "student.image_embedding", student.image_embedding),
-                self._finite("alignment", "student.point_embedding", student.point_embedding),
+                self._finite("alignment", "student.image_embedding", student.image_embedding, checked),
+                self._finite("alignment", "student.point_embedding", student.point_embedding, checked),
                 temperature=config.temperature,
                 image_to_point_weight=config.image_to_point_weight,
                 point_to_image_weight=config.point_to_image_weight,
