@@ -40,6 +40,11 @@ def _smooth(values: list[float], window: int) -> list[float]:
     return out
 
 
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+
+
 def _save(fig: Any, path: Path) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -61,7 +66,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str])
             ax.plot(steps, values, marker="o", label=branch)
     ax.set(xlabel="optimiser step", ylabel="test accuracy (%)", title="Student accuracy per branch")
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax)
     written.append(_save(fig, out / "accuracy.png"))
     plt.close(fig)
 
@@ -74,7 +79,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str])
     ax.set(xlabel="optimiser step", ylabel="share of kept pseudo-labels (%)", ylim=(0, 100))
     ax.set_title("Pseudo-label source per modality")
     ax.grid(alpha=0.3)
-    ax.legend()
+    _legend(ax)
     written.append(_save(fig, out / "label_share.png"))
     plt.close(fig)
 
@@ -89,7 +94,7 @@ def plot_run(records: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str])
                 ax.plot(steps, _smooth(values, window), label=branch)
         ax.set(xlabel="optimiser step", ylabel=ylabel, title=f"Teacher {stat}")
         ax.grid(alpha=0.3)
-        ax.legend()
+        _legend(ax)
     written.append(_save(fig, out / "entropy_biasedness.png"))
     plt.close(fig)
     return written

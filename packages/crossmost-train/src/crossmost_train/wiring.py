@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
-from dataclasses import fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
     )
     if not cfg.model.init_point_encoder:
         reset_point_encoder(model)
-    freeze_frozen_parts(model, cfg)
     return model
 
 
@@ -136,7 +135,7 @@ def image_num_layers(model: nn.Module) -> int:
 def layer_id_fn(model: nn.Module) -> Any:
     """Layer ids for :func:`crossmost_train.optim.build_param_groups`: the ViT's via ``vit_layer_id``, and
     ``num_layers + 1`` (scale 1) for every parameter outside the image tower."""
-    from crossmost_models import vit_layer_id
+    from crossmost_models.image import vit_layer_id
 
     prefixes = tuple(f"{n}." for n, m in model.named_children() if n.startswith("image"))
 
@@ -280,3 +279,26 @@ def per_device_batch(cfg: TrainConfig, num_processes: int) -> tuple[int, int]:
             f"processes ({num_processes})"
         )
     return o.global_batch_size // (accum * num_processes), accum
+
+
+# ------------------------------------------------------------------------------------------------ injectable parts
+def dataset_classnames(cfg: TrainConfig) -> list[str]:
+    """Class names from ``model.classnames`` and the manifest of ``data.root`` (which must agree)."""
+    return resolve_classnames(cfg.model.classnames, read_manifest(cfg.data.root))
+
+
+@dataclass
+class Components:
+    """The builders a run uses; replace any of them to self-train your own model or dataset from Python.
+
+    Attributes:
+        classnames: config → class names (default: manifest of ``data.root``, checked against ``model.classnames``).
+        model: (config, class names) → a model with the ``CrossModalModel`` interface.
+        train_dataset: config → training dataset (``mode="train"`` samples, ``set_epoch``).
+        eval_dataset: config → evaluation dataset (``mode="eval"`` samples with ``views``).
+    """
+
+    classnames: Callable[[TrainConfig], list[str]] = dataset_classnames
+    model: Callable[[TrainConfig, Sequence[str]], nn.Module] = build_model
+    train_dataset: Callable[[TrainConfig], Dataset[Any]] = train_dataset
+    eval_dataset: Callable[[TrainConfig], Dataset[Any]] = eval_dataset

@@ -22,17 +22,14 @@ from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import write_report
 from crossmost_train.selftrain import SelfTrainer, train_loop
 from crossmost_train.wiring import (
+    Components,
     build_accelerator,
-    build_model,
     build_objective,
-    eval_dataset,
     eval_loader,
+    freeze_frozen_parts,
     image_num_layers,
     layer_id_fn,
     per_device_batch,
-    read_manifest,
-    resolve_classnames,
-    train_dataset,
     train_loader,
 )
 
@@ -59,8 +56,10 @@ def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
     return flat
 
 
-def run_selftrain(cfg: TrainConfig) -> dict[str, Any]:
+def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dict[str, Any]:
     """Self-train as configured; returns the final scores (empty when stopped early by ``run.stop_after_steps``).
+
+    ``components`` replaces the default builders (model, datasets, class names) for use from Python.
 
     The run folder gets ``config.yaml``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``, ``model/`` (the
     last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
@@ -74,13 +73,14 @@ def run_selftrain(cfg: TrainConfig) -> dict[str, Any]:
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
     )
-    manifest = read_manifest(cfg.data.root)
-    classnames = resolve_classnames(cfg.model.classnames, manifest)
+    parts = components or Components()
+    classnames = parts.classnames(cfg)
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     set_seed(cfg.run.seed)
-    model = build_model(cfg, classnames)
+    model = parts.model(cfg, classnames)
+    freeze_frozen_parts(model, cfg)
     teacher = EmaTeacher(
         model,
         momentum_start=cfg.ema.momentum_start,
@@ -102,7 +102,7 @@ def run_selftrain(cfg: TrainConfig) -> dict[str, Any]:
     optimizer = build_adamw(
         groups, lr=lr, betas=cfg.optim.betas, eps=cfg.optim.eps, fused=cfg.optim.fused, device=accelerator.device
     )
-    train_ds = train_dataset(cfg)
+    train_ds = parts.train_dataset(cfg)
     loader, sampler = train_loader(
         train_ds, cfg, batch_size=batch_size, grad_accum_steps=accum, accelerator=accelerator
     )
@@ -112,7 +112,7 @@ def run_selftrain(cfg: TrainConfig) -> dict[str, Any]:
     if warmup < 0:
         warmup = round(cfg.schedule.warmup_epochs * steps_per_epoch)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total_steps, lr=lr, min_lr=min_lr)
-    eval_ds = eval_dataset(cfg)
+    eval_ds = parts.eval_dataset(cfg)
     eval_dl = eval_loader(eval_ds, cfg, accelerator)
     if cfg.run.compile:
         model = torch.compile(model)  # type: ignore[assignment]

@@ -1,0 +1,113 @@
+"""The self-training loop on contract-shaped stand-ins: exact resume, frozen parts, EMA per optimiser step,
+run-folder contents, empty selections and NaN losses."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from crossmost_train.checkpoint import list_checkpoints
+from crossmost_train.commands.selftrain import run_selftrain
+from crossmost_train.config import load_config
+from crossmost_train.selftrain import NonFiniteLossError
+
+_spec = importlib.util.spec_from_file_location("_train_fixtures", Path(__file__).parent / "_train_fixtures.py")
+fx = importlib.util.module_from_spec(_spec)
+sys.modules["_train_fixtures"] = fx
+_spec.loader.exec_module(fx)
+
+
+def _cfg(run_dir: Path, *extra: str):
+    return load_config(
+        ["tiny"],
+        [
+            f"run.output_dir={run_dir}",
+            "schedule.epochs=3",
+            "optim.global_batch_size=8",
+            "optim.base_lr=5e-3",
+            "ema.warmup_steps=4",
+            *extra,
+        ],
+    )
+
+
+def _weights(run_dir: Path, name: str) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / name / "weights.pt", weights_only=True)
+
+
+def test_resume_is_bit_exact_for_student_and_teacher(tmp_path: Path) -> None:
+    parts = fx.fake_components()
+    full = tmp_path / "full"
+    run_selftrain(_cfg(full), parts)
+    split = tmp_path / "split"
+    assert run_selftrain(_cfg(split, "run.stop_after_steps=5", "run.keep_last=1"), parts) == {}
+    assert [p.name for p in list_checkpoints(split)] == ["step-00000005"]
+    run_selftrain(_cfg(split), parts)
+    for name in ("model", "teacher"):
+        a, b = _weights(full, name), _weights(split, name)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{name}.{k} differs after resume"
+    records = [json.loads(line) for line in (split / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["kind"] == "train"]
+    assert steps == list(range(1, 13))  # 32 samples / 8 = 4 steps per epoch, 3 epochs; no duplicates after resume
+
+
+def test_frozen_tokenizer_unchanged_and_run_folder_complete(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    parts = fx.fake_components()
+    build, initial = parts.model, {}
+
+    def recording(cfg, classnames):
+        model = build(cfg, classnames)
+        initial.update({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    parts.model = recording
+    results = run_selftrain(_cfg(run, "optim.grad_accum_steps=2"), parts)
+    student = _weights(run, "model")
+    for k in ("point_tower.tokenizer.0.weight", "point_tower.tokenizer.1.running_mean", "point_tower.tokenizer.1.weight"):
+        assert torch.equal(student[k], initial[k]), k
+    assert not torch.equal(student["classifier"], initial["classifier"])
+    for f in ("config.yaml", "metrics.jsonl", "report.md", "results.json", "accuracy.png", "label_share.png",
+              "entropy_biasedness.png", "confusion_joint.png"):  # fmt: skip
+        assert (run / f).is_file(), f
+    report = (run / "report.md").read_text()
+    assert "| model | image | image* | point | joint |" in report and "zero-shot" in report
+    assert results["student"]["num_samples"] == 13
+    train = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if '"train"' in x]
+    assert len(train) == 12  # accumulation of 2 micro-batches of 4 still makes 4 optimiser steps per epoch
+    expected_mu = [0.99 + (0.9998 - 0.99) * min(1, s / 4) for s in range(12)]
+    assert [r["ema_momentum"] for r in train] == pytest.approx(expected_mu)
+
+
+def test_no_confident_sample_is_logged_and_training_continues(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run_selftrain(_cfg(run, "objective.threshold=1.01", "schedule.epochs=1"), fx.fake_components())
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    events = [r for r in records if r["kind"] == "event"]
+    assert len(events) == 4 and all(r["event"] == "no_confident_sample" for r in events)
+    train = [r for r in records if r["kind"] == "train"]
+    assert len(train) == 4 and all(r["cls_image"] == 0.0 for r in train)
+
+
+class PoisonedSecondEpoch(fx.SeparableTrainSet):
+    """From the second epoch on, the student's (strong) point clouds hold NaN; the teacher's stay finite."""
+
+    def __getitem__(self, index: int) -> dict:
+        sample = super().__getitem__(index)
+        if self.epoch >= 1:
+            sample["points_strong"] = sample["points_strong"] * float("nan")
+        return sample
+
+
+def test_nan_loss_stops_with_checkpoint_and_names_the_term(tmp_path: Path) -> None:
+    parts = fx.fake_components()
+    parts.train_dataset = lambda cfg: PoisonedSecondEpoch(32, 4)
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteLossError, match=r"optimiser step 4 \(epoch 1, micro-batch 0\).*cls_point"):
+        run_selftrain(_cfg(run), parts)
+    assert [p.name for p in list_checkpoints(run)] == ["step-00000004"]
