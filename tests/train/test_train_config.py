@@ -22,8 +22,10 @@ def test_every_preset_loads_and_has_expected_values() -> None:
     for name in names:
         load_config([name])
     base = load_config(["baseline"]).objective
-    assert base.strategy == "independent" and base.alignment_weight == 0.0
-    assert base.mim_weight == 1.0 and base.fairness_image_weight == 1.0
+    assert base.strategy == "independent"
+    assert base.alignment_weight == 0.0
+    assert base.mim_weight == 1.0
+    assert base.fairness_image_weight == 1.0
     cm = load_config(["crossmost"])
     assert (cm.optim.global_batch_size, cm.optim.base_lr, cm.objective.threshold) == (512, 2e-5, 0.84)
     scan = load_config(["scanobjectnn-crossmost"]).objective
@@ -47,7 +49,8 @@ def test_overrides_coerce_to_field_types() -> None:
             "model.overrides={num_group: 8}",
         ],
     )
-    assert cfg.optim.base_lr == 3e-4 and isinstance(cfg.optim.base_lr, float)
+    assert cfg.optim.base_lr == 3e-4
+    assert isinstance(cfg.optim.base_lr, float)
     assert cfg.optim.global_batch_size == 16
     assert cfg.run.progress_bar is False
     assert cfg.optim.betas == (0.8, 0.9)
@@ -80,7 +83,7 @@ def test_unknown_preset_and_yaml_key(tmp_path: Path) -> None:
         load_config(["crossmots"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("optim:\n  lr: 1.0\n")
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         load_config([str(bad)])
     loop = tmp_path / "loop.yaml"
     loop.write_text(f"base: {loop}\n")
@@ -92,7 +95,9 @@ def test_yaml_overlay_and_round_trip(tmp_path: Path) -> None:
     mine = tmp_path / "mine.yaml"
     mine.write_text("base: tiny\nobjective:\n  threshold: 0.5\n")
     cfg = load_config([str(mine)], ["ema.buffers=copy"])
-    assert cfg.model.name == "tiny" and cfg.objective.threshold == 0.5 and cfg.ema.buffers == "copy"
+    assert cfg.model.name == "tiny"
+    assert cfg.objective.threshold == 0.5
+    assert cfg.ema.buffers == "copy"
     save_config(cfg, tmp_path / "run" / "config.yaml")
     again = read_config(tmp_path / "run" / "config.yaml")
     assert config_to_dict(again) == config_to_dict(cfg)

@@ -35,7 +35,8 @@ def test_groups_scales_decay_and_frozen_exclusion() -> None:
     model = FakeModel()
     groups = build_param_groups(model, weight_decay=0.05, layer_decay=0.5, num_layers=2, layer_id=layer_id)
     by_name = {n: g for g in groups for n in g["param_names"]}
-    assert "tokenizer.weight" not in by_name and "tokenizer.bias" not in by_name
+    assert "tokenizer.weight" not in by_name
+    assert "tokenizer.bias" not in by_name
     assert by_name["image.conv1.weight"]["lr_scale"] == 0.5**3
     assert by_name["image.blocks.0.weight"]["lr_scale"] == 0.5**2
     assert by_name["image.blocks.1.weight"]["lr_scale"] == 0.5

@@ -35,7 +35,8 @@ def _global_batches(world: int, accum: int, global_batch: int, n: int, epoch: in
 
 def test_global_batches_do_not_depend_on_world_size_or_accumulation() -> None:
     reference = _global_batches(1, 1, 8, 37, epoch=2)
-    assert len(reference) == 4 and all(len(b) == 8 for b in reference)
+    assert len(reference) == 4
+    assert all(len(b) == 8 for b in reference)
     assert _global_batches(2, 1, 8, 37, epoch=2) == reference
     assert _global_batches(2, 2, 8, 37, epoch=2) == reference
     assert _global_batches(4, 2, 8, 37, epoch=2) == reference
@@ -47,7 +48,8 @@ def test_resume_offset_skips_consumed_batches() -> None:
     s.set_epoch(1)
     full = list(s)
     s.set_epoch(1, start_batch=2)
-    assert list(s) == full[6:] and len(s) == len(full) - 6
+    assert list(s) == full[6:]
+    assert len(s) == len(full) - 6
     with pytest.raises(ValueError, match="fewer than one global batch"):
         GlobalBatchSampler(5, batch_size=3, num_replicas=2)
 
@@ -72,7 +74,8 @@ def test_accuracy_per_class_confusion() -> None:
 
 
 def test_modelnet40_subsets_and_protocols() -> None:
-    assert len(MODELNET40_MEDIUM) == 22 and len(MODELNET40_HARD) == 17
+    assert len(MODELNET40_MEDIUM) == 22
+    assert len(MODELNET40_HARD) == 17
     names = list(MODELNET40_CLASSES)
     groups = class_subsets(names, "auto")
     assert [names[i] for i in groups["hard"]] == list(MODELNET40_HARD)
