@@ -227,7 +227,8 @@ class FolderReader:
         if clouds:
             raise DatasetLayoutError(
                 f"{len(clouds)} point-cloud files without images (e.g. {clouds[0]}) cannot be rendered: "
-                "use view_source='depth' to make depth views from the points, or add images per object"
+                "use the reader option view_source='depth' (--option view_source=depth) to make depth views from "
+                "the points, or add images per object"
             )
 
 
