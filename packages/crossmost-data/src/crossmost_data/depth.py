@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
@@ -40,6 +42,9 @@ from crossmost_data.render.config import RenderedViews
 __all__ = ["DepthConfig", "depth_camera_poses", "project_depth_views", "project_depth_views_batch"]
 
 _CAMERA_DISTANCE = 2.0  # nominal, for the recorded poses; the projection is orthographic
+# Below this many elements per op, intra-op threading costs more than it saves (each op takes microseconds, and on a
+# busy machine waking a second thread takes milliseconds), so small projections run on one thread.
+_SINGLE_THREAD_WORK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ class DepthConfig:
             ``elevation_deg``) or ``"sphere"`` (Fibonacci lattice).
         elevation_deg: Elevation of the ring layout.
         grid_size: Resolution of the projection grid (112 in PointCLIP V2).
-        image_size: Output image size; the grid is upsampled bilinearly to it (224 in PointCLIP V2).
+        image_size: Output image size; the grid is resized bilinearly to it (224 in PointCLIP V2; a grid larger
+            than the image is shrunk with antialiasing).
         object_ratio: Fraction of the grid width spanned by the unit sphere's diameter.
         normalize: Centre each cloud on its bounding-box centre and scale it into the unit sphere first. Without it
             the points must already lie inside the unit sphere (points outside are clamped to the border).
@@ -191,13 +197,32 @@ def _finish(intensity: torch.Tensor, config: DepthConfig) -> torch.Tensor:
         grid = F.conv2d(F.pad(grid, (pad, pad, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
         grid = F.conv2d(F.pad(grid, (0, 0, pad, pad), mode="replicate"), kernel.view(1, 1, -1, 1))
     if config.image_size != G:
-        grid = F.interpolate(grid, size=(config.image_size, config.image_size), mode="bilinear", align_corners=False)
+        grid = F.interpolate(
+            grid,
+            size=(config.image_size, config.image_size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=config.image_size < G,  # shrinking a fine grid: average instead of skipping cells
+        )
     grid = grid.clamp(0.0, 1.0)
     background = torch.tensor(config.background, dtype=torch.float32, device=grid.device).view(1, 3, 1, 1)
     foreground = torch.tensor(config.foreground, dtype=torch.float32, device=grid.device).view(1, 3, 1, 1)
     images = background + (foreground - background) * grid
     S = config.image_size
     return images.round().clamp(0, 255).to(torch.uint8).view(B, V, 3, S, S)
+
+
+@contextmanager
+def _threads(count: int | None) -> Iterator[None]:
+    if count is None or torch.get_num_threads() == count:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 @torch.no_grad()
@@ -216,9 +241,12 @@ def project_depth_views_batch(points: torch.Tensor, config: DepthConfig | None =
     """
     config = config if config is not None else DepthConfig()
     xyz = _check_points(points)
-    if config.normalize:
-        xyz = _normalize(xyz)
-    return _finish(_intensity_grids(xyz, config), config)
+    B, N = xyz.shape[:2]
+    work = B * config.num_views * max(N, 3 * config.image_size**2)
+    with _threads(1 if work < _SINGLE_THREAD_WORK and xyz.device.type == "cpu" else None):
+        if config.normalize:
+            xyz = _normalize(xyz)
+        return _finish(_intensity_grids(xyz, config), config)
 
 
 def project_depth_views(points: np.ndarray, config: DepthConfig | None = None) -> RenderedViews:
