@@ -201,7 +201,15 @@ class ShapeNet55Reader:
                 self.image_root, "the ShapeNet-55 renders (<tax>-<model>/<tax>-<model>_r_000.png)", _DOWNLOAD
             )
         default = root / "rendered_images"
-        return default if default.is_dir() else None
+        if default.is_dir():
+            return default
+        warnings.warn(
+            f"no ShapeNet-55 renders at {default}: the views will be depth projections of the points "
+            "(pass image_root=... to use renders kept elsewhere, or image_kind='none' to silence this)",
+            LayoutWarning,
+            stacklevel=3,
+        )
+        return None
 
     def _entries(self, root: Path, split: str) -> list[tuple[str, str]]:
         """``(synset id, '<tax>-<model>')`` for each line of ``<split>.txt``."""
