@@ -8,6 +8,9 @@ the official Cross-MoST code required absolute paths. Points are already y-up.
 Views: existing PointCLIP-V2 depth images ``<h5 dir>/<h5 name with ply→image>/<row>/<v>.png`` (e.g.
 ``image_data_train0/17/0.png``) are used when that folder exists; otherwise the views are depth projections of the
 points (``view_source = "depth"``).
+
+A listed h5 file that is truncated or corrupt stops the iteration with a ``DatasetLayoutError`` naming it (rather
+than skipping its ~2000 clouds silently); a single unreadable or non-finite row is a ``BadItemError`` from ``load()``.
 """
 
 from __future__ import annotations
