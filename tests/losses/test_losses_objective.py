@@ -242,6 +242,8 @@ def test_shape_and_value_errors_name_the_culprit() -> None:
         objective(wrong_classes, TEACHER)
     with pytest.raises(ValueError, match=r"teacher\.point_logits"):
         objective(_student(), SimpleNamespace(image_logits=TEACHER.image_logits, point_logits=torch.zeros(B, C + 1)))
+    with pytest.raises(ValueError, match=r"student\.point_logits is None"):
+        objective(dataclasses.replace(_student(), point_logits=None), TEACHER)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"student\.point_embedding must be 3×D"):
         objective(dataclasses.replace(_student(), point_embedding=torch.zeros(B + 1, D)), TEACHER)
     nan_logits = _student().point_logits.detach().clone()

@@ -163,6 +163,18 @@ class ObjectiveOutput:
         return {name: self.weights[name] * value for name, value in self.terms.items()}
 
 
+def _require(owner: str, outputs: object, name: str) -> Tensor:
+    value = getattr(outputs, name, None)
+    if value is None:
+        raise ValueError(
+            f"CrossMoSTObjective: {owner}.{name} is None; the objective needs both modalities "
+            "(run the model on images and points)"
+        )
+    if not isinstance(value, Tensor):
+        raise TypeError(f"CrossMoSTObjective: {owner}.{name} must be a tensor, got {type(value).__name__}")
+    return value
+
+
 def _check_matrix(name: str, tensor: Tensor, shape: tuple[int, int] | None = None) -> None:
     if tensor.dim() != 2:
         raise ValueError(f"CrossMoSTObjective: {name} must be a 2-D tensor, got shape {tuple(tensor.shape)}")
@@ -199,8 +211,8 @@ class CrossMoSTObjective(nn.Module):
     def select(self, teacher: TeacherOutputs, generator: torch.Generator | None = None) -> PseudoLabels:
         """Pseudo-labels from the teacher's logits with this objective's settings."""
         config = self.config
-        image_logits = teacher.image_logits.detach()
-        point_logits = teacher.point_logits.detach()
+        image_logits = _require("teacher", teacher, "image_logits").detach()
+        point_logits = _require("teacher", teacher, "point_logits").detach()
         _check_matrix("teacher.image_logits", image_logits)
         _check_matrix("teacher.point_logits", point_logits, (image_logits.shape[0], image_logits.shape[1]))
         self._finite("pseudo_labels", "teacher.image_logits", image_logits)
@@ -245,17 +257,21 @@ class CrossMoSTObjective(nn.Module):
         config = self.config
         weights = config.term_weights()
         pseudo_labels = self.select(teacher, generator)
-        batch, num_classes = teacher.image_logits.shape
-        for name in ("image_logits", "point_logits"):
-            _check_matrix(f"student.{name}", getattr(student, name))
-            if tuple(getattr(student, name).shape) != (batch, num_classes):
+        teacher_image_logits = _require("teacher", teacher, "image_logits").detach()
+        teacher_point_logits = _require("teacher", teacher, "point_logits").detach()
+        batch, num_classes = teacher_image_logits.shape
+        image_logits = _require("student", student, "image_logits")
+        point_logits = _require("student", student, "point_logits")
+        for name, logits in (("image_logits", image_logits), ("point_logits", point_logits)):
+            _check_matrix(f"student.{name}", logits)
+            if tuple(logits.shape) != (batch, num_classes):
                 raise ValueError(
-                    f"CrossMoSTObjective: student.{name} has shape {tuple(getattr(student, name).shape)} but the "
-                    f"teacher's logits are {(batch, num_classes)} (same batch and class count required)"
+                    f"CrossMoSTObjective: student.{name} has shape {tuple(logits.shape)} but the teacher's logits "
+                    f"are {(batch, num_classes)} (same batch and class count required)"
                 )
-
-        for name in ("image_embedding", "point_embedding"):
-            embedding = getattr(student, name)
+        image_embedding = _require("student", student, "image_embedding")
+        point_embedding = _require("student", student, "point_embedding")
+        for name, embedding in (("image_embedding", image_embedding), ("point_embedding", point_embedding)):
             if embedding.dim() != 2 or embedding.shape[0] != batch:
                 raise ValueError(
                     f"CrossMoSTObjective: student.{name} must be {batch}×D to match the logits, got "
@@ -266,7 +282,7 @@ class CrossMoSTObjective(nn.Module):
         checked: set[str] = set()
 
         if weights["cls_image"]:
-            logits = self._finite("cls_image", "student.image_logits", student.image_logits, checked)
+            logits = self._finite("cls_image", "student.image_logits", image_logits, checked)
             terms["cls_image"] = masked_cross_entropy(
                 logits,
                 pseudo_labels.image_labels,
@@ -275,7 +291,7 @@ class CrossMoSTObjective(nn.Module):
                 normalization=config.classification_normalization,
             )
         if weights["cls_point"]:
-            logits = self._finite("cls_point", "student.point_logits", student.point_logits, checked)
+            logits = self._finite("cls_point", "student.point_logits", point_logits, checked)
             terms["cls_point"] = masked_cross_entropy(
                 logits,
                 pseudo_labels.point_labels,
@@ -284,10 +300,10 @@ class CrossMoSTObjective(nn.Module):
                 normalization=config.classification_normalization,
             )
         if weights["fairness_image"]:
-            logits = self._finite("fairness_image", "student.image_logits", student.image_logits, checked)
+            logits = self._finite("fairness_image", "student.image_logits", image_logits, checked)
             terms["fairness_image"] = fairness_loss(logits, gather=config.gather_fairness)
         if weights["fairness_point"]:
-            logits = self._finite("fairness_point", "student.point_logits", student.point_logits, checked)
+            logits = self._finite("fairness_point", "student.point_logits", point_logits, checked)
             terms["fairness_point"] = fairness_loss(logits, gather=config.gather_fairness)
         reconstruction, image_target = student.image_reconstruction, student.image_target
         patch_mask, image_local = student.image_patch_mask, student.image_local_embedding
@@ -308,21 +324,21 @@ class CrossMoSTObjective(nn.Module):
         if weights["global_local_image"] and image_local is not None and patch_mask is not None:
             terms["global_local_image"] = global_local_alignment_loss(
                 self._finite("global_local_image", "student.image_local_embedding", image_local, checked),
-                self._finite("global_local_image", "student.image_embedding", student.image_embedding, checked),
+                self._finite("global_local_image", "student.image_embedding", image_embedding, checked),
                 patch_mask,
                 detach_global=config.detach_global,
             )
         if weights["global_local_point"] and point_local is not None and group_mask is not None:
             terms["global_local_point"] = global_local_alignment_loss(
                 self._finite("global_local_point", "student.point_local_embedding", point_local, checked),
-                self._finite("global_local_point", "student.point_embedding", student.point_embedding, checked),
+                self._finite("global_local_point", "student.point_embedding", point_embedding, checked),
                 group_mask,
                 detach_global=config.detach_global,
             )
         if weights["alignment"]:
             terms["alignment"] = cross_modal_infonce(
-                self._finite("alignment", "student.image_embedding", student.image_embedding, checked),
-                self._finite("alignment", "student.point_embedding", student.point_embedding, checked),
+                self._finite("alignment", "student.image_embedding", image_embedding, checked),
+                self._finite("alignment", "student.point_embedding", point_embedding, checked),
                 temperature=config.temperature,
                 image_to_point_weight=config.image_to_point_weight,
                 point_to_image_weight=config.point_to_image_weight,
@@ -334,8 +350,8 @@ class CrossMoSTObjective(nn.Module):
         if weighted:
             total = functools.reduce(operator.add, weighted)
         else:
-            total = 0.0 * (student.image_logits.sum() + student.point_logits.sum())
-        diagnostics = pseudo_label_diagnostics(pseudo_labels, teacher.image_logits, teacher.point_logits, labels)
+            total = 0.0 * (image_logits.sum() + point_logits.sum())
+        diagnostics = pseudo_label_diagnostics(pseudo_labels, teacher_image_logits, teacher_point_logits, labels)
         return ObjectiveOutput(
             total=total,
             terms=terms,

@@ -1,8 +1,9 @@
 """Structural types of what the objective reads from a model (the fields of `crossmost_models.CrossModalOutput`).
 
 `crossmost_losses` never imports `crossmost_models`: any object with these attributes will do, a frozen dataclass
-included. Masked-modelling fields are ``None`` on the teacher path (no masks); the objective then skips the terms
-that need them.
+included. Every attribute may be ``None``, as in `CrossModalOutput`: masked-modelling fields are ``None`` on the
+teacher path (no masks) and the objective then skips the terms that need them; the logits and global embeddings
+are required, and the objective raises a clear error when one of them is ``None`` (a modality was not run).
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ class TeacherOutputs(Protocol):
     """What the pseudo-label selection needs from the teacher."""
 
     @property
-    def image_logits(self) -> Tensor:
+    def image_logits(self) -> Tensor | None:
         """``B×C`` image-branch logits."""
         ...
 
     @property
-    def point_logits(self) -> Tensor:
+    def point_logits(self) -> Tensor | None:
         """``B×C`` point-branch logits."""
         ...
 
@@ -32,12 +33,12 @@ class ModelOutputs(TeacherOutputs, Protocol):
     """Everything the student contributes to the objective (docs/architecture.md §2)."""
 
     @property
-    def image_embedding(self) -> Tensor:
+    def image_embedding(self) -> Tensor | None:
         """``B×D`` normalised global image embedding."""
         ...
 
     @property
-    def point_embedding(self) -> Tensor:
+    def point_embedding(self) -> Tensor | None:
         """``B×D`` normalised global point embedding."""
         ...
 
