@@ -134,3 +134,18 @@ def test_point_image_projection() -> None:
     assert (image[0, 8] != 255).any()  # x = 1, y = 1 → top right
     assert (image[8, 0] != 255).any()  # bottom left
     assert (image[4, 4] == 255).all()
+
+
+def test_synth_target_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("crossmost_data.synth")
+    out = tmp_path / "synth"
+    argv = ["synth", "--domain", "target", "--out", str(out), "--objects-per-class", "2", "--classes", "chair", "table"]
+    assert main([*argv, "--views", "2", "--points", "128", "--image-size", "24", "--no-progress"]) == 0
+    manifest = Manifest.read(out)
+    assert manifest.dataset == "synthetic"
+    assert manifest.class_names == ["chair", "table"]
+    assert manifest.num_views == 2
+    assert manifest.points_per_sample == 128
+    assert manifest.config["reader"]["options"]["domain"] == "target"
+    assert sum(manifest.num_samples(s) for s in manifest.splits) == 4
+    assert verify_dataset(out).ok

@@ -35,11 +35,11 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def _add_prepare_options(parser: argparse.ArgumentParser) -> None:
+def _add_prepare_options(parser: argparse.ArgumentParser, *, points: int, image_size: int) -> None:
     group = parser.add_argument_group("samples")
     group.add_argument("--views", type=int, default=None, help="views per sample (default: the view maker's)")
-    group.add_argument("--image-size", type=int, default=224, help="view size in pixels (default 224)")
-    group.add_argument("--points", type=int, default=8192, help="points per sample (default 8192)")
+    group.add_argument("--image-size", type=int, default=image_size, help=f"view size in pixels (default {image_size})")
+    group.add_argument("--points", type=int, default=points, help=f"points per sample (default {points})")
     group.add_argument("--point-layout", choices=["xyz", "xyzrgb"], default="xyz")
     group.add_argument(
         "--min-points",
@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     views.add_argument("--background", type=_rgb, default=None, metavar="R,G,B", help="background colour")
     views.add_argument("--light-intensity", type=float, default=None, help="light intensity of the renderer")
     views.add_argument("--platform", choices=["egl", "osmesa"], default=None, help="OpenGL platform (default auto)")
-    _add_prepare_options(render)
+    _add_prepare_options(render, points=8192, image_size=224)
 
     synth = commands.add_parser(
         "synth",
@@ -105,7 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--domain", choices=["source", "target"], required=True)
     synth.add_argument("--objects-per-class", type=int, default=None)
     synth.add_argument("--classes", nargs="+", default=None, help="class names (default: all procedural classes)")
-    _add_prepare_options(synth)
+    synth.add_argument(
+        "--option",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="other reader option (partiality, noise, clutter, target_views, test_fraction)",
+    )
+    _add_prepare_options(synth, points=1024, image_size=64)
 
     inspect = commands.add_parser("inspect", help="print counts per split and class; optionally a contact sheet")
     inspect.add_argument("dir", type=Path, help="prepared dataset folder")
@@ -199,11 +207,17 @@ def _synth(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if args.out is None:
         parser.error("synth: --out DIR is required")
-    options: dict[str, Any] = {"domain": args.domain, "seed": args.seed}
+    # The target domain makes its own scans and views: ask for them at the stored size and point count.
+    options: dict[str, Any] = {"domain": args.domain, "seed": args.seed, **dict(args.option)}
     if args.objects_per_class is not None:
         options["objects_per_class"] = args.objects_per_class
     if args.classes:
         options["classes"] = list(args.classes)
+    if args.domain == "target":
+        options.setdefault("scan_points", args.points)
+        options.setdefault("view_size", args.image_size)
+        if args.views is not None:
+            options.setdefault("num_views", args.views)
     reader = get_reader("synthetic", **options)
     return _run_prepare(reader, Path("."), args, options)
 

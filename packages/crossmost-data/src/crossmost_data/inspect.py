@@ -25,7 +25,7 @@ def format_counts(manifest: Manifest) -> str:
     """A table of samples per class (rows) and split (columns), with totals and skipped items."""
     splits = list(manifest.splits)
     counts = manifest.class_counts
-    name_width = max([len("class"), *(len(name) for name in manifest.class_names)])
+    name_width = max([len("shards"), *(len(name) for name in manifest.class_names)])
     widths = [max(len(split), 7) for split in splits]
     header = f"{'label':>5}  {'class':<{name_width}}  " + "  ".join(
         f"{s:>{w}}" for s, w in zip(splits, widths, strict=True)
@@ -68,7 +68,10 @@ def point_image(points: np.ndarray, size: int, background: int = 255) -> np.ndar
     else:
         shade = (200 - (xyz[:, 2] + 1.0) * 0.5 * 170).astype(np.uint8)
         colors = np.stack([shade, shade, np.minimum(shade.astype(int) + 40, 255).astype(np.uint8)], axis=1)
-    image[rows, cols] = colors
+    dot = max(1, size // 64)  # points stay visible on large tiles
+    for dr in range(dot):
+        for dc in range(dot):
+            image[np.minimum(rows + dr, size - 1), np.minimum(cols + dc, size - 1)] = colors
     return image
 
 
