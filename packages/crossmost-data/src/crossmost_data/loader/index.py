@@ -77,7 +77,9 @@ def _scan(path: Path, num_views: int) -> ShardScan:
                         handle.seek(tar.offset)
                         marker = handle.read(2 * tarfile.BLOCKSIZE)
                     if len(marker) < 2 * tarfile.BLOCKSIZE or marker.strip(b"\0"):
-                        problem = f"truncated: no end-of-archive marker after byte {tar.offset}"
+                        problem = (
+                            f"truncated or damaged: no valid tar header or end-of-archive marker at byte {tar.offset}"
+                        )
                     break
                 if not member.isfile():
                     continue
