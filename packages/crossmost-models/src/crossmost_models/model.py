@@ -317,7 +317,7 @@ class CrossModalModel(nn.Module):
         return from_pretrained(directory, strict=strict, device=device)
 
     def load_point_weights(
-        self, state_dict: Mapping[str, Tensor], *, source: str = "ulip", strict: bool = True
+        self, state_dict: Mapping[str, Tensor], *, source: str = "auto", strict: bool = True
     ) -> LoadReport:
         """Load point-branch weights (ULIP / Point-BERT / Cross-MoST / crossmost) strictly; see
         :func:`crossmost_models.convert.load_point_branch`."""
