@@ -6,7 +6,6 @@ mlp.fc2}``) so that their checkpoints map by key.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -105,7 +104,8 @@ class PositionalTransformer(nn.Module):
         drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
-        rates = torch.linspace(0.0, drop_path_rate, depth).tolist() if depth else []
+        # Linear from 0 at the first block to drop_path_rate at the last (plain floats: works on the meta device).
+        rates = [drop_path_rate * i / (depth - 1) if depth > 1 else 0.0 for i in range(depth)]
         self.blocks = nn.ModuleList(
             Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate) for rate in rates
         )
