@@ -206,9 +206,19 @@ class StreamingShardDataset(IterableDataset[dict[str, Any]]):
             produced = 0
             for shard in order:
                 samples = tarfile_samples(iter([{"url": self._paths[shard]}]), handler=handler)
+                count = 0
                 for position, files in enumerate(samples):
-                    produced += 1
+                    count = position + 1
                     yield self._offsets[shard] + position, repeat, files
+                produced += count
+                if count != self._counts[shard]:
+                    # a tar cut at a block boundary ends silently: only the manifest count reveals it
+                    handler(
+                        ShardCorruptError(
+                            f"{self._paths[shard]}: {count} sample(s) read, the manifest lists {self._counts[shard]} "
+                            "(truncated or damaged shard)"
+                        )
+                    )
             if self.exact:
                 return
             if produced == 0:

@@ -1,0 +1,242 @@
+"""Sampling across processes and workers: exact evaluation, equal training steps, and the streaming pipeline."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from crossmost_data.loader import (
+    TRAIN_KEYS,
+    AugmentConfig,
+    ImageAugmentConfig,
+    MaskConfig,
+    ShardDataset,
+    ShardedEvalSampler,
+    StreamingShardDataset,
+    build_dataloader,
+    set_loader_epoch,
+)
+from crossmost_data.manifest import Manifest, ShardEntry
+from crossmost_data.shards import ShardCorruptError, ShardWriter, encode_sample, shard_name
+
+CLASSES = ["a", "b"]
+AUGMENT = AugmentConfig(
+    image=ImageAugmentConfig(rand_augment=None), mask=MaskConfig(mask_patch_size=8, model_patch_size=4)
+)
+
+
+def write_dataset(root: Path, *, shards: int = 4, per_shard: int = 5, size: int = 16, points: int = 32) -> None:
+    """``shards × per_shard`` samples of split "train" (2 views each) and their manifest."""
+    rng = np.random.default_rng(0)
+    entries = []
+    index = 0
+    for s in range(shards):
+        with ShardWriter(root / shard_name("train", s)) as writer:
+            for _ in range(per_shard):
+                uid = f"s{index:03d}"
+                views = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(2)]
+                meta = {"class_name": CLASSES[index % 2], "source": uid}
+                writer.write(uid, encode_sample(uid, rng.normal(size=(points, 3)), views, meta))
+                index += 1
+        assert writer.info is not None
+        entries.append(ShardEntry(writer.info.path.name, writer.info.num_samples, writer.info.sha256))
+    Manifest("test", CLASSES, {"train": entries}, num_views=2, image_size=size, points_per_sample=points).write(root)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dist")
+    write_dataset(path)
+    return path
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_eval_sampler_covers_every_index_once(contiguous: bool) -> None:
+    for length in (0, 1, 7, 20):
+        for world in (1, 2, 3):
+            parts = [list(ShardedEvalSampler(length, world, r, contiguous=contiguous)) for r in range(world)]
+            assert sorted(i for part in parts for i in part) == list(range(length))
+            sizes = [len(ShardedEvalSampler(length, world, r, contiguous=contiguous)) for r in range(world)]
+            assert sizes == [len(p) for p in parts]
+            assert max(sizes) - min(sizes) <= 1
+    assert list(ShardedEvalSampler(7, 2, 1)) == [3, 4, 5, 6]
+    assert list(ShardedEvalSampler(7, 2, 1, contiguous=False)) == [1, 3, 5]
+    with pytest.raises(ValueError, match="rank"):
+        ShardedEvalSampler(7, 2, 2)
+
+
+def test_simulated_ranks_eval_exact_and_train_equal_steps(root: Path) -> None:
+    dataset = ShardDataset(root, "train", mode="eval")
+    eval_indices = []
+    for rank in range(3):
+        loader = build_dataloader(dataset, 4, shuffle=False, distributed=(rank, 3))
+        assert isinstance(loader.sampler, ShardedEvalSampler)
+        eval_indices += [int(i) for batch in loader for i in batch["index"]]
+    assert sorted(eval_indices) == list(range(20))
+    for drop_last in (False, True):
+        steps, seen = [], []
+        for rank in range(3):
+            loader = build_dataloader(dataset, 4, shuffle=True, distributed=(rank, 3), seed=1, drop_last=drop_last)
+            set_loader_epoch(loader, 2)
+            batches = list(loader)
+            steps.append(len(batches))
+            seen += [int(i) for batch in batches for i in batch["index"]]
+        assert len(set(steps)) == 1  # no rank waits for another at the end of the epoch
+        if drop_last:  # 20 // 3 = 6 per rank, one full batch of 4 each
+            assert steps == [1, 1, 1]
+            assert len(seen) == len(set(seen)) == 12
+        else:  # padded to 7 per rank: every index, two of them twice
+            assert steps == [2, 2, 2]
+            assert set(seen) == set(range(20))
+            assert len(seen) == 21
+
+
+_RANK_SCRIPT = """
+import json, os, sys
+import torch.distributed as dist
+from crossmost_data.loader import (AugmentConfig, ImageAugmentConfig, MaskConfig, ShardDataset,
+    StreamingShardDataset, build_dataloader, set_loader_epoch)
+
+root, out = sys.argv[1], sys.argv[2]
+dist.init_process_group("gloo", init_method="env://")
+rank, world = dist.get_rank(), dist.get_world_size()
+augment = AugmentConfig(
+    image=ImageAugmentConfig(rand_augment=None), mask=MaskConfig(mask_patch_size=8, model_patch_size=4)
+)
+evaluation = ShardDataset(root, "train", mode="eval")
+loader = build_dataloader(evaluation, 3, shuffle=False, num_workers=2, distributed=(rank, world))
+eval_indices = [int(i) for batch in loader for i in batch["index"]]
+training = ShardDataset(root, "train", mode="train", augment=augment, seed=4)
+loader = build_dataloader(training, 3, shuffle=True, num_workers=2, distributed=(rank, world), seed=4)
+set_loader_epoch(loader, 1)
+train_steps = sum(1 for _ in loader)
+stream = StreamingShardDataset(root, "train", mode="eval", rank=rank, world_size=world, num_workers=2)
+loader = build_dataloader(stream, 3, shuffle=False, num_workers=2)
+stream_indices = [int(i) for batch in loader for i in batch["index"]]
+result = {"rank": rank, "eval": eval_indices, "train_steps": train_steps, "stream": stream_indices}
+gathered = [None] * world
+dist.all_gather_object(gathered, result)
+if rank == 0:
+    with open(out, "w") as handle:
+        json.dump(gathered, handle)
+dist.barrier()
+dist.destroy_process_group()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_processes_with_gloo_cover_every_sample_once(root: Path, tmp_path: Path) -> None:
+    script = tmp_path / "rank.py"
+    script.write_text(textwrap.dedent(_RANK_SCRIPT))
+    out = tmp_path / "result.json"
+    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(root), str(out)],
+            env={**env, "RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for rank in range(2)
+    ]
+    logs = [proc.communicate(timeout=240)[0].decode(errors="replace") for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], "\n".join(logs)
+    results = json.loads(out.read_text())
+    assert sorted(i for r in results for i in r["eval"]) == list(range(20))  # no duplicate, no gap
+    assert [len(r["eval"]) for r in results] == [10, 10]
+    assert results[0]["train_steps"] == results[1]["train_steps"] == 4  # 10 samples per rank, batches of 3
+    assert sorted(i for r in results for i in r["stream"]) == list(range(20))
+
+
+def test_streaming_refuses_too_few_shards(root: Path) -> None:
+    with pytest.raises(ValueError, match=r"4 shard\(s\) < 2 process\(es\) × 3 worker\(s\) = 6"):
+        StreamingShardDataset(root, "train", world_size=2, rank=0, num_workers=3)
+    stream = StreamingShardDataset(root, "train", mode="eval", num_workers=0)
+    with pytest.raises(ValueError, match="built for num_workers=0"):
+        list(build_dataloader(stream, 4, shuffle=False, num_workers=2))
+
+
+def test_streaming_eval_covers_all_samples_like_the_map_style_dataset(root: Path) -> None:
+    mapped = ShardDataset(root, "train", mode="eval")
+    seen: list[int] = []
+    for rank in range(2):
+        stream = StreamingShardDataset(root, "train", mode="eval", rank=rank, world_size=2, num_workers=2)
+        batches = list(build_dataloader(stream, 4, shuffle=False, num_workers=2))
+        indices = [int(i) for batch in batches for i in batch["index"]]
+        assert len(indices) == len(stream) == 10
+        seen += indices
+        batch = batches[0]
+        for k, i in enumerate(batch["index"].tolist()):
+            reference = mapped[i]
+            assert batch["uid"][k] == reference["uid"]
+            torch.testing.assert_close(batch["image"][k], reference["image"], rtol=0, atol=0)
+            torch.testing.assert_close(batch["points"][k], reference["points"], rtol=0, atol=0)
+    assert sorted(seen) == list(range(20))
+
+
+def test_streaming_train_equal_lengths_and_shared_transforms(root: Path) -> None:
+    mapped = ShardDataset(root, "train", mode="train", augment=AUGMENT, seed=9)
+    mapped.set_epoch(3)
+    lengths, orders = [], []
+    for rank in range(2):
+        stream = StreamingShardDataset(
+            root,
+            "train",
+            mode="train",
+            rank=rank,
+            world_size=2,
+            num_workers=2,
+            augment=AUGMENT,
+            seed=9,
+            shuffle_buffer=4,
+        )
+        stream.set_epoch(3)
+        samples = [s for batch in build_dataloader(stream, 1, shuffle=False, num_workers=2) for s in [batch]]
+        assert len(stream) == 10
+        lengths.append(len(samples))
+        orders.append([int(s["index"]) for s in samples])
+        first = samples[0]
+        reference = mapped[int(first["index"])]  # same (seed, epoch, index): the same sample, bit for bit
+        for key in TRAIN_KEYS:
+            if key != "uid":
+                torch.testing.assert_close(first[key][0], torch.as_tensor(reference[key]), rtol=0, atol=0)
+    assert lengths == [10, 10]
+    stream = StreamingShardDataset(root, "train", mode="train", num_workers=0, augment=AUGMENT, seed=9)
+    stream.set_epoch(0)
+    epoch0 = [int(s["index"]) for s in stream]
+    stream.set_epoch(1)
+    epoch1 = [int(s["index"]) for s in stream]
+    assert len(epoch0) == len(epoch1) == 20
+    assert epoch0 != epoch1
+
+
+def test_streaming_skips_a_truncated_shard_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_dataset(tmp_path)
+    damaged = tmp_path / "train-000001.tar"
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: len(data) // 2])
+    stream = StreamingShardDataset(tmp_path, "train", mode="eval")
+    with caplog.at_level(logging.WARNING):
+        indices = [int(s["index"]) for s in stream]
+    assert "train-000001.tar" in caplog.text
+    assert set(range(5)) | set(range(10, 20)) <= set(indices)
+    assert len(indices) < 20
+    strict = StreamingShardDataset(tmp_path, "train", mode="eval", on_corrupt="raise")
+    with pytest.raises(ShardCorruptError, match=r"train-000001\.tar"):
+        list(strict)
