@@ -84,7 +84,7 @@ def test_masks_reject_bad_ratios(ratio: tuple[float, float]) -> None:
         (torch.zeros(2, 3, 100), r"looks like B×C×N; transpose it"),
         (torch.zeros(100, 3), r"add a batch dimension"),
         (torch.zeros(2, 100, 3, 1), r"rank 3"),
-        (torch.zeros(2, 100, 4), r"C = 3 or 6"),
+        (torch.zeros(2, 100, 4), r"4 channels per point \(shape \(2, 100, 4\)\) but C = 3 or 6"),
         (torch.zeros(2, 100, 3, dtype=torch.int64), r"floating dtype"),
         (torch.zeros(2, 16, 3), r"16 points per cloud but at least 32"),
         (torch.zeros(0, 100, 3), r"empty batch"),
@@ -103,3 +103,5 @@ def test_check_points_names_the_samples_with_non_finite_values() -> None:
     with pytest.raises(ValueError, match=r"NaN or infinite values in sample\(s\) 1, 3 of the batch"):
         check_points(points, min_points=32, name="points_strong")
     check_points(torch.zeros(5, 40, 6), min_points=32)  # a valid xyzrgb batch passes
+    with pytest.raises(ValueError, match=r"but C = 3 is expected .*take the xyz channels"):
+        check_points(torch.zeros(5, 40, 6), min_points=32, channels=(3,))

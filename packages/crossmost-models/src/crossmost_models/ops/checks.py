@@ -50,7 +50,11 @@ def check_points(
                 f"{name} has shape {shape}, which looks like B×C×N; transpose it to B×N×C "
                 f"({name}.transpose(1, 2)) with C = {allowed}"
             )
-        raise ValueError(f"{name} must be B×N×C with C = {allowed} (xyz or xyz+rgb); got shape {shape}")
+        hint = " (take the xyz channels with [..., :3] or use a model with in_channels=6)" if num_channels == 6 else ""
+        raise ValueError(
+            f"{name} has {num_channels} channels per point (shape {shape}) but C = {allowed} is expected "
+            f"(3: xyz, 6: xyz + rgb){hint}"
+        )
     if batch_size == 0:
         raise ValueError(f"{name} is an empty batch (shape {shape})")
     if num_points < min_points:
