@@ -1,7 +1,7 @@
 """Small stand-ins following the contracts of docs/architecture.md, for tests of the training loop itself.
 
 `FakeCrossModalModel` has the ``CrossModalModel`` interface (forward → output with the contract's fields, encode_*,
-classify, save_pretrained, ``image_num_layers``, ``point_tower.tokenizer`` with a BatchNorm) at a few thousand
+classify, save_pretrained, ``image_num_layers``, ``point_encoder.encoder`` with a BatchNorm) at a few thousand
 parameters. `SeparableTrainSet` / `SeparableEvalSet` give samples in the loader's batch layout whose content is a
 function of (seed, epoch, index): class ``c`` objects are noisy copies of a class prototype in both modalities.
 """
@@ -51,7 +51,7 @@ class _Tower(nn.Module):
 class _PointTower(nn.Module):
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.tokenizer = nn.Sequential(nn.Linear(3, dim), nn.BatchNorm1d(dim))
+        self.encoder = nn.Sequential(nn.Linear(3, dim), nn.BatchNorm1d(dim))
         self.block = nn.Linear(dim, dim)
         self.head = nn.Linear(dim, dim)
 
@@ -63,7 +63,7 @@ class FakeCrossModalModel(nn.Module):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.image_tower = _Tower(dim)
-        self.point_tower = _PointTower(dim)
+        self.point_encoder = _PointTower(dim)
         self.classifier = nn.Parameter(F.normalize(torch.randn(dim, num_classes, generator=g), dim=0))
         self.logit_scale = nn.Parameter(torch.tensor(math.log(10.0)))
         self.config = type("Cfg", (), {"name": "fake"})()
@@ -79,13 +79,13 @@ class FakeCrossModalModel(nn.Module):
 
     def _points(self, points: Tensor, drop: Tensor | None) -> Tensor:
         b, n, _ = points.shape
-        x = self.point_tower.tokenizer[0](points).reshape(b * n, -1)
-        x = self.point_tower.tokenizer[1](x).reshape(b, n, -1)
+        x = self.point_encoder.encoder[0](points).reshape(b * n, -1)
+        x = self.point_encoder.encoder[1](x).reshape(b, n, -1)
         if drop is not None:
             x = x.masked_fill(drop[..., None], -1e4)
         x = x.amax(dim=1)
-        x = x + torch.tanh(self.point_tower.block(x))
-        return F.normalize(self.point_tower.head(x), dim=-1)
+        x = x + torch.tanh(self.point_encoder.block(x))
+        return F.normalize(self.point_encoder.head(x), dim=-1)
 
     def encode_image(self, images: Tensor) -> Tensor:
         return self._image(images, None)
@@ -184,6 +184,6 @@ def fake_components(num_classes: int = 4, train_size: int = 32, eval_size: int =
     return Components(
         classnames=lambda cfg: names,
         model=lambda cfg, classnames: FakeCrossModalModel(len(classnames)),
-        train_dataset=lambda cfg: SeparableTrainSet(train_size, num_classes, seed=cfg.data.seed),
-        eval_dataset=lambda cfg: SeparableEvalSet(eval_size, num_classes),
+        train_dataset=lambda cfg, model: SeparableTrainSet(train_size, num_classes, seed=cfg.data.seed),
+        eval_dataset=lambda cfg, model: SeparableEvalSet(eval_size, num_classes),
     )

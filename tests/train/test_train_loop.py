@@ -69,7 +69,7 @@ def test_frozen_tokenizer_unchanged_and_run_folder_complete(tmp_path: Path) -> N
     parts.model = recording
     results = run_selftrain(_cfg(run, "optim.grad_accum_steps=2"), parts)
     student = _weights(run, "model")
-    frozen = ("point_tower.tokenizer.0.weight", "point_tower.tokenizer.1.running_mean", "point_tower.tokenizer.1.bias")
+    frozen = ("point_encoder.encoder.0.weight", "point_encoder.encoder.1.running_mean", "point_encoder.encoder.1.bias")
     for k in frozen:
         assert torch.equal(student[k], initial[k]), k
     assert not torch.equal(student["classifier"], initial["classifier"])
@@ -110,7 +110,7 @@ class PoisonedSecondEpoch(fx.SeparableTrainSet):
 
 def test_nan_loss_stops_with_checkpoint_and_names_the_term(tmp_path: Path) -> None:
     parts = fx.fake_components()
-    parts.train_dataset = lambda cfg: PoisonedSecondEpoch(32, 4)
+    parts.train_dataset = lambda cfg, model: PoisonedSecondEpoch(32, 4)
     run = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match=r"optimiser step 4 \(epoch 1, micro-batch 0\).*cls_point"):
         run_selftrain(_cfg(run), parts)

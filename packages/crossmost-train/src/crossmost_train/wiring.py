@@ -81,20 +81,26 @@ def resolve_classnames(configured: Sequence[str], manifest: Any | None) -> list[
 
 # ----------------------------------------------------------------------------------------------------- the model
 def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
-    """``create_model`` with the configured name, weights, templates and overrides; frozen parts frozen."""
+    """``create_model`` with the configured name, weights, templates and overrides (frozen parts are frozen by
+    :func:`freeze_frozen_parts`)."""
     import crossmost_models
 
     name = cfg.model.name
     if name not in crossmost_models.list_models():
         close = difflib.get_close_matches(name, crossmost_models.list_models(), n=4)
         raise ConfigError(f"model.name={name!r} is not a model config" + (f"; did you mean {close}?" if close else ""))
-    model = crossmost_models.create_model(
-        name,
-        pretrained=cfg.model.pretrained or None,
-        classnames=list(classnames),
-        templates=cfg.model.templates,
-        **cfg.model.overrides,
-    )
+    point_weights = cfg.model.point_pretrained if cfg.model.init_point_encoder else ""
+    try:
+        model = crossmost_models.create_model(
+            name,
+            pretrained=cfg.model.pretrained or None,
+            point_pretrained=point_weights or None,
+            classnames=list(classnames),
+            templates=cfg.model.templates,
+            **cfg.model.overrides,
+        )
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"cannot build model {name!r}: {err}") from None
     if not cfg.model.init_point_encoder:
         reset_point_encoder(model)
     return model
@@ -102,15 +108,16 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
 
 def point_tokenizer(model: nn.Module) -> nn.Module:
     """The mini-PointNet tokenizer of the point tower."""
-    return model.point_tower.tokenizer  # type: ignore[no-any-return]
+    return model.point_encoder.encoder  # type: ignore[no-any-return,union-attr]
 
 
 def reset_point_encoder(model: nn.Module) -> None:
-    """Re-initialise the point tower (the "Init ✗" ablation): every submodule with ``reset_parameters``."""
-    for module in model.point_tower.modules():  # type: ignore[operator]
-        reset = getattr(module, "reset_parameters", None)
-        if callable(reset):
-            reset()
+    """Re-initialise the point tower and its projection (the "Init ✗" ablation)."""
+    encoder: Any = model.point_encoder
+    encoder.reset_parameters()
+    projection: Any = getattr(model, "point_projection", None)
+    if projection is not None:
+        nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
 
 
 def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:
@@ -132,15 +139,15 @@ def image_num_layers(model: nn.Module) -> int:
     return int(model.image_num_layers)  # type: ignore[arg-type]
 
 
-def layer_id_fn(model: nn.Module) -> Any:
+def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
     """Layer ids for :func:`crossmost_train.optim.build_param_groups`: the ViT's via ``vit_layer_id``, and
     ``num_layers + 1`` (scale 1) for every parameter outside the image tower."""
-    from crossmost_models.image import vit_layer_id
+    from crossmost_models import vit_layer_id
 
-    prefixes = tuple(f"{n}." for n, m in model.named_children() if n.startswith("image"))
+    prefixes = tuple(f"{n}." for n, _ in model.named_children() if n.startswith("image"))
 
     def layer_id(name: str, num_layers: int) -> int:
-        if name.startswith(prefixes) and "decoder" not in name:
+        if name.startswith(prefixes):
             return int(vit_layer_id(name, num_layers))
         return num_layers + 1
 
@@ -176,24 +183,72 @@ def masks_images(cfg: TrainConfig) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- datasets, loaders
-def train_dataset(cfg: TrainConfig) -> Dataset[Any]:
-    """The training split in ``mode="train"`` (weak/strong pairs, masks)."""
-    from crossmost_data.loader import ShardDataset
+@dataclass(frozen=True)
+class DataShape:
+    """What the loader must produce for a model: image size, ViT patch size (mask grid) and points per cloud."""
+
+    image_size: int | None
+    patch_size: int
+    num_points: int | None
+
+
+def data_shape(cfg: TrainConfig, model: nn.Module) -> DataShape:
+    """The :class:`DataShape` of a ``CrossModalModel`` (``data.num_points`` overrides the model's)."""
+    image_size = getattr(model, "image_size", None)
+    config = getattr(model, "config", None)
+    patch = int(getattr(getattr(model, "image_tower", None), "patch_size", 16))
+    num_points = cfg.data.num_points or int(getattr(config, "num_points", 0) or 0) or None
+    return DataShape(int(image_size[0]) if image_size else None, patch, num_points)
+
+
+def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
+    """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``)."""
+    from crossmost_data.loader import AugmentConfig, MaskConfig, ShardDataset
 
     check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
-    kwargs: dict[str, Any] = {"mode": "train", "seed": cfg.data.seed}
-    if cfg.data.views_per_object:
-        kwargs["num_views"] = cfg.data.views_per_object
-    return ShardDataset(cfg.data.root, cfg.data.train_split, **kwargs)
+    augment = AugmentConfig(
+        mask=MaskConfig(
+            mask_patch_size=shape.patch_size * cfg.data.mask_block_patches,
+            model_patch_size=shape.patch_size,
+            mask_ratio=cfg.data.image_mask_ratio,
+        )
+    )
+    return ShardDataset(
+        cfg.data.root,
+        cfg.data.train_split,
+        mode="train",
+        views_subset=cfg.data.views_per_object or None,
+        seed=cfg.data.seed,
+        augment=augment,
+        on_corrupt=cfg.data.on_corrupt,
+        image_size=shape.image_size,
+        num_points=shape.num_points,
+    )
 
 
-def eval_dataset(cfg: TrainConfig, split: str | None = None) -> Dataset[Any]:
-    """An evaluation split with every view (``view_policy="all"``) for image*."""
+def train_dataset(cfg: TrainConfig, model: nn.Module) -> Dataset[Any]:
+    """The training split shaped for ``model``."""
+    return shard_train_dataset(cfg, data_shape(cfg, model))
+
+
+def eval_dataset(cfg: TrainConfig, model: nn.Module, split: str | None = None) -> Dataset[Any]:
+    """An evaluation split with every view (``view_policy="all"``, ``image`` = view ``data.eval_view``)."""
     from crossmost_data.loader import ShardDataset
 
     split = split or cfg.data.eval_split
+    shape = data_shape(cfg, model)
     check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
-    return ShardDataset(cfg.data.root, split, mode="eval", view_policy="all", seed=cfg.data.seed)
+    return ShardDataset(
+        cfg.data.root,
+        split,
+        mode="eval",
+        view_policy="all",
+        fixed_view=cfg.data.eval_view,
+        seed=cfg.data.seed,
+        on_corrupt=cfg.data.on_corrupt,
+        image_size=shape.image_size,
+        num_points=shape.num_points,
+    )
 
 
 def train_loader(
@@ -294,11 +349,11 @@ class Components:
     Attributes:
         classnames: config → class names (default: manifest of ``data.root``, checked against ``model.classnames``).
         model: (config, class names) → a model with the ``CrossModalModel`` interface.
-        train_dataset: config → training dataset (``mode="train"`` samples, ``set_epoch``).
-        eval_dataset: config → evaluation dataset (``mode="eval"`` samples with ``views``).
+        train_dataset: (config, model) → training dataset (``mode="train"`` samples, ``set_epoch``).
+        eval_dataset: (config, model) → evaluation dataset (``mode="eval"`` samples with ``views``).
     """
 
     classnames: Callable[[TrainConfig], list[str]] = dataset_classnames
     model: Callable[[TrainConfig, Sequence[str]], nn.Module] = build_model
-    train_dataset: Callable[[TrainConfig], Dataset[Any]] = train_dataset
-    eval_dataset: Callable[[TrainConfig], Dataset[Any]] = eval_dataset
+    train_dataset: Callable[[TrainConfig, nn.Module], Dataset[Any]] = train_dataset
+    eval_dataset: Callable[[TrainConfig, nn.Module], Dataset[Any]] = eval_dataset

@@ -102,7 +102,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     optimizer = build_adamw(
         groups, lr=lr, betas=cfg.optim.betas, eps=cfg.optim.eps, fused=cfg.optim.fused, device=accelerator.device
     )
-    train_ds = parts.train_dataset(cfg)
+    train_ds = parts.train_dataset(cfg, model)
     loader, sampler = train_loader(
         train_ds, cfg, batch_size=batch_size, grad_accum_steps=accum, accelerator=accelerator
     )
@@ -112,7 +112,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     if warmup < 0:
         warmup = round(cfg.schedule.warmup_epochs * steps_per_epoch)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total_steps, lr=lr, min_lr=min_lr)
-    eval_ds = parts.eval_dataset(cfg)
+    eval_ds = parts.eval_dataset(cfg, model)
     eval_dl = eval_loader(eval_ds, cfg, accelerator)
     if cfg.run.compile:
         model = torch.compile(model)  # type: ignore[assignment]

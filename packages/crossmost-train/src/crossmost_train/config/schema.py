@@ -24,6 +24,14 @@ class DataConfig:
     """Use only the first k rendered views of each object (the paper's Table 5 ablation); 0 uses all of them."""
     eval_view: int = 0
     """Index of the fixed view scored by the single-view ``image`` accuracy."""
+    num_points: int = 0
+    """Points per cloud fed to the model; 0 takes the model config's ``num_points``."""
+    image_mask_ratio: float = 0.3
+    """Fraction of image mask blocks masked for the student (MIM)."""
+    mask_block_patches: int = 2
+    """Side of an image mask block in ViT patches (2 × 16 px = the authors' 32-pixel blocks)."""
+    on_corrupt: Literal["skip", "raise"] = "skip"
+    """A damaged sample in a shard is skipped (logged, listed) or stops the run."""
     num_workers: int = 2
     seed: int = 0
     """Seed of the per-sample view choice and augmentations (a function of seed, epoch and index)."""
@@ -36,7 +44,10 @@ class ModelConfig:
     name: str = "vit-b16-pointbert"
     """A model config of ``crossmost_models.list_models()``."""
     pretrained: str = ""
-    """A ``save_pretrained`` folder (e.g. the output of ``pretrain``) or a pretrained tag; empty: as configured."""
+    """A ``save_pretrained`` folder (e.g. the output of ``pretrain``), an open_clip pretrained tag or a local
+    open_clip checkpoint for the CLIP towers; empty: random towers (tests)."""
+    point_pretrained: str = ""
+    """A ULIP / Point-BERT / Cross-MoST checkpoint for the point branch (loaded strictly); empty: none."""
     classnames: list[str] = field(default_factory=list)
     """Class names of the classifier; empty takes them from the dataset manifest (they must agree when both given)."""
     templates: str = "paper"

@@ -1,0 +1,112 @@
+"""``crossmost-train evaluate``: score a model (the initial one, a trained run, or a saved model) on a split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from crossmost_train.commands import add_config_arguments, register_command
+from crossmost_train.commands._common import run_with_config
+from crossmost_train.config import ConfigError, TrainConfig, save_config
+from crossmost_train.evaluation import evaluate_model
+from crossmost_train.plots import plot_confusion
+from crossmost_train.report import write_report
+from crossmost_train.wiring import Components, build_accelerator, eval_loader
+
+
+def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:
+    """Label → model: ``--run DIR`` gives its last student (``DIR/model``) and teacher; otherwise the model the
+    config builds (``model.pretrained`` may name a ``save_pretrained`` folder; without it, the zero-shot model)."""
+    if run is None:
+        label = "zero-shot (initial model)" if not cfg.model.pretrained else f"model {cfg.model.pretrained}"
+        return {label: parts.model(cfg, classnames)}
+    from crossmost_models import CrossModalModel
+
+    folder = Path(run)
+    found = {}
+    for sub, label in (("model", "self-trained student (last step)"), ("teacher", "EMA teacher (last step)")):
+        if (folder / sub / "config.json").is_file():
+            found[label] = CrossModalModel.from_pretrained(folder / sub)
+    if not found:
+        raise ConfigError(f"--run {run}: no model/ or teacher/ folder (is it a finished selftrain run folder?)")
+    return found
+
+
+def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Components | None = None) -> dict[str, Any]:
+    """Evaluate; write ``results.json``, ``report.md`` and confusion matrices into ``<run.output_dir>/eval-<split>``."""
+    from accelerate.utils import set_seed
+
+    parts = components or Components()
+    out = Path(cfg.run.output_dir) / f"eval-{cfg.data.eval_split}"
+    accelerator = build_accelerator(cfg, out)
+    set_seed(cfg.run.seed)
+    classnames = parts.classnames(cfg)
+    models = models_to_evaluate(cfg, run, parts, classnames)
+    results: dict[str, dict[str, Any]] = {}
+    dataset = None
+    for label, model in models.items():
+        if list(getattr(model, "classnames", classnames)) != classnames:
+            raise ConfigError(f"{label}: its classifier's classes differ from the dataset's {classnames}")
+        model.to(accelerator.device).eval()
+        dataset = dataset or parts.eval_dataset(cfg, model)
+        scores, _ = evaluate_model(
+            model,
+            eval_loader(dataset, cfg, accelerator),
+            accelerator,
+            classnames,
+            num_samples=len(dataset),  # type: ignore[arg-type]
+            eval_view=cfg.data.eval_view,
+            joint_rule=cfg.eval.joint_rule,
+            subsets=cfg.eval.subsets,
+            subset_protocol=cfg.eval.subset_protocol,
+        )
+        results[label] = scores
+        accelerator.print(
+            f"[crossmost] {label}: " + ", ".join(f"{b} {scores[b]:.2f}" for b in ("image", "image*", "point", "joint"))
+        )
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+        figures = []
+        if cfg.eval.confusion_matrix:
+            first = next(iter(results))
+            for branch in ("image*", "point", "joint"):
+                name = f"confusion_{branch.replace('*', '_star')}.png"
+                plot_confusion(results[first][f"confusion/{branch}"], classnames, out / name, f"{first}, {branch}")
+                figures.append(name)
+        write_report(
+            out,
+            title=f"Evaluation on {Path(cfg.data.root).name} ({cfg.data.eval_split})",
+            results=results,
+            classnames=classnames,
+            figures=figures,
+            per_class_of=next(iter(results)),
+        )
+    accelerator.wait_for_everyone()
+    return results
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, default_presets=("zeroshot",))
+    parser.add_argument(
+        "--run", default=None, help="a finished selftrain run folder: evaluate its last student and teacher"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.run and not args.config:
+        saved = Path(args.run) / "config.yaml"
+        if saved.is_file():  # the run's own config, so class names, data and model match what it trained
+            args.config = [str(saved)]
+
+    def body(cfg: TrainConfig) -> int:
+        run_evaluate(cfg, run=args.run)
+        return 0
+
+    return run_with_config(args, body)
+
+
+register_command("evaluate", "accuracy of image, image*, point and joint predictions on a split", _add_arguments, _run)

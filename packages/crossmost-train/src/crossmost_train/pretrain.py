@@ -1,0 +1,254 @@
+"""Pre-training before self-training (spec §1.8; DESIGN.md §7).
+
+* ``clip``: contrastive image–text training of open_clip towers (e.g. the tiny ones) on the rendered views of a
+  prepared (source-domain) dataset, with template captions "a photo of a {}.", "a 3D model of a {}.", … (the caption
+  of a sample is drawn from ``(seed, epoch, index)``). Output: ``open_clip_model.safetensors`` (an open_clip state
+  dict: ``model.pretrained=<it>`` builds a CrossModalModel on these towers).
+* ``ulip``: align the point tower to the frozen image and text towers with the ULIP loss
+  ½[CE(p→t)+CE(t→p)] + ½[CE(p→i)+CE(i→p)], logits 100·cosine (or a learnable scale), point features gathered with
+  gradient across processes. Only the point encoder and its projection train; the tokenizer stays frozen as in
+  self-training. Text per object: a caption template with the class name (frozen text tower, embeddings
+  precomputed for every template × class). Output: ``model/`` (``save_pretrained``, for ``model.pretrained``) and
+  ``point_branch.safetensors`` (for ``model.point_pretrained`` on other class sets).
+
+Both pick nothing on test labels: the last weights are saved.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from crossmost_train.config import TrainConfig, save_config
+from crossmost_train.logging_utils import MetricsLog
+from crossmost_train.optim import build_scheduler
+
+
+def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
+    """Template chosen for each sample, a function of (seed, epoch, index) only."""
+    mixed = (index.long() * 2_654_435_761 + epoch * 40_503 + seed * 97) % (2**31 - 1)
+    return mixed % num_templates
+
+
+def _contrastive(local_a: Tensor, all_b: Tensor, local_b: Tensor, all_a: Tensor, scale: Tensor, offset: int) -> Tensor:
+    targets = torch.arange(offset, offset + local_a.shape[0], device=local_a.device)
+    return (
+        F.cross_entropy(scale * local_a @ all_b.T, targets) + F.cross_entropy(scale * local_b @ all_a.T, targets)
+    ) / 2
+
+
+def _gather(accelerator: Any, tensor: Tensor, with_grad: bool) -> tuple[Tensor, int]:
+    if accelerator.num_processes == 1:
+        return tensor, 0
+    from crossmost_losses import all_gather_with_grad
+
+    gathered = all_gather_with_grad(tensor) if with_grad else accelerator.gather(tensor.detach())
+    return gathered, accelerator.process_index * tensor.shape[0]
+
+
+def _caption_texts(cfg: TrainConfig, classnames: list[str]) -> list[list[str]]:
+    from crossmost_models import clean_class_name
+
+    return [[t.format(clean_class_name(c)) for c in classnames] for t in cfg.pretrain.caption_templates]
+
+
+def _loop(
+    cfg: TrainConfig,
+    accelerator: Any,
+    params: list[nn.Parameter],
+    step_loss: Callable[[dict[str, Any], int], Tensor],
+    dataset: Any,
+    out: Path,
+) -> None:
+    from crossmost_train.wiring import train_loader
+
+    p = cfg.pretrain
+    batch = p.batch_size_per_device
+    loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
+    total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
+    warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [q for q in params if q.ndim >= 2], "weight_decay": p.weight_decay},
+            {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0},
+        ],
+        lr=p.base_lr,
+        betas=p.betas,
+    )
+    scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total, lr=p.base_lr, min_lr=p.min_lr)
+    optimizer = accelerator.prepare(optimizer)
+    log = MetricsLog(out, accelerator)
+    bar = None
+    if cfg.run.progress_bar and accelerator.is_main_process:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=f"pretrain {p.task}", dynamic_ncols=True)
+    step, epoch = 0, 0
+    while step < total:
+        sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        for data in loader:
+            data = {k: v.to(accelerator.device) if isinstance(v, Tensor) else v for k, v in data.items()}
+            loss = step_loss(data, epoch)
+            value = float(accelerator.reduce(loss.detach(), reduction="mean"))
+            if not math.isfinite(value):
+                raise FloatingPointError(f"pretrain {p.task}: the loss became {value} at step {step}")
+            accelerator.backward(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            if step % max(1, cfg.run.log_every) == 0 or step == total:
+                log.write("train", step, {"loss": value, "lr": scheduler.get_last_lr()[0], "epoch": epoch})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{value:.3f}")
+            if step >= total:
+                break
+        epoch += 1
+    if bar is not None:
+        bar.close()
+
+
+def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
+    """Contrastive image–text training of open_clip towers; returns the saved state-dict file."""
+    from accelerate.utils import set_seed
+    from safetensors.torch import save_file
+
+    from crossmost_models import create_clip, get_model_config
+    from crossmost_train.wiring import DataShape, build_accelerator, dataset_classnames, shard_train_dataset
+
+    out = Path(cfg.run.output_dir)
+    accelerator = build_accelerator(cfg, out)
+    set_seed(cfg.run.seed)
+    classnames = dataset_classnames(cfg)
+    name = cfg.pretrain.clip_model or get_model_config(cfg.model.name)["clip"]
+    clip_model, tokenizer = create_clip(name, cfg.model.pretrained or None)
+    clip_model.to(accelerator.device)
+    visual: Any = clip_model.visual
+    shape = DataShape(int(visual.image_size[0]), int(visual.patch_size[0]), cfg.data.num_points or None)
+    dataset = (dataset_factory or shard_train_dataset)(cfg, shape)
+    wrapped = accelerator.prepare(clip_model)
+    tokens = tokenizer([t for row in _caption_texts(cfg, classnames) for t in row]).to(accelerator.device)
+    num_classes = len(classnames)
+
+    def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
+        template = caption_index(cfg.run.seed, epoch, batch["index"], len(cfg.pretrain.caption_templates))
+        rows = tokens[template * num_classes + batch["label"].long()]
+        with accelerator.autocast():
+            image, text, scale = wrapped(batch["image_weak"], rows)[:3]
+        image, text = F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
+        all_image, offset = _gather(accelerator, image, True)
+        all_text, _ = _gather(accelerator, text, True)
+        return _contrastive(image, all_text, text, all_image, scale.float().clamp(max=100), offset)
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    _loop(cfg, accelerator, list(clip_model.parameters()), step_loss, dataset, out)
+    path = out / "open_clip_model.safetensors"
+    if accelerator.is_main_process:
+        state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
+        tmp = out / ".open_clip_model.safetensors.tmp"
+        save_file(state, str(tmp), metadata={"open_clip_model": name})
+        os.replace(tmp, path)
+    accelerator.wait_for_everyone()
+    accelerator.print(f"[crossmost] saved {path} (use model.pretrained={path})")
+    return path
+
+
+def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
+    """ULIP alignment of the point tower to frozen CLIP towers; returns the ``model/`` folder."""
+    from accelerate.utils import set_seed
+    from safetensors.torch import save_file
+
+    from crossmost_models import create_clip
+    from crossmost_train.wiring import (
+        build_accelerator,
+        build_model,
+        data_shape,
+        dataset_classnames,
+        freeze_frozen_parts,
+        set_train_mode,
+        shard_train_dataset,
+    )
+
+    out = Path(cfg.run.output_dir)
+    accelerator = build_accelerator(cfg, out, find_unused_parameters=True)
+    set_seed(cfg.run.seed)
+    classnames = dataset_classnames(cfg)
+    model = build_model(cfg, classnames)
+    clip_model, tokenizer = create_clip(model.config.clip, cfg.model.pretrained or None, **model.config.clip_kwargs)
+    with torch.no_grad():
+        texts = [t for row in _caption_texts(cfg, classnames) for t in row]
+        text_bank = F.normalize(clip_model.encode_text(tokenizer(texts)).float(), dim=-1).to(accelerator.device)
+    del clip_model
+    model.requires_grad_(False)
+    model.point_encoder.requires_grad_(True)
+    model.point_projection.requires_grad_(True)
+    freeze_frozen_parts(model, cfg)
+    model.to(accelerator.device)
+    dataset = (dataset_factory or shard_train_dataset)(cfg, data_shape(cfg, model))
+    set_train_mode(model, cfg)
+    model.image_tower.eval()
+    num_classes = len(classnames)
+    branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale).to(accelerator.device)
+    params = [q for q in branch.parameters() if q.requires_grad]
+    wrapped = accelerator.prepare(branch)
+
+    def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
+        template = caption_index(cfg.run.seed, epoch, batch["index"], len(cfg.pretrain.caption_templates))
+        text = text_bank[template * num_classes + batch["label"].long()]
+        with torch.no_grad(), accelerator.autocast():
+            image = F.normalize(model.encode_image(batch["image_weak"]).float(), dim=-1)
+        with accelerator.autocast():
+            feature, logit = wrapped(batch["points_weak"])
+        point = F.normalize(feature.float(), dim=-1)
+        all_point, offset = _gather(accelerator, point, True)
+        all_text, _ = _gather(accelerator, text, False)
+        all_image, _ = _gather(accelerator, image, False)
+        return _contrastive(point, all_text, text, all_point, logit, offset) + _contrastive(
+            point, all_image, image, all_point, logit, offset
+        )
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out / "config.yaml")
+    _loop(cfg, accelerator, params, step_loss, dataset, out)
+    if accelerator.is_main_process:
+        model.eval()
+        model.save_pretrained(out / "model")
+        weights = {
+            k: v.detach().cpu().contiguous()
+            for k, v in model.state_dict().items()
+            if k.startswith(("point_encoder.", "point_projection."))
+        }
+        tmp = out / ".point_branch.safetensors.tmp"
+        save_file(weights, str(tmp))
+        os.replace(tmp, out / "point_branch.safetensors")
+    accelerator.wait_for_everyone()
+    accelerator.print(f"[crossmost] saved {out / 'model'} (use model.pretrained={out / 'model'})")
+    return out / "model"
+
+
+class _PointBranch(nn.Module):
+    """The trainable part of ULIP pre-training as one module (what DDP wraps): points → (projected feature, logit
+    scale: 100, or exp of a learnable parameter initialised at log 100)."""
+
+    def __init__(self, model: nn.Module, learnable_scale: bool) -> None:
+        super().__init__()
+        self.point_encoder = model.point_encoder
+        self.point_projection = model.point_projection
+        self.log_scale = nn.Parameter(torch.tensor(math.log(100.0)), requires_grad=learnable_scale)
+
+    def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        encoder: Any = self.point_encoder
+        return self.point_projection(encoder(points).global_feature), self.log_scale.exp()
