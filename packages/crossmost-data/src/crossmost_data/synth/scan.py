@@ -19,27 +19,41 @@ from crossmost_data.sampling import sample_surface
 __all__ = ["make_scan", "visible_mask"]
 
 
-def visible_mask(points: np.ndarray, direction: np.ndarray, *, grid: int = 40, tolerance: float = 0.06) -> np.ndarray:
+def visible_mask(
+    points: np.ndarray, direction: np.ndarray, *, grid: int | None = None, tolerance: float = 0.06
+) -> np.ndarray:
     """Which points an orthographic camera looking from ``direction`` sees (a coarse z-buffer).
+
+    A point is hidden when a point of its z-buffer cell is nearer by more than ``tolerance``, or when a point in one
+    of the eight neighbouring cells is nearer by more than ``tolerance`` plus three cells' width (so that a cell
+    which happens to hold no point of a near surface does not let the far side show through).
 
     Args:
         points: N×3 points inside the unit sphere.
         direction: Vector from the object towards the camera.
-        grid: Resolution of the z-buffer over [-1, 1]².
-        tolerance: A point is visible when it is at most this much behind the nearest point of its cell.
+        grid: Resolution of the z-buffer over [-1, 1]²; default grows with the number of points (8 to 64).
+        tolerance: A point is visible when it is at most this much behind the nearest point around its cell.
 
     Returns:
         Boolean mask of length N.
     """
+    if grid is None:
+        grid = int(np.clip(round(math.sqrt(len(points) / 4.0)), 8, 64))
     pose = look_at(np.asarray(direction, dtype=np.float64))
     camera = points @ pose[:3, :3]  # columns: right, up, backward (towards the camera)
     cols = np.clip(((camera[:, 0] + 1.0) / 2.0 * grid).astype(np.int64), 0, grid - 1)
     rows = np.clip(((camera[:, 1] + 1.0) / 2.0 * grid).astype(np.int64), 0, grid - 1)
-    cell = rows * grid + cols
     depth = -camera[:, 2]  # smaller is nearer
-    nearest = np.full(grid * grid, np.inf)
-    np.minimum.at(nearest, cell, depth)
-    return depth <= nearest[cell] + tolerance
+    nearest = np.full((grid + 2) * (grid + 2), np.inf)
+    np.minimum.at(nearest, (rows + 1) * (grid + 2) + cols + 1, depth)
+    padded = nearest.reshape(grid + 2, grid + 2)
+    own = padded[rows + 1, cols + 1]
+    around = np.min(
+        [padded[1 + dr : grid + 1 + dr, 1 + dc : grid + 1 + dc] for dr in (-1, 0, 1) for dc in (-1, 0, 1)], axis=0
+    )[rows, cols]
+    # The neighbourhood test uses a looser tolerance (three cells' worth of slope) so that steep but visible
+    # surfaces survive, while the far side of a solid, seen through a cell that missed the near surface, does not.
+    return (depth <= own + tolerance + 1.0 / grid) & (depth <= around + tolerance + 6.0 / grid)
 
 
 def _normalise(points: np.ndarray) -> np.ndarray:
@@ -100,6 +114,7 @@ def _clutter(obj: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarra
         [centre[0] + distance * np.cos(angle), floor_y + sigma[:, 1] * 1.5, centre[2] + distance * np.sin(angle)], 1
     )
     blob_points = blob_centres[owner] + rng.normal(size=(n_blobs, 3)) * sigma[owner]
+    blob_points[:, 1] = np.maximum(blob_points[:, 1], floor_y)  # things stand on the floor, not in it
     return np.concatenate([floor, wall, blob_points], axis=0)
 
 
