@@ -143,7 +143,7 @@ class SyntheticReader:
         test_fraction: float = 0.2,
         partiality: float = 0.6,
         noise: float = 0.01,
-        clutter: float = 0.25,
+        clutter: float = 0.15,
         scan_points: int = 2048,
         num_views: int = 12,
         view_size: int = 64,

@@ -96,7 +96,7 @@ def _clutter(obj: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarra
     n_floor = round(count * rng.uniform(0.5, 0.75))
     n_wall = round((count - n_floor) * 0.5) if rng.random() < 0.35 else 0
     n_blobs = count - n_floor - n_wall
-    extent = half[[0, 2]] * rng.uniform(1.2, 1.8, size=2) + 0.1
+    extent = half[[0, 2]] * rng.uniform(1.1, 1.5, size=2) + 0.05
     floor = np.empty((n_floor, 3))
     floor[:, 0] = centre[0] + rng.uniform(-1.0, 1.0, n_floor) * extent[0]
     floor[:, 1] = floor_y
@@ -125,7 +125,7 @@ def make_scan(
     num_points: int = 2048,
     partiality: float = 0.6,
     noise: float = 0.01,
-    clutter: float = 0.25,
+    clutter: float = 0.15,
     rotate: bool = True,
 ) -> np.ndarray:
     """Make a scan-like point cloud of ``mesh``.
