@@ -44,6 +44,9 @@ class RenderConfig:
         ambient: Grey level of the ambient light, 0..1.
         shading: ``"flat"`` (one normal per face: crisp CAD edges) or ``"smooth"`` (interpolated vertex normals).
         default_color: Colour, RGB 0..255, of meshes that carry no colour or texture of their own.
+        cull_back_faces: Skip triangles facing away from the camera. About twice as fast with software OpenGL, but
+            meshes whose faces are not consistently oriented (common in ModelNet/ShapeNet) then show holes; off by
+            default.
         platform: ``"egl"`` or ``"osmesa"`` to force an OpenGL platform; ``None`` respects ``PYOPENGL_PLATFORM`` and
             otherwise tries egl, then osmesa.
     """
@@ -62,6 +65,7 @@ class RenderConfig:
     ambient: float = 0.3
     shading: Literal["flat", "smooth"] = "flat"
     default_color: tuple[int, int, int] = (170, 170, 170)
+    cull_back_faces: bool = False
     platform: str | None = None
 
     def __post_init__(self) -> None:

@@ -217,13 +217,18 @@ class MeshRenderer:
         if renderer.viewport_width != size or renderer.viewport_height != size:
             renderer.viewport_width, renderer.viewport_height = size, size
         node = self._scene.add(self._to_pyrender_mesh(mesh))
+        flags = (
+            self._pyrender.RenderFlags.NONE
+            if self.config.cull_back_faces
+            else self._pyrender.RenderFlags.SKIP_CULL_FACES
+        )
         images: list[np.ndarray] = []
         try:
             for pose in self._poses:
                 self._scene.set_pose(self._camera_node, pose)
                 for light_node, offset in self._light_nodes:
                     self._scene.set_pose(light_node, pose @ offset)
-                color, _ = renderer.render(self._scene, flags=self._pyrender.RenderFlags.SKIP_CULL_FACES)
+                color, _ = renderer.render(self._scene, flags=flags)
                 images.append(np.ascontiguousarray(color[..., :3], dtype=np.uint8))
         finally:
             self._scene.remove_node(node)
