@@ -15,7 +15,9 @@ Full-size run::
 
 With Mesa's software rasteriser (llvmpipe), each GL context starts one rendering thread per core, so several
 workers compete for the same cores; ``--lp-threads 1`` gives each worker a single rasteriser thread (it sets
-``LP_NUM_THREADS`` in the workers), which is what scales across processes.
+``LP_NUM_THREADS`` in the workers), which is what scales across processes. The CPU share printed for each row says
+how much of a core each worker actually got: on a machine busy with other work the wall-clock speed-up is capped by
+the free cores, while "views per worker CPU-second" shows whether the work itself scales (it should stay constant).
 """
 
 from __future__ import annotations
@@ -132,7 +134,11 @@ def main(argv: list[str] | None = None) -> None:
         rates = {}
         for workers in args.workers:
             rates[workers], cpu_share = bench_workers(workers, args)
-            print(f"  {workers} worker(s): {rates[workers]:8.1f} views/s   (CPU per worker: {cpu_share:.0%} of a core)")
+            per_cpu_second = rates[workers] / max(cpu_share * workers, 1e-9)
+            print(
+                f"  {workers} worker(s): {rates[workers]:8.1f} views/s   (CPU per worker: {cpu_share:.0%} of a core; "
+                f"{per_cpu_second:.1f} views per worker CPU-second)"
+            )
         if len(rates) > 1:
             low, high = min(rates), max(rates)
             print(f"  speed-up {low} → {high} workers: {rates[high] / rates[low]:.2f}×")
