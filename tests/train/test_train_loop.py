@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from crossmost_train.checkpoint import list_checkpoints
 from crossmost_train.commands.selftrain import run_selftrain
@@ -115,3 +116,37 @@ def test_nan_loss_stops_with_checkpoint_and_names_the_term(tmp_path: Path) -> No
     with pytest.raises(NonFiniteLossError, match=r"optimiser step 4 \(epoch 1, micro-batch 0\).*cls_point"):
         run_selftrain(_cfg(run), parts)
     assert [p.name for p in list_checkpoints(run)] == ["step-00000004"]
+
+
+def _prototype_classifier_components(noise: float):
+    """The easy case: 4 separable classes; the classifier starts from the model's embeddings of the (centred)
+    class prototypes plus noise, standing in for a text-initialised classifier of pre-trained towers. Zero-shot is
+    then well above chance but imperfect (the point branch especially), and self-training must raise it."""
+    parts = fx.fake_components(num_classes=4, train_size=64, eval_size=40)
+
+    def model(cfg, names):
+        m = fx.FakeCrossModalModel(len(names))
+        images, points = fx._prototypes(len(names))
+        with torch.no_grad():
+            emb = F.normalize(m.encode_image(images) + m.encode_points(points), dim=-1)
+            emb = F.normalize(emb - emb.mean(dim=0, keepdim=True), dim=-1)
+            g = torch.Generator().manual_seed(3)
+            m.classifier.copy_(F.normalize(emb + noise * torch.randn(emb.shape, generator=g) / 4, dim=-1).T)
+        return m
+
+    parts.model = model
+    return parts
+
+
+@pytest.mark.slow
+def test_selftraining_raises_accuracy_above_zero_shot(tmp_path: Path) -> None:
+    cfg = _cfg(
+        tmp_path / "run", "schedule.epochs=6", "optim.base_lr=0.2", "objective.threshold=0.6",
+        "objective.point_confidence_scale=1.0", "eval.evaluate_teacher=false",
+    )  # fmt: skip
+    final = run_selftrain(cfg, _prototype_classifier_components(2.5))["student"]
+    zero = json.loads((tmp_path / "run" / "zero_shot.json").read_text())
+    assert 30.0 < zero["point"] < 60.0  # the case is neither trivial nor hopeless
+    assert final["point"] >= zero["point"] + 10.0
+    assert final["joint"] > zero["joint"]
+    assert final["image*"] >= zero["image*"]

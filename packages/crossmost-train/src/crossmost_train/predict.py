@@ -107,8 +107,8 @@ def prepare_object(path: Path, *, num_points: int, image_size: int, num_views: i
         except Exception as err:  # no OpenGL here: fall back to projections, and say so
             images = _views_from_points(cloud, num_views, image_size)
             obj.notes.append(f"views: depth projections (rendering unavailable: {type(err).__name__})")
-    points = normalize_unit_sphere(torch.from_numpy(np.ascontiguousarray(cloud, dtype=np.float32)))
-    obj.points = points[None]
+    points = normalize_unit_sphere(np.ascontiguousarray(cloud, dtype=np.float32))
+    obj.points = torch.from_numpy(points)[None]
     obj.views = torch.stack([transform(Image.fromarray(v)) for v in images])
     return obj
 

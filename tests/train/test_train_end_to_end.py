@@ -1,0 +1,79 @@
+"""End to end with the real packages: tiny shards made by crossmost_data (the synthetic target domain: scan-like
+points, depth views, 4 classes), the `tiny` CrossModalModel with random CLIP towers, and the command line."""
+
+import json
+from pathlib import Path
+
+import pytest
+import numpy as np
+import torch
+
+from crossmost_train.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from crossmost_data.datasets import get_reader
+    from crossmost_data.prepare import prepare_dataset
+    from crossmost_data.prepare_config import PrepareConfig
+
+    out = tmp_path_factory.mktemp("synthetic-target")
+    reader = get_reader(
+        "synthetic",
+        domain="target",
+        objects_per_class=10,
+        classes=["airplane", "bottle", "chair", "lamp"],
+        num_views=3,
+        view_size=32,
+        scan_points=512,
+        partiality=0.2,
+        clutter=0.0,
+        test_fraction=0.4,
+    )
+    config = PrepareConfig(points_per_sample=512, image_size=64, num_views=3, samples_per_shard=20, progress=False)
+    assert prepare_dataset(reader, out, out, config).exit_code == 0
+    return out
+
+
+def test_cli_selftrain_evaluate_predict(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    common = [f"data.root={dataset}", f"run.output_dir={run}"]
+    assert main(["selftrain", "-c", "tiny", *common, "schedule.epochs=1"]) == 0
+    results = json.loads((run / "results.json").read_text())
+    student = results["self-trained student (last step)"]
+    assert student["num_samples"] == 16
+    assert sorted(k for k in student if "/" not in k) == ["image", "image*", "joint", "num_samples", "point"]
+    assert main(["evaluate", "--run", str(run), f"data.root={dataset}"]) == 0
+    again = json.loads((run / "eval-test" / "results.json").read_text())
+    assert again["self-trained student (last step)"]["point"] == pytest.approx(student["point"])
+    points = tmp_path / "cloud.npy"
+    torch.manual_seed(0)
+    np.save(points, torch.randn(700, 3).numpy())
+    assert main(["predict", str(points), "--run", str(run), "--out", str(tmp_path / "pred"), "--views", "3"]) == 0
+    rows = json.loads((tmp_path / "pred" / "predictions.json").read_text())
+    assert rows[0]["joint"]["class"] in ("airplane", "bottle", "chair", "lamp")
+    assert sum(rows[0]["point"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_bad_inputs_give_clear_errors(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = [f"data.root={dataset}", f"run.output_dir={tmp_path / 'r'}"]
+    assert main(["selftrain", "-c", "tiny", *common, "model.classnames=[chair,table]"]) == 1
+    assert "disagree with the dataset manifest" in capsys.readouterr().err
+    assert main(["selftrain", "-c", "tiny", f"data.root={tmp_path / 'nowhere'}"]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["selftrain", "-c", "tiny", *common, "optim.lr=1"]) == 1
+    assert "optim.base_lr" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in dataset.iterdir():
+        if f.name != "train-000001.tar":
+            (broken / f.name).write_bytes(f.read_bytes())
+    assert main(["selftrain", "-c", "tiny", f"data.root={broken}", f"run.output_dir={tmp_path / 'b'}"]) == 1
+    assert "train-000001.tar" in capsys.readouterr().err
+    other = tmp_path / "other"
+    assert main(["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={other}",
+                 "run.stop_after_steps=1", "model.overrides={point: {trans_dim: 32, num_heads: 2}}"]) == 0  # fmt: skip
+    assert main(["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={other}"]) == 1
+    assert "another architecture" in capsys.readouterr().err
