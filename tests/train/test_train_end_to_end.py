@@ -4,8 +4,8 @@ points, depth views, 4 classes), the `tiny` CrossModalModel with random CLIP tow
 import json
 from pathlib import Path
 
-import pytest
 import numpy as np
+import pytest
 import torch
 
 from crossmost_train.cli import main

@@ -13,7 +13,7 @@ import copy
 from typing import Any, Literal
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 
 def ema_momentum(step: int, *, start: float, end: float, warmup_steps: int) -> float:
@@ -56,8 +56,8 @@ class EmaTeacher:
         self.num_updates = 0
         self._param_names = [n for n, _ in self.module.named_parameters()]
         self._buffer_names = [n for n, _ in self.module.named_buffers()]
-        self._params = [p for _, p in self.module.named_parameters()]
-        self._buffers = [b for _, b in self.module.named_buffers()]
+        self._params: list[Tensor] = [p for _, p in self.module.named_parameters()]
+        self._buffers: list[Tensor] = [b for _, b in self.module.named_buffers()]
         self._checked_students: set[int] = set()
 
     def momentum(self, step: int | None = None) -> float:
@@ -93,11 +93,12 @@ class EmaTeacher:
         """
         self._check_student(student)
         mu = self.momentum(step)
-        student_params = [p.detach() for p in student.parameters()]
+        student_params: list[Tensor] = [p.detach() for p in student.parameters()]
         if student_params:
             torch._foreach_mul_(self._params, mu)
             torch._foreach_add_(self._params, student_params, alpha=1.0 - mu)
-        floats_t, floats_s = [], []
+        floats_t: list[Tensor] = []
+        floats_s: list[Tensor] = []
         for t, s in zip(self._buffers, student.buffers(), strict=True):
             if self.buffer_mode == "average" and t.is_floating_point():
                 floats_t.append(t)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from crossmost_train.evaluation.runner import combine_joint
 
@@ -115,7 +115,7 @@ def prepare_object(path: Path, *, num_points: int, image_size: int, num_views: i
 
 @torch.no_grad()
 def predict_objects(
-    model: nn.Module, objects: Sequence[PreparedObject], classnames: Sequence[str], *, joint_rule: str = "probability"
+    model: Any, objects: Sequence[PreparedObject], classnames: Sequence[str], *, joint_rule: str = "probability"
 ) -> list[dict[str, Any]]:
     """Per object: top class and probabilities of each available branch, and the embeddings."""
     device = next(model.parameters()).device

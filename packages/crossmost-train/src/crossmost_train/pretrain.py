@@ -185,7 +185,8 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     accelerator = build_accelerator(cfg, out, find_unused_parameters=True)
     set_seed(cfg.run.seed)
     classnames = dataset_classnames(cfg)
-    model = build_model(cfg, classnames)
+    model: Any = build_model(cfg, classnames)
+    clip_model: Any
     clip_model, tokenizer = create_clip(model.config.clip, cfg.model.pretrained or None, **model.config.clip_kwargs)
     with torch.no_grad():
         texts = [t for row in _caption_texts(cfg, classnames) for t in row]
@@ -251,4 +252,5 @@ class _PointBranch(nn.Module):
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
         encoder: Any = self.point_encoder
-        return self.point_projection(encoder(points).global_feature), self.log_scale.exp()
+        projection: Any = self.point_projection
+        return projection(encoder(points).global_feature), self.log_scale.exp()

@@ -182,7 +182,7 @@ def train_loop(
     total_steps: int,
     run_dir: Any,
     log: Any,
-    evaluate: Callable[[str], None],
+    evaluate: Callable[[str], Any],
 ) -> bool:
     """Run until ``total_steps`` (or ``run.stop_after_steps``); returns True when the schedule completed.
 

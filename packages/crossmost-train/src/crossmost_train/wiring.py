@@ -108,7 +108,9 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
 
 def point_tokenizer(model: nn.Module) -> nn.Module:
     """The mini-PointNet tokenizer of the point tower."""
-    return model.point_encoder.encoder  # type: ignore[no-any-return,union-attr]
+    encoder: Any = model.point_encoder
+    tokenizer: nn.Module = encoder.encoder
+    return tokenizer
 
 
 def reset_point_encoder(model: nn.Module) -> None:

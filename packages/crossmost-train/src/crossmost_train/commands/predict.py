@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from crossmost_train.commands import register_command
 from crossmost_train.commands._common import run_with_config
@@ -29,6 +30,7 @@ def _run(args: argparse.Namespace) -> int:
     def body(cfg: TrainConfig) -> int:
         from crossmost_train.predict import collect_inputs, predict_objects, prepare_object, write_predictions
 
+        model: Any
         if args.run:
             from crossmost_models import CrossModalModel
 

@@ -123,7 +123,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         accelerator.init_trackers("crossmost", config=_flat_hparams(cfg))
     log = MetricsLog(run_dir, accelerator)
     resume_from = resolve_resume(run_dir, cfg.run.resume)
-    student = accelerator.unwrap_model(model)
+    student: Any = accelerator.unwrap_model(model)
     if resume_from is not None:
         check_architecture(resume_from, student)
         accelerator.load_state(str(resume_from))
@@ -178,7 +178,8 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     final = evaluate("final model (last step)")
     if accelerator.is_main_process:
         student.save_pretrained(run_dir / "model")
-        teacher.module.save_pretrained(run_dir / "teacher")
+        teacher_model: Any = teacher.module
+        teacher_model.save_pretrained(run_dir / "teacher")
         finish_run_folder(run_dir, cfg, classnames, final, progress)
     accelerator.wait_for_everyone()
     accelerator.end_training()

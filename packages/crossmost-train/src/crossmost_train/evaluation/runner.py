@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from crossmost_train.evaluation.metrics import (
     accuracy,
@@ -53,7 +53,7 @@ def combine_joint(image_logits: Tensor, point_logits: Tensor, rule: str) -> Tens
 
 @torch.no_grad()
 def predict_batches(
-    model: nn.Module,
+    model: Any,
     batches: Iterable[dict[str, Any]],
     *,
     device: torch.device,
@@ -165,7 +165,7 @@ def score_predictions(
 
 
 def evaluate_model(
-    model: nn.Module,
+    model: Any,
     loader: Iterable[dict[str, Any]],
     accelerator: Any,
     classnames: Sequence[str],
