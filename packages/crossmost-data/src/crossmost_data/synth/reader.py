@@ -49,7 +49,7 @@ class SyntheticItemSpec:
 def _target_views(points: np.ndarray, spec: SyntheticItemSpec) -> list[np.ndarray]:
     from crossmost_data.depth import DepthConfig, project_depth_views
 
-    grid = max(16, spec.view_size // 2)
+    grid = min(spec.view_size, 112)  # one cell per pixel up to PointCLIP V2's grid; larger views are upsampled
     config = DepthConfig(
         num_views=spec.num_views,
         layout="ring",
@@ -57,7 +57,7 @@ def _target_views(points: np.ndarray, spec: SyntheticItemSpec) -> list[np.ndarra
         grid_size=grid,
         image_size=spec.view_size,
         object_ratio=0.95,
-        densify_kernel=3 if grid <= 64 else 5,
+        densify_kernel=3 if grid <= 40 else 5,
     )
     return project_depth_views(points, config).images
 
