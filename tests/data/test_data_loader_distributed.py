@@ -240,3 +240,19 @@ def test_streaming_skips_a_truncated_shard_by_name(tmp_path: Path, caplog: pytes
     strict = StreamingShardDataset(tmp_path, "train", mode="eval", on_corrupt="raise")
     with pytest.raises(ShardCorruptError, match=r"train-000001\.tar"):
         list(strict)
+
+
+@pytest.mark.slow
+def test_spawned_persistent_worker_matches_in_process_loading(root: Path) -> None:
+    dataset = ShardDataset(root, "train", mode="train", augment=AUGMENT, seed=2)
+    in_process = build_dataloader(dataset, 5, shuffle=True, num_workers=0, seed=2)
+    spawned = build_dataloader(
+        dataset, 5, shuffle=True, num_workers=1, seed=2, multiprocessing_context="spawn", persistent_workers=True
+    )
+    for epoch in (0, 1):  # the second epoch reaches the persistent worker through shared memory
+        set_loader_epoch(in_process, epoch)
+        set_loader_epoch(spawned, epoch)
+        for a, b in zip(in_process, spawned, strict=True):
+            assert a["uid"] == b["uid"]
+            for key in TRAIN_KEYS[2:]:
+                torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
