@@ -30,6 +30,18 @@ __all__ = [
 _BICUBIC = Image.Resampling.BICUBIC
 
 
+def _posterize_allowing_zero_bits(image: Image.Image, bits_to_keep: int, **_: object) -> Image.Image:
+    """timm's posterize, except that 0 bits (asked for by ``PosterizeIncreasing`` at magnitude 10) keeps nothing,
+    as older Pillow did; Pillow 11+ raises on 0 bits, which stopped a run at a random sample."""
+    from PIL import ImageOps
+
+    if bits_to_keep >= 8:
+        return image
+    if bits_to_keep <= 0:
+        return Image.new(image.mode, image.size)
+    return ImageOps.posterize(image, bits_to_keep)
+
+
 def to_normalized_tensor(
     image: Image.Image, mean: tuple[float, float, float], std: tuple[float, float, float]
 ) -> torch.Tensor:
@@ -149,6 +161,9 @@ class StrongImageTransform:
                 self.rand_augment = rand_augment_transform(self.config.rand_augment, hparams)
             except (AssertionError, ValueError, KeyError) as error:
                 raise ValueError(f"invalid RandAugment spec {self.config.rand_augment!r}: {error}") from error
+            for op in self.rand_augment.ops:
+                if op.name.startswith("Posterize"):
+                    op.aug_fn = _posterize_allowing_zero_bits
 
     def __call__(self, image: Image.Image, rng: np.random.Generator) -> torch.Tensor:
         """Transform one image with randomness from ``rng`` only (RandAugment included)."""
