@@ -75,6 +75,14 @@ def test_eval_sampler_covers_every_index_once(contiguous: bool) -> None:
         ShardedEvalSampler(7, 2, 2)
 
 
+def test_eval_sampler_contiguous_parts_concatenate_in_rank_order() -> None:
+    for n, world in ((10, 3), (2, 4), (0, 2), (7, 1)):
+        parts = [list(ShardedEvalSampler(n, world, r)) for r in range(world)]
+        flat = [i for p in parts for i in p]
+        assert flat == list(range(n))
+        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
+
+
 def test_simulated_ranks_eval_exact_and_train_equal_steps(root: Path) -> None:
     dataset = ShardDataset(root, "train", mode="eval")
     eval_indices = []

@@ -1,4 +1,4 @@
-"""Global-batch sampler (world-size invariance, resume offset), unpadded eval shards, accuracy metrics."""
+"""Global-batch sampler (world-size invariance, resume offset), accuracy metrics."""
 
 import math
 
@@ -16,7 +16,7 @@ from crossmost_train.evaluation import (
     subset_accuracy,
 )
 from crossmost_train.evaluation.metrics import MODELNET40_CLASSES
-from crossmost_train.sampling import GlobalBatchSampler, UnpaddedShardSampler
+from crossmost_train.sampling import GlobalBatchSampler
 
 
 def _global_batches(world: int, accum: int, global_batch: int, n: int, epoch: int) -> list[set[int]]:
@@ -52,14 +52,6 @@ def test_resume_offset_skips_consumed_batches() -> None:
     assert len(s) == len(full) - 6
     with pytest.raises(ValueError, match="fewer than one global batch"):
         GlobalBatchSampler(5, batch_size=3, num_replicas=2)
-
-
-def test_unpadded_shards_cover_each_index_once() -> None:
-    for n, world in ((10, 3), (2, 4), (0, 2), (7, 1)):
-        parts = [list(UnpaddedShardSampler(n, num_replicas=world, rank=r)) for r in range(world)]
-        flat = [i for p in parts for i in p]
-        assert flat == list(range(n))
-        assert max(len(p) for p in parts) - min(len(p) for p in parts) <= 1
 
 
 def test_accuracy_per_class_confusion() -> None:

@@ -1,4 +1,4 @@
-"""Samplers whose output depends on the global batch, never on the number of processes.
+"""A training sampler whose output depends on the global batch, never on the number of processes.
 
 :class:`GlobalBatchSampler` draws one permutation per epoch from ``(seed, epoch)``, cuts it into global batches
 (dropping the incomplete last one, so every process makes the same number of steps) and gives each process its
@@ -6,8 +6,7 @@ slices: micro-step ``a`` of process ``r`` gets slice ``a × world + r`` of the g
 and micro-steps of one optimiser step is therefore the same global batch for any ``world × accumulation`` split, and
 resuming skips exactly the consumed micro-batches (``start_batch``).
 
-:class:`UnpaddedShardSampler` splits an evaluation set into contiguous, unpadded per-process parts, so every sample
-is scored exactly once (the parts may differ in length by one).
+Evaluation uses :class:`crossmost_data.loader.ShardedEvalSampler` (contiguous, unpadded per-process parts).
 """
 
 from __future__ import annotations
@@ -89,18 +88,3 @@ class GlobalBatchSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return (self.batches_per_epoch - self.start_batch) * self.batch_size
-
-
-class UnpaddedShardSampler(Sampler[int]):
-    """Contiguous, unpadded part ``rank`` of ``range(num_samples)`` split over ``num_replicas`` processes."""
-
-    def __init__(self, num_samples: int, *, num_replicas: int = 1, rank: int = 0) -> None:
-        per, extra = divmod(num_samples, num_replicas)
-        self.start = rank * per + min(rank, extra)
-        self.stop = self.start + per + (1 if rank < extra else 0)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(self.start, self.stop))
-
-    def __len__(self) -> int:
-        return self.stop - self.start

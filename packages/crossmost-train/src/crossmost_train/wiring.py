@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from crossmost_train.config import ConfigError, TrainConfig
-from crossmost_train.sampling import GlobalBatchSampler, UnpaddedShardSampler
+from crossmost_train.sampling import GlobalBatchSampler
 
 
 class DataError(RuntimeError):
@@ -279,10 +279,12 @@ def train_loader(
 
 def eval_loader(dataset: Dataset[Any], cfg: TrainConfig, accelerator: Any) -> DataLoader[Any]:
     """An unpadded sharded loader: each sample is scored once across processes."""
-    sampler = UnpaddedShardSampler(
+    from crossmost_data.loader import ShardedEvalSampler
+
+    sampler = ShardedEvalSampler(
         len(dataset),  # type: ignore[arg-type]
-        num_replicas=accelerator.num_processes,
-        rank=accelerator.process_index,
+        accelerator.num_processes,
+        accelerator.process_index,
     )
     return DataLoader(
         dataset,
