@@ -180,6 +180,16 @@ def test_streaming_refuses_too_few_shards(root: Path) -> None:
         list(build_dataloader(stream, 4, shuffle=False, num_workers=2))
 
 
+def test_streaming_checks_settings_like_the_map_style_dataset(root: Path) -> None:
+    for dataset in (ShardDataset, StreamingShardDataset):
+        with pytest.raises(ValueError, match="on_corrupt must be"):
+            dataset(root, "train", mode="eval", on_corrupt="ignore")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="use_colors=True needs an xyzrgb dataset"):
+            dataset(root, "train", mode="eval", use_colors=True)
+        loaded = dataset(root, "train", mode="eval", num_points=24)
+        assert (loaded.image_size, loaded.num_points, loaded.num_classes) == (16, 24, 2)
+
+
 def test_streaming_eval_covers_all_samples_like_the_map_style_dataset(root: Path) -> None:
     mapped = ShardDataset(root, "train", mode="eval")
     seen: list[int] = []

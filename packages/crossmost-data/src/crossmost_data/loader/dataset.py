@@ -7,25 +7,23 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any
 
 import numpy as np
-import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.index import IndexedSample, read_span, scan_shard
-from crossmost_data.loader.sample import LoaderMode, SampleBuilder, resolve_label
-from crossmost_data.loader.views import ViewPolicy, available_views, default_view_policy
-from crossmost_data.manifest import Manifest
+from crossmost_data.loader.sample import LoaderMode, resolve_label
+from crossmost_data.loader.split import OnCorrupt, ShardSplit
+from crossmost_data.loader.views import ViewPolicy
 from crossmost_data.shards import ShardCorruptError, decode_sample, decode_view, file_sha256
 
 __all__ = ["OnCorrupt", "ShardDataset", "SkippedSamples"]
 
 logger = logging.getLogger(__name__)
 
-OnCorrupt = Literal["skip", "raise"]
 _MAX_KEYS_LOGGED = 10
 
 
@@ -58,7 +56,7 @@ class _Entry:
     location: IndexedSample
 
 
-class ShardDataset(Dataset[dict[str, Any]]):
+class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
     """The samples of one split, read by random access from the tar shards listed in ``manifest.json``.
 
     The shards are indexed once at construction (member offsets, cached per process); worker processes reopen the
@@ -107,40 +105,24 @@ class ShardDataset(Dataset[dict[str, Any]]):
         use_colors: bool = False,
         verify_checksums: bool = False,
     ) -> None:
-        if on_corrupt not in ("skip", "raise"):
-            raise ValueError(f"on_corrupt must be 'skip' or 'raise', got {on_corrupt!r}")
-        self.root = Path(root)
-        self.split = split
-        self.manifest = Manifest.read(self.root)
-        if use_colors and self.manifest.point_layout != "xyzrgb":
-            raise ValueError(
-                f"use_colors=True needs an xyzrgb dataset; {self.root} stores {self.manifest.point_layout}"
-            )
-        self.mode: LoaderMode = mode
-        self.view_policy: ViewPolicy = view_policy or default_view_policy(mode)
-        self.num_views = available_views(self.manifest.num_views, views_subset)
-        self.image_size = image_size or self.manifest.image_size
-        self.seed = seed
-        self.on_corrupt: OnCorrupt = on_corrupt
-        self.augment = augment or AugmentConfig()
-        self.builder = SampleBuilder(
+        super().__init__(
+            root,
+            split,
             mode=mode,
-            view_policy=self.view_policy,
-            num_views=self.num_views,
+            view_policy=view_policy,
             fixed_view=fixed_view,
-            image_size=self.image_size,
-            stored_points=self.manifest.points_per_sample,
             num_points=num_points,
-            point_channels=6 if use_colors else 3,
-            augment=self.augment,
+            image_size=image_size,
+            views_subset=views_subset,
             seed=seed,
+            on_corrupt=on_corrupt,
+            augment=augment,
+            use_colors=use_colors,
         )
-        self.num_points = self.builder.num_points
         self._shard_paths: list[Path] = []
         self._entries: list[_Entry] = []
         self.skipped: list[SkippedSamples] = []
         self._index_shards(verify_checksums)
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
         self._files: dict[int, IO[bytes]] = {}
         self._files_pid = os.getpid()
 
@@ -197,28 +179,7 @@ class ShardDataset(Dataset[dict[str, Any]]):
                 f"{self.root} split {self.split!r}: no readable sample in {len(self._shard_paths)} shard(s)"
             )
 
-    # -- epoch and metadata -----------------------------------------------------------------------------------
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that seeds the random view and augmentations (shared with running workers)."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self._epoch.fill_(epoch)
-
-    @property
-    def epoch(self) -> int:
-        """The current epoch."""
-        return int(self._epoch.item())
-
-    @property
-    def class_names(self) -> list[str]:
-        """Class names in label order (from the manifest)."""
-        return list(self.manifest.class_names)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.manifest.class_names)
+    # -- metadata ---------------------------------------------------------------------------------------------
 
     @property
     def labels(self) -> np.ndarray:

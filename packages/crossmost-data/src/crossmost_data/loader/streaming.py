@@ -25,14 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from crossmost_data.loader.config import AugmentConfig
-from crossmost_data.loader.dataset import OnCorrupt
-from crossmost_data.loader.sample import LoaderMode, SampleBuilder, resolve_label
-from crossmost_data.loader.views import ViewPolicy, available_views, default_view_policy
-from crossmost_data.manifest import Manifest
+from crossmost_data.loader.sample import LoaderMode, resolve_label
+from crossmost_data.loader.split import OnCorrupt, ShardSplit
+from crossmost_data.loader.views import ViewPolicy
 from crossmost_data.shards import ShardCorruptError, decode_sample, decode_view
 
 __all__ = ["StreamingShardDataset", "check_shard_split"]
@@ -64,7 +62,7 @@ def _reraise(error: Exception) -> bool:
     raise error
 
 
-class StreamingShardDataset(IterableDataset[dict[str, Any]]):
+class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
     """An ``IterableDataset`` over the shards of one split, read sequentially with webdataset.
 
     Args:
@@ -105,41 +103,33 @@ class StreamingShardDataset(IterableDataset[dict[str, Any]]):
         augment: AugmentConfig | None = None,
         use_colors: bool = False,
     ) -> None:
-        super().__init__()
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}")
-        if on_corrupt not in ("skip", "raise"):
-            raise ValueError(f"on_corrupt must be 'skip' or 'raise', got {on_corrupt!r}")
-        self.root = Path(root)
-        self.split = split
-        self.manifest = Manifest.read(self.root)
-        entries = self.manifest.shards(split)
-        check_shard_split(len(entries), world_size, num_workers)
         self.rank, self.world_size, self.num_workers = rank, world_size, num_workers
-        self.mode: LoaderMode = mode
+        super().__init__(
+            root,
+            split,
+            mode=mode,
+            view_policy=view_policy,
+            fixed_view=fixed_view,
+            num_points=num_points,
+            image_size=image_size,
+            views_subset=views_subset,
+            seed=seed,
+            on_corrupt=on_corrupt,
+            augment=augment,
+            use_colors=use_colors,
+        )
+        entries = self.manifest.shards(split)
         self.exact = (mode == "eval") if exact is None else exact
         self.shuffle_buffer = shuffle_buffer
-        self.seed = seed
-        self.on_corrupt: OnCorrupt = on_corrupt
-        self.view_policy: ViewPolicy = view_policy or default_view_policy(mode)
-        self.num_views = available_views(self.manifest.num_views, views_subset)
-        self.builder = SampleBuilder(
-            mode=mode,
-            view_policy=self.view_policy,
-            num_views=self.num_views,
-            fixed_view=fixed_view,
-            image_size=image_size or self.manifest.image_size,
-            stored_points=self.manifest.points_per_sample,
-            num_points=num_points,
-            point_channels=6 if use_colors else 3,
-            augment=augment or AugmentConfig(),
-            seed=seed,
-        )
         self._paths = [str(self.root / entry.file) for entry in entries]
         self._counts = [entry.num_samples for entry in entries]
         self._offsets = np.concatenate([[0], np.cumsum(self._counts)[:-1]]).astype(int).tolist()
         self.total_samples = int(sum(self._counts))
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    def _check_manifest(self) -> None:
+        check_shard_split(len(self.manifest.shards(self.split)), self.world_size, self.num_workers)
 
     # -- sizes ------------------------------------------------------------------------------------------------
 
@@ -153,27 +143,6 @@ class StreamingShardDataset(IterableDataset[dict[str, Any]]):
         if self.exact:
             return sum(self._counts[i] for i in self._rank_shards(self.epoch))
         return self.samples_per_worker * max(1, self.num_workers)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch (shard order, views and augmentations); reaches persistent workers through shared memory."""
-        if epoch < 0:
-            raise ValueError(f"epoch must be >= 0, got {epoch}")
-        self._epoch.fill_(epoch)
-
-    @property
-    def epoch(self) -> int:
-        """The current epoch."""
-        return int(self._epoch.item())
-
-    @property
-    def class_names(self) -> list[str]:
-        """Class names in label order."""
-        return list(self.manifest.class_names)
-
-    @property
-    def num_classes(self) -> int:
-        """Number of classes."""
-        return len(self.manifest.class_names)
 
     # -- splitting --------------------------------------------------------------------------------------------
 
