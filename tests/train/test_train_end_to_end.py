@@ -77,3 +77,20 @@ def test_bad_inputs_give_clear_errors(dataset: Path, tmp_path: Path, capsys: pyt
                  "run.stop_after_steps=1", "model.overrides={point: {trans_dim: 32, num_heads: 2}}"]) == 0  # fmt: skip
     assert main(["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={other}"]) == 1
     assert "another architecture" in capsys.readouterr().err
+
+
+def test_ulip_point_branch_loads_strictly_into_a_model_for_other_classes(dataset: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    import crossmost_models as cm
+
+    out = tmp_path / "ulip"
+    args = [f"data.root={dataset}", f"run.output_dir={out}", "pretrain.epochs=1", "pretrain.batch_size_per_device=8"]
+    assert main(["pretrain", "--task", "ulip", "-c", "tiny", *args]) == 0
+    branch = out / "point_branch.safetensors"
+    weights = load_file(str(branch))
+    assert any(k.startswith("point_encoder.") for k in weights)
+    model = cm.create_model("tiny", point_pretrained=str(branch), classnames=["cup", "vase", "desk"])
+    state = model.state_dict()
+    for key, value in weights.items():
+        assert torch.equal(state[key], value), key

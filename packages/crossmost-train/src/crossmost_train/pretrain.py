@@ -230,7 +230,9 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         weights = {
             k: v.detach().cpu().contiguous()
             for k, v in model.state_dict().items()
-            if k.startswith(("point_encoder.", "point_projection."))
+            # The MPM head and the local projection are not trained here, but a strict crossmost-named point
+            # checkpoint carries them (freshly initialised), as the authors' ULIP checkpoint did.
+            if k.startswith(("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head."))
         }
         tmp = out / ".point_branch.safetensors.tmp"
         save_file(weights, str(tmp))
