@@ -201,3 +201,23 @@ def test_selftest_passes(renderer: MeshRenderer, tmp_path: object) -> None:
     assert report.views_per_second > 0
     assert set(report.checks) == {"size", "coverage", "centred", "background", "shaded", "deterministic"}
     assert "self-test OK" in str(report)
+
+
+def test_torch_compile_stack_loads_after_rendering_in_the_same_process(renderer: MeshRenderer) -> None:
+    """Rendering, then importing torch's compiler stack (triton) in one process must not crash (a segfault before
+    the renderer preloaded triton); run in a fresh interpreter so the import really happens after the context."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import trimesh
+        from crossmost_data.render import MeshRenderer, RenderConfig
+        views = MeshRenderer(RenderConfig(num_views=1, image_size=32)).render(trimesh.creation.icosphere())
+        import torch._dynamo
+        print("rendered", views.images[0].shape)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "rendered (32, 32, 3)" in result.stdout

@@ -57,6 +57,7 @@ class _ProcessContext:
                 self.choice = select_gl_platform(config.platform)
                 check_pyopengl_version()
                 pyrender = _import_pyrender(self.choice)
+                _preload_triton()
                 try:
                     self.renderer = pyrender.OffscreenRenderer(config.image_size, config.image_size)
                 except Exception as error:
@@ -73,6 +74,19 @@ class _ProcessContext:
             if self.users <= 0:
                 self.renderer.delete()
                 self.renderer, self.users = None, 0
+
+
+def _preload_triton() -> None:
+    """Import triton (if installed) before the GL context exists.
+
+    triton ships its own LLVM. When it is first imported after Mesa's llvmpipe has initialised its LLVM in this
+    process (which happens when torch compiles anything, and when open_clip imports torchvision), the process dies
+    with a segmentation fault. Loading triton first avoids the clash, so rendering and training can share a process.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
 
 
 _CONTEXT = _ProcessContext()
