@@ -1,6 +1,6 @@
-"""Bring your own data: a folder with one sub-folder per class, holding meshes or point clouds (+ optional images).
+"""Bring your own data: meshes or point clouds (+ optional images), sorted into class folders or not labelled at all.
 
-Layout::
+Labelled layout::
 
     <root>/classes.txt                 optional: class folder names, one a line, in label order
     <root>/<class>/<object>.<ext>      meshes (.off .obj .stl .glb .gltf, .ply with faces) or point clouds
@@ -12,13 +12,25 @@ Layout::
 
 Without ``classes.txt`` the classes are the sub-folder names, sorted (hidden folders and ``__MACOSX`` ignored).
 Class names are kept verbatim. ``up_axis`` names the axis that points up in the files; it is rotated to y.
+
+Unlabelled layout (the objects are not sorted by class; self-training finds the classes)::
+
+    <root>/<object>.<ext>              objects anywhere under the root (nested folders are walked), with images
+                                       beside them as above
+    <root>/{train,val,test}/...        optional split folders; otherwise as above ("train", or hashed "test")
+
+The class list then comes from the reader option ``classes`` (a list, or names separated by commas:
+``--option classes=chair,table,lamp``) or from the class file (``classes_file``, one name a line; a name in the
+root or a path). Every item gets the class name ``""`` and, in the prepared dataset, the label ``-1``.
+``unlabelled="auto"`` (the default) picks this layout when a class list is given and none of its classes has a
+sub-folder in the root; ``unlabelled=true``/``false`` forces the choice.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,6 +39,7 @@ from crossmost_data.datasets._images import read_rgb_list
 from crossmost_data.datasets._layout import (
     IMAGE_SUFFIXES,
     LayoutWarning,
+    check_bool,
     check_fraction,
     hashed_split,
     image_files,
@@ -49,6 +62,10 @@ SPLIT_FOLDERS = ("train", "val", "test")
 _HELP = (
     "A folder dataset is <root>/<class>/<object file> with one sub-folder per class (see the crossmost_data."
     "datasets.folder documentation)."
+)
+_UNLABELLED_HELP = (
+    "For objects that are not sorted into class folders, give the class list: --option classes=chair,table,lamp "
+    "(or a classes.txt with one name a line) and, if needed, --option unlabelled=true."
 )
 
 
@@ -87,9 +104,15 @@ class FolderReader:
         view_source: How views are made for objects without images: ``"render"`` (meshes) or ``"depth"``
             (projection of the points; works for meshes and point clouds). Point clouds without images need
             ``"depth"``; iterating with ``"render"`` then fails early with that advice.
-        classes_file: Name of the optional class-order file in the root.
+        classes_file: The optional class file, one name a line: a name in the root, or a path (absolute, or
+            relative to the root).
         extra_columns: How 6-column point files are read: ``"auto"`` (rgb when the values look like colours,
             otherwise normals, dropped), ``"rgb"`` or ``"ignore"``.
+        classes: The class list as a list or a comma-separated string; takes precedence over the class file.
+            Required (here or in the class file) for unlabelled data; for labelled data it orders and selects
+            the class folders like ``classes.txt``.
+        unlabelled: ``"auto"`` (unlabelled when a class list is given and none of its classes has a sub-folder),
+            ``True`` (every object under the root is unlabelled) or ``False`` (class sub-folders).
     """
 
     name = "folder"
@@ -102,6 +125,8 @@ class FolderReader:
         view_source: Literal["render", "depth"] = "render",
         classes_file: str = "classes.txt",
         extra_columns: ExtraColumns = "auto",
+        classes: str | Sequence[str] | None = None,
+        unlabelled: bool | str = "auto",
     ) -> None:
         if up_axis not in ("x", "y", "z"):
             raise ValueError(f"up_axis must be 'x', 'y' or 'z', got {up_axis!r}")
@@ -114,22 +139,39 @@ class FolderReader:
         self.view_source: ViewSource = view_source
         self.classes_file = str(classes_file)
         self.extra_columns: ExtraColumns = extra_columns
+        self.classes = _parse_classes(classes)
+        self.unlabelled: bool | None = (
+            None if isinstance(unlabelled, str) and unlabelled.strip().lower() == "auto"
+            else check_bool(unlabelled, "unlabelled")
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return (
             f"FolderReader(up_axis={self.up_axis!r}, test_fraction={self.test_fraction}, "
-            f"view_source={self.view_source!r})"
+            f"view_source={self.view_source!r}, unlabelled={'auto' if self.unlabelled is None else self.unlabelled})"
         )
 
-    def class_names(self, root: Path) -> list[str]:
-        """``classes.txt`` order when present, else the class sub-folders sorted by name."""
+    def labelled(self, root: Path) -> bool:
+        """Whether the objects are sorted into class folders (``False``: every item is unlabelled)."""
         root = require_dir(Path(root).expanduser(), "a folder with one sub-folder per class", _HELP)
-        order_file = root / self.classes_file
-        if order_file.is_file():
-            names = read_lines(order_file)
-            duplicates = sorted({name for name in names if names.count(name) > 1})
-            if duplicates:
-                raise DatasetLayoutError(f"{order_file} lists {', '.join(duplicates)} more than once")
+        if self.unlabelled is not None:
+            return not self.unlabelled
+        listed = self._listed_classes(root)
+        return listed is None or any((root / name).is_dir() for name in listed[1])
+
+    def class_names(self, root: Path) -> list[str]:
+        """The ``classes`` option, else the class file, else the class sub-folders sorted by name."""
+        root = require_dir(Path(root).expanduser(), "a folder with one sub-folder per class", _HELP)
+        listed = self._listed_classes(root)
+        if not self.labelled(root):
+            if listed is None:
+                raise DatasetLayoutError(
+                    f"the unlabelled folder dataset {root} needs its class list: pass --option "
+                    f"classes=chair,table,lamp or write the names, one a line, to {self._class_file(root)}"
+                )
+            return listed[1]
+        if listed is not None:
+            order_file, names = listed
             missing = [name for name in names if not (root / name).is_dir()]
             if missing:
                 raise DatasetLayoutError(
@@ -142,18 +184,39 @@ class FolderReader:
                     LayoutWarning,
                     stacklevel=2,
                 )
-            if not names:
-                raise DatasetLayoutError(f"{order_file} lists no classes")
             return names
         names = _class_folders(root)
         if not names:
-            raise DatasetLayoutError(f"expected one sub-folder per class in {root}, found none. {_HELP}")
+            raise DatasetLayoutError(
+                f"expected one sub-folder per class in {root}, found none. {_HELP} {_UNLABELLED_HELP}"
+            )
         return names
+
+    def _class_file(self, root: Path) -> Path:
+        path = Path(self.classes_file).expanduser()
+        return path if path.is_absolute() else root / path
+
+    def _listed_classes(self, root: Path) -> tuple[str, list[str]] | None:
+        """(where the list comes from, the names) from the ``classes`` option or the class file; else ``None``."""
+        if self.classes is not None:
+            where, names = "the reader option classes", list(self.classes)
+        else:
+            order_file = self._class_file(root)
+            if not order_file.is_file():
+                return None
+            where, names = str(order_file), read_lines(order_file)
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise DatasetLayoutError(f"{where} lists {', '.join(duplicates)} more than once")
+        if not names:
+            raise DatasetLayoutError(f"{where} lists no classes")
+        return where, names
 
     def splits(self, root: Path) -> list[str]:
         """The split folders present (train, val, test order), else ``["train"]`` or ``["train", "test"]``."""
         root = Path(root).expanduser()
-        present = self._split_folders(root, self.class_names(root))
+        classes = self.class_names(root)
+        present = self._split_folders(root, classes) if self.labelled(root) else _root_split_folders(root)
         if present:
             return present
         return ["train", "test"] if self.test_fraction > 0 else ["train"]
@@ -186,6 +249,8 @@ class FolderReader:
         yield from unique_uids(items, root)
 
     def _find(self, root: Path) -> list[_FoundObject]:
+        if not self.labelled(root):
+            return self._find_unlabelled(root)
         classes = self.class_names(root)
         split_mode = bool(self._split_folders(root, classes))
         found: list[_FoundObject] = []
@@ -209,6 +274,27 @@ class FolderReader:
                     found.append(_FoundObject(path, class_name, split, images))
         return found
 
+    def _find_unlabelled(self, root: Path) -> list[_FoundObject]:
+        self.class_names(root)  # checks that the class list is given
+        class_file = self._class_file(root).resolve()
+        present = _root_split_folders(root)
+        if present:
+            stray = [path for path in root.iterdir() if path.is_file() and _is_object(path)]
+            stray = [path for path in stray if path.resolve() != class_file]
+            if stray:
+                warnings.warn(
+                    f"{len(stray)} object files directly in {root} are outside the split folders "
+                    f"({', '.join(present)}) and are ignored",
+                    LayoutWarning,
+                    stacklevel=3,
+                )
+            return [_FoundObject(path, "", split, images) for split in present for path, images in _walk(root / split)]
+        return [
+            _FoundObject(path, "", hashed_split(relative_source(path, root), self.test_fraction), images)
+            for path, images in _walk(root)
+            if path.resolve() != class_file
+        ]
+
     @staticmethod
     def _split_folders(root: Path, classes: list[str]) -> list[str]:
         return [split for split in SPLIT_FOLDERS if any((root / name / split).is_dir() for name in classes)]
@@ -230,6 +316,25 @@ class FolderReader:
                 "use the reader option view_source='depth' (--option view_source=depth) to make depth views from "
                 "the points, or add images per object"
             )
+
+
+def _parse_classes(classes: str | Sequence[str] | None) -> list[str] | None:
+    """The ``classes`` option as a list of stripped names (a string is split at commas); ``None`` when not given."""
+    if classes is None:
+        return None
+    if not isinstance(classes, (str, Sequence)):
+        raise ValueError(f"classes must be class names (a list, or names separated by commas), got {classes!r}")
+    raw = classes.split(",") if isinstance(classes, str) else list(classes)
+    if not all(isinstance(name, str) for name in raw):
+        raise ValueError(f"classes must be class names (a list, or names separated by commas), got {classes!r}")
+    names = [name.strip() for name in raw if name.strip()]
+    if not names:
+        raise ValueError(f"classes names no class: {classes!r}")
+    return names
+
+
+def _root_split_folders(root: Path) -> list[str]:
+    return [split for split in SPLIT_FOLDERS if (root / split).is_dir()]
 
 
 def _ply_is_cloud(path: Path) -> bool:
