@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,44 @@ def test_unsafe_or_unknown_checkpoints_are_refused(tmp_path: Path) -> None:
         detect_source({"foo.weight": torch.zeros(1)})
     with pytest.raises(FileNotFoundError):
         read_checkpoint(tmp_path / "nope.pt")
+
+
+def test_point_branch_uses_the_point_conversion_and_its_report(donor: CrossModalModel, tmp_path: Path) -> None:
+    from crossmost_models import LoadReport
+    from crossmost_models.point import CheckpointMismatchError
+    from crossmost_models.point import LoadReport as PointLoadReport
+
+    assert PointLoadReport is LoadReport
+    path = tmp_path / "ulip-with-args.pt"
+    torch.save({"state_dict": _ulip_point_state(donor), "args": argparse.Namespace(model="ULIP_PointBERT")}, path)
+    state = read_checkpoint(path)  # ULIP keeps its argparse Namespace next to the weights
+    report = load_point_branch(_fresh(), state, source="ulip")
+    assert report.ok
+    assert report.allowed_missing == ("point_encoder.mask_token",)
+    assert "kept at their current values (1): point_encoder.mask_token" in str(report)
+
+    tracked = next(k for k in state if k.endswith("num_batches_tracked"))
+    del state[tracked]  # checkpoints of old torch versions lack the BatchNorm step counters
+    report = load_point_branch(_fresh(), state, source="ulip")
+    assert report.ok
+    assert tracked in report.allowed_missing
+
+    del state["point_encoder.norm.bias"]
+    with pytest.raises(CheckpointMismatchError, match="Pass strict=False") as caught:
+        load_point_branch(_fresh(), state, source="ulip")
+    assert caught.value.report.missing == ("point_encoder.norm.bias",)
+
+
+def test_finetuned_pointbert_checkpoint_loads_with_an_explicit_source(donor: CrossModalModel) -> None:
+    finetuned = {
+        "module." + k.removeprefix("point_encoder."): v.clone()
+        for k, v in donor.state_dict().items()
+        if k.startswith("point_encoder.") and k != "point_encoder.mask_token"
+    }
+    finetuned["module.cls_head_finetune.0.weight"] = torch.zeros(4, 4)
+    model = _fresh()
+    report = load_point_branch(model, finetuned, source="pointbert")
+    assert report.ok
+    assert report.allowed_missing == ("point_encoder.mask_token",)
+    assert report.skipped == ("cls_head_finetune.0.weight",)
+    _assert_same(model, donor, "point_encoder.blocks")

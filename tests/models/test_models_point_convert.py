@@ -145,9 +145,9 @@ def test_mismatches_raise_with_a_readable_diff_and_load_nothing() -> None:
         load_point_encoder_weights(target, checkpoint, source="crossmost")
 
     message = str(caught.value)
-    assert "missing from the checkpoint (1):\n    - norm.weight" in message
-    assert "unexpected, not in the encoder (1):\n    + blocks.blocks.2.attn.qkv.weight" in message
-    assert "~ encoder.first_conv.0.weight: encoder (128, 3, 1), checkpoint (128, 6, 1)" in message
+    assert "missing from the weights (1):\n    - norm.weight" in message
+    assert "unexpected in the weights (1):\n    + blocks.blocks.2.attn.qkv.weight" in message
+    assert "! encoder.first_conv.0.weight: model [128, 3, 1] vs weights [128, 6, 1]" in message
     assert "strict=False" in message
     assert caught.value.report.missing == ("norm.weight",)
     for key, value in target.state_dict().items():

@@ -15,18 +15,27 @@ Key layouts (after an optional ``module.`` prefix):
 - ``pointbert`` (``checkpoint["base_model"]`` of Point-BERT): ``transformer_q.*``; the momentum encoder, dVAE and
   heads are skipped. No projection.
 - ``crossmost``: this package's own names (``point_encoder.*``, ``point_projection.weight`` …).
+
+The point-encoder keys and heads of the foreign layouts are mapped by :mod:`crossmost_models.point.convert`; files
+are read by :mod:`crossmost_models.checkpoint_files`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import torch
 from torch import Tensor
 
+from crossmost_models.checkpoint_files import load_checkpoint_file, strip_module_prefix, unwrap_state_dict
 from crossmost_models.load_report import LoadReport, compare_state_dicts
+from crossmost_models.point.convert import (
+    PointCheckpointSource,
+    extract_point_heads,
+    map_point_encoder_keys,
+    may_be_missing,
+)
 
 if TYPE_CHECKING:
     from crossmost_models.model import CrossModalModel
@@ -43,32 +52,16 @@ __all__ = [
 ]
 
 POINT_SOURCES = ("crossmost", "crossmost-official", "ulip", "pointbert")
-_CHECKPOINT_KEYS = ("state_dict", "model", "base_model", "module")
+# The layout name of each foreign source in crossmost_models.point.convert (there, "crossmost" is the authors' code).
+_POINT_CHECKPOINT_SOURCE: dict[str, PointCheckpointSource] = {
+    "crossmost-official": "crossmost",
+    "ulip": "ulip",
+    "pointbert": "pointbert",
+}
+_OWN_POINT_PREFIXES = ("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head.")
 # Keys of the CLIP text tower kept in some checkpoints; a crossmost model has no text tower.
 _TEXT_TOWER_PREFIXES = ("transformer.", "token_embedding.", "ln_final.")
 _TEXT_TOWER_KEYS = ("positional_embedding", "text_projection")
-_POINTBERT_SKIPPED_PREFIXES = ("transformer_k.", "dvae.", "lm_head.", "cls_head", "queue", "loss")
-
-
-def strip_module_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Remove a leading ``module.`` (DataParallel / DDP) from every key that has one."""
-    return {key.removeprefix("module."): value for key, value in state.items()}
-
-
-def _unwrap(obj: Any, origin: str) -> dict[str, Tensor]:
-    while isinstance(obj, Mapping):
-        for key in _CHECKPOINT_KEYS:
-            if key in obj and isinstance(obj[key], Mapping):
-                obj = obj[key]
-                break
-        else:
-            break
-    if not isinstance(obj, Mapping) or not obj:
-        raise ValueError(f"{origin} holds no state dict")
-    bad = [key for key, value in obj.items() if not isinstance(value, Tensor)]
-    if bad:
-        raise ValueError(f"{origin}: entries {bad[:5]} are not tensors; is this a model checkpoint?")
-    return strip_module_prefix(obj)
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
@@ -79,21 +72,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
         FileNotFoundError: no such file.
         ValueError: the file holds no tensors, or objects that ``weights_only`` loading refuses.
     """
-    file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"checkpoint {file} does not exist")
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return _unwrap(load_file(str(file)), str(file))
-    try:
-        obj = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError/RuntimeError variants
-        raise ValueError(
-            f"{file} cannot be read safely with torch.load(weights_only=True): {error}. crossmost never unpickles "
-            "arbitrary objects; re-save the file as a plain state dict (or safetensors) in a trusted environment."
-        ) from error
-    return _unwrap(obj, str(file))
+    return unwrap_state_dict(load_checkpoint_file(path), origin=str(path))
 
 
 def detect_source(state: Mapping[str, Tensor]) -> str:
@@ -135,28 +114,33 @@ def convert_point_branch(state: Mapping[str, Tensor], source: str) -> tuple[dict
     """
     if source not in POINT_SOURCES:
         raise ValueError(f"unknown checkpoint source {source!r}; known: {', '.join(POINT_SOURCES)} or 'auto'")
-    converted: dict[str, Tensor] = {}
+    state = strip_module_prefix(state)
+    if source == "crossmost":
+        converted = {key: value for key, value in state.items() if key.startswith(_OWN_POINT_PREFIXES)}
+        return converted, [key for key in state if key not in converted]
+    point_source = _POINT_CHECKPOINT_SOURCE[source]
+    encoder_keys = map_point_encoder_keys(state, point_source)
+    converted = {f"point_encoder.{name}": state[key] for key, name in encoder_keys.items()}
+    used = set(encoder_keys)
+    heads = extract_point_heads(state, source=point_source)
+    if "pc_projection" in heads:
+        converted["point_projection.weight"] = heads["pc_projection"].T.contiguous()
+        used.add("pc_projection")
+    if source == "crossmost-official":
+        for name, value in heads.items():
+            if name == "proj":
+                converted["point_local_projection.weight"] = value.T.contiguous()
+            elif name.startswith("lm_head."):
+                converted["mpm_head." + name.removeprefix("lm_head.")] = value
+            else:
+                continue
+            used.add(f"point_encoder.{name}")
     skipped: list[str] = []
-    for key, value in strip_module_prefix(state).items():
-        if source == "crossmost":
-            if key.startswith(("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head.")):
-                converted[key] = value
-            else:
-                skipped.append(key)
-        elif source == "pointbert":
-            name = key.removeprefix("transformer_q.")
-            if key.startswith("transformer_q.") and not name.startswith(_POINTBERT_SKIPPED_PREFIXES):
-                converted[f"point_encoder.{name}"] = value
-            else:
-                skipped.append(key)
-        elif key == "pc_projection":
-            converted["point_projection.weight"] = value.T.contiguous()
-        elif source == "crossmost-official" and key == "point_encoder.proj":
-            converted["point_local_projection.weight"] = value.T.contiguous()
-        elif source == "crossmost-official" and key.startswith("point_encoder.lm_head."):
-            converted["mpm_head." + key.removeprefix("point_encoder.lm_head.")] = value
-        elif key.startswith("point_encoder."):
-            converted[key] = value
+    for key, value in state.items():
+        if key in used:
+            continue
+        if key.startswith("point_encoder."):
+            converted[key] = value  # a point-tower key with no place in this layout: reported as unexpected
         else:
             skipped.append(key)
     return converted, skipped
@@ -164,13 +148,19 @@ def convert_point_branch(state: Mapping[str, Tensor], source: str) -> tuple[dict
 
 def _point_keys_expected(model: CrossModalModel, source: str) -> set[str]:
     keys = {key for key in model.state_dict() if key.startswith("point_encoder.")}
-    if source in ("ulip", "pointbert"):
-        keys.discard("point_encoder.mask_token")  # ULIP's PointTransformer has none; loaded when present
     if source != "pointbert":
         keys.add("point_projection.weight")
     if source in ("crossmost", "crossmost-official"):
         keys |= {key for key in model.state_dict() if key.startswith(("point_local_projection.", "mpm_head."))}
     return keys
+
+
+def _never_in_source(key: str, source: str) -> bool:
+    """Model keys that checkpoints of a foreign ``source`` never hold (they keep their current values)."""
+    point_source = _POINT_CHECKPOINT_SOURCE.get(source)
+    if point_source is None or not key.startswith("point_encoder."):
+        return False
+    return may_be_missing(key.removeprefix("point_encoder."), point_source)
 
 
 def load_point_branch(
@@ -194,7 +184,13 @@ def load_point_branch(
     model_state = model.state_dict()
     expected = {key: model_state[key] for key in _point_keys_expected(model, source)}
     optional = {key: model_state[key] for key in converted if key in model_state and key not in expected}
-    report = compare_state_dicts({**expected, **optional}, converted, source=f"{source} point branch", skipped=skipped)
+    report = compare_state_dicts(
+        {**expected, **optional},
+        converted,
+        source=f"{source} point branch",
+        skipped=skipped,
+        may_be_missing=lambda key: _never_in_source(key, source),
+    )
     report.check(strict=strict)
     model.load_state_dict({k: v for k, v in converted.items() if k in model_state}, strict=False)
     return report
@@ -255,7 +251,11 @@ def load_crossmost_official(
             missing/unexpected keys and shape mismatches (listed).
     """
     origin = str(checkpoint) if not isinstance(checkpoint, Mapping) else "Cross-MoST state dict"
-    state = read_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else _unwrap(checkpoint, origin)
+    state = (
+        read_checkpoint(checkpoint)
+        if not isinstance(checkpoint, Mapping)
+        else unwrap_state_dict(checkpoint, origin=origin)
+    )
     clip_config = model.config.clip_config or {}
     if not clip_config.get("quick_gelu", False) and "quickgelu" not in model.config.clip.lower():
         message = (
