@@ -1,6 +1,7 @@
 """``crossmost-data inspect DIR``: counts per split and class, and a contact sheet of a few samples per class.
 
-The contact sheet (Pillow only) has one row per class: a label cell, then for each of ``per_class`` samples its
+The contact sheet (Pillow only) has one row per class (and one for unlabelled samples when the split has any): a
+label cell, then for each of ``per_class`` samples its
 first view and an orthographic front view (x right, y up) of its points, coloured by depth (or by rgb for
 ``xyzrgb`` datasets).
 """
@@ -22,10 +23,10 @@ LABEL_WIDTH = 160
 
 
 def format_counts(manifest: Manifest) -> str:
-    """A table of samples per class (rows) and split (columns), with totals and skipped items."""
+    """A table of samples per class (rows) and split (columns), unlabelled samples, totals and skipped items."""
     splits = list(manifest.splits)
     counts = manifest.class_counts
-    name_width = max([len("shards"), *(len(name) for name in manifest.class_names)])
+    name_width = max([len("unlabelled"), *(len(name) for name in manifest.class_names)])
     widths = [max(len(split), 7) for split in splits]
     header = f"{'label':>5}  {'class':<{name_width}}  " + "  ".join(
         f"{s:>{w}}" for s, w in zip(splits, widths, strict=True)
@@ -39,6 +40,9 @@ def format_counts(manifest: Manifest) -> str:
     for label, name in enumerate(manifest.class_names):
         cells = "  ".join(f"{counts.get(s, {}).get(name, 0):>{w}}" for s, w in zip(splits, widths, strict=True))
         lines.append(f"{label:>5}  {name:<{name_width}}  {cells}")
+    if manifest.unlabelled_counts:
+        cells = "  ".join(f"{manifest.unlabelled_counts.get(s, 0):>{w}}" for s, w in zip(splits, widths, strict=True))
+        lines.append(f"{-1:>5}  {'unlabelled':<{name_width}}  {cells}")
     totals = "  ".join(f"{manifest.num_samples(s):>{w}}" for s, w in zip(splits, widths, strict=True))
     lines.append(f"{'':>5}  {'total':<{name_width}}  {totals}")
     shards = "  ".join(f"{len(manifest.splits[s]):>{w}}" for s, w in zip(splits, widths, strict=True))
@@ -80,12 +84,17 @@ def sheet_size(num_classes: int, per_class: int, tile: int) -> tuple[int, int]:
     return LABEL_WIDTH + per_class * 2 * tile, max(num_classes, 1) * tile
 
 
+def _rows(manifest: Manifest, split: str) -> list[str]:
+    """The class names shown on the sheet, plus ``""`` (unlabelled samples) when the split has any."""
+    return [*manifest.class_names, *([""] if manifest.unlabelled_counts.get(split, 0) else [])]
+
+
 def _collect(root: Path, manifest: Manifest, split: str, per_class: int) -> dict[str, list[DecodedSample]]:
-    wanted: dict[str, list[DecodedSample]] = {name: [] for name in manifest.class_names}
-    missing = len(manifest.class_names) * per_class
+    wanted: dict[str, list[DecodedSample]] = {name: [] for name in _rows(manifest, split)}
+    missing = len(wanted) * per_class
     for entry in manifest.shards(split):
         for sample in iter_shard(root / entry.file):
-            bucket = wanted.get(str(sample.meta.get("class_name")))
+            bucket = wanted.get(str(sample.meta.get("class_name") or ""))
             if bucket is not None and len(bucket) < per_class:
                 bucket.append(sample)
                 missing -= 1
@@ -121,11 +130,12 @@ def contact_sheet(
     if split is None:
         split = next((s for s in manifest.splits if manifest.num_samples(s) > 0), next(iter(manifest.splits), ""))
     samples = _collect(root, manifest, split, per_class)
-    sheet = Image.new("RGB", sheet_size(len(manifest.class_names), per_class, tile), (255, 255, 255))
+    rows = _rows(manifest, split)
+    sheet = Image.new("RGB", sheet_size(len(rows), per_class, tile), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for row, name in enumerate(manifest.class_names):
+    for row, name in enumerate(rows):
         top = row * tile
-        draw.text((6, top + tile // 2 - 12), f"{row}: {name}"[:24], fill=(0, 0, 0))
+        draw.text((6, top + tile // 2 - 12), f"{row}: {name}"[:24] if name else "unlabelled", fill=(0, 0, 0))
         draw.text((6, top + tile // 2 + 2), f"{len(samples[name])} shown", fill=(110, 110, 110))
         for i, sample in enumerate(samples[name]):
             left = LABEL_WIDTH + i * 2 * tile

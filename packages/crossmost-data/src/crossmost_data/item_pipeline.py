@@ -50,7 +50,12 @@ class ItemProcessingError(RuntimeError):
 
 @dataclass(frozen=True)
 class ItemTask:
-    """What a worker needs to prepare one item (picklable)."""
+    """What a worker needs to prepare one item (picklable).
+
+    ``label`` is -1 for an item without a class (``class_name`` ``""``), which is prepared only when
+    ``unlabelled_allowed`` (the dataset declares itself unlabelled); any other label outside the class list is a
+    bad item.
+    """
 
     uid: str
     class_name: str
@@ -60,6 +65,7 @@ class ItemTask:
     load: Callable[[], LoadedItem]
     dataset: str
     view_source: ViewSource
+    unlabelled_allowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,9 @@ def process_item(task: ItemTask) -> ItemResult:
 
 
 def _process(task: ItemTask, config: PrepareConfig) -> ItemResult:
-    if task.label < 0:
+    if task.label < 0 and not (task.unlabelled_allowed and task.class_name == ""):
+        if task.class_name == "":
+            raise BadItemError("the item has no class and the dataset does not declare itself unlabelled")
         raise BadItemError(f"class {task.class_name!r} is not in the dataset's class list")
     try:
         loaded = task.load()
@@ -224,7 +232,7 @@ def _process(task: ItemTask, config: PrepareConfig) -> ItemResult:
         mesh.apply_scale(1.0 / radius)
     views, view_meta = _make_views(loaded, points, mesh, config, _VIEW_SOURCE)
     meta = {
-        "class_name": task.class_name,
+        "class_name": task.class_name or None,
         "label": task.label,
         "split": task.split,
         "source": task.source,

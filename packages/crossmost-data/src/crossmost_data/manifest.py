@@ -60,7 +60,9 @@ class Manifest:
         up_axis: Always ``"y"``.
         config: The exact preparation configuration (JSON-compatible).
         skipped: Items left out, with reasons.
-        class_counts: Split → class name → number of samples (for checks and summaries).
+        class_counts: Split → class name → number of labelled samples (for checks and summaries).
+        unlabelled_counts: Split → number of samples without a label (json ``label`` -1, ``class_name`` null);
+            empty for a fully labelled dataset.
         crossmost_data_version: Version of ``crossmost-data`` that wrote the folder.
         created: ISO-8601 UTC time of writing.
         format_version: Version of the on-disk format.
@@ -77,6 +79,7 @@ class Manifest:
     config: dict[str, Any] = field(default_factory=dict)
     skipped: list[SkippedItem] = field(default_factory=list)
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    unlabelled_counts: dict[str, int] = field(default_factory=dict)
     crossmost_data_version: str = ""
     created: str = ""
     format_version: int = FORMAT_VERSION
@@ -84,6 +87,10 @@ class Manifest:
     def num_samples(self, split: str) -> int:
         """Total number of samples of ``split`` (``ManifestError`` when the split does not exist)."""
         return sum(entry.num_samples for entry in self.shards(split))
+
+    def num_labelled(self, split: str) -> int:
+        """Samples of ``split`` with a known label (``ManifestError`` when the split does not exist)."""
+        return self.num_samples(split) - self.unlabelled_counts.get(split, 0)
 
     def shards(self, split: str) -> list[ShardEntry]:
         """The shard entries of ``split``; raises ``ManifestError`` listing the available splits otherwise."""
@@ -154,6 +161,7 @@ class Manifest:
                     str(split): {str(k): int(v) for k, v in counts.items()}
                     for split, counts in data.get("class_counts", {}).items()
                 },
+                unlabelled_counts={str(k): int(v) for k, v in data.get("unlabelled_counts", {}).items()},
                 crossmost_data_version=str(data.get("crossmost_data_version", "")),
                 created=str(data.get("created", "")),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),

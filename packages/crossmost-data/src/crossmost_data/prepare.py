@@ -40,7 +40,11 @@ class PrepareError(RuntimeError):
 
 
 class ReaderLike(Protocol):
-    """The part of ``crossmost_data.datasets.DatasetReader`` the pipeline uses."""
+    """The part of ``crossmost_data.datasets.DatasetReader`` the pipeline uses.
+
+    A reader may also have ``labelled(root) -> bool``; when it returns false, items with the class name ``""`` are
+    prepared as unlabelled samples (label -1) instead of being skipped.
+    """
 
     name: str
     view_source: Any
@@ -57,7 +61,7 @@ class PrepareSummary:
     Attributes:
         out_dir: The dataset folder.
         dataset: Reader name.
-        counts: Split → class → samples, over every finished shard.
+        counts: Split → class → samples, over every finished shard; the class ``""`` counts unlabelled samples.
         skipped: Skipped items of every finished shard, with reasons.
         shards_written: Shards written by this run.
         shards_resumed: Shards of this run's share that were already finished and left alone.
@@ -95,7 +99,11 @@ class PrepareSummary:
     def format(self) -> str:
         """A human-readable report: counts per split and class, skipped items with reasons, shards, time."""
         lines = [f"{self.dataset}: {self.num_samples} samples in {self.out_dir} ({self.elapsed_s:.1f} s)"]
-        rows = [(split, name, str(n)) for split, per_class in self.counts.items() for name, n in per_class.items()]
+        rows = [
+            (split, name or "(unlabelled)", str(n))
+            for split, per_class in self.counts.items()
+            for name, n in per_class.items()
+        ]
         if rows:
             widths = [max(len(r[i]) for r in [*rows, ("split", "class", "samples")]) for i in range(3)]
             lines.append(f"  {'split':<{widths[0]}}  {'class':<{widths[1]}}  {'samples':>{widths[2]}}")
@@ -144,7 +152,15 @@ def _check_conflict(out_dir: Path, shard: PlannedShard, fingerprint: str, overwr
         )
 
 
-def _tasks(shards: list[PlannedShard], labels: dict[str, int], dataset: str, view_source: Any) -> Iterator[ItemTask]:
+def reader_is_labelled(reader: Any, root: Path) -> bool:
+    """The reader's ``labelled(root)`` when it has one, else ``True`` (every item must have a listed class)."""
+    labelled = getattr(reader, "labelled", None)
+    return True if labelled is None else bool(labelled(root))
+
+
+def _tasks(
+    shards: list[PlannedShard], labels: dict[str, int], dataset: str, view_source: Any, unlabelled_allowed: bool
+) -> Iterator[ItemTask]:
     for shard in shards:
         for item in shard.items:
             yield ItemTask(
@@ -156,6 +172,7 @@ def _tasks(shards: list[PlannedShard], labels: dict[str, int], dataset: str, vie
                 load=item.load,
                 dataset=dataset,
                 view_source=view_source,
+                unlabelled_allowed=unlabelled_allowed,
             )
 
 
@@ -200,8 +217,11 @@ def _assemble_manifest(
     records: list[ShardRecord],
     config: PrepareConfig,
     reader_context: dict[str, Any],
+    counts: dict[str, dict[str, int]],
+    labelled: bool,
 ) -> Manifest:
     views = [n for record in records for n in record.num_views]
+    unlabelled = {split: per_class.get("", 0) for split, per_class in counts.items()}
     return Manifest(
         dataset=reader.name,
         class_names=class_names,
@@ -218,6 +238,8 @@ def _assemble_manifest(
         up_axis="y",
         config={"prepare": config.content_dict(), "reader": reader_context},
         skipped=[s for record in records for s in record.skipped],
+        class_counts={split: {c: n for c, n in per_class.items() if c} for split, per_class in counts.items()},
+        unlabelled_counts={} if labelled and not any(unlabelled.values()) else unlabelled,
     )
 
 
@@ -251,6 +273,7 @@ def prepare_dataset(
     root, out = Path(root), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     class_names = list(reader.class_names(root))
+    labelled = reader_is_labelled(reader, root)
     available = list(reader.splits(root))
     splits = list(config.splits) if config.splits else available
     unknown = [s for s in splits if s not in available]
@@ -277,7 +300,7 @@ def prepare_dataset(
             todo.append(shard)
 
     if todo and not config.merge_only:
-        _run(out, todo, class_names, reader, config, fingerprint, summary)
+        _run(out, todo, class_names, reader, config, fingerprint, summary, unlabelled_allowed=not labelled)
 
     records: list[ShardRecord] = []
     for shard in plan:
@@ -302,8 +325,9 @@ def prepare_dataset(
         s: dict(sorted(c.items(), key=lambda kv: _label(class_names, kv[0]))) for s, c in summary.counts.items()
     }
     if not summary.shards_pending:
-        manifest = _assemble_manifest(out, reader, class_names, splits, records, config, reader_context)
-        manifest.class_counts = summary.counts
+        manifest = _assemble_manifest(
+            out, reader, class_names, splits, records, config, reader_context, summary.counts, labelled
+        )
         summary.manifest_path = manifest.write(out)
     summary.elapsed_s = time.perf_counter() - started
     return summary
@@ -321,11 +345,13 @@ def _run(
     config: PrepareConfig,
     fingerprint: str,
     summary: PrepareSummary,
+    *,
+    unlabelled_allowed: bool = False,
 ) -> None:
     from tqdm import tqdm
 
     labels = {name: i for i, name in enumerate(class_names)}
-    tasks = _tasks(todo, labels, reader.name, reader.view_source)
+    tasks = _tasks(todo, labels, reader.name, reader.view_source, unlabelled_allowed)
     pool = None
     if config.workers > 1:
         # spawn: GL contexts (EGL/OSMesa) do not survive fork; each worker builds its renderer once.

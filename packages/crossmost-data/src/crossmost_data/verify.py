@@ -83,6 +83,7 @@ def verify_dataset(
     listed: set[str] = set()
     for split, entries in manifest.splits.items():
         class_counts: dict[str, int] = {}
+        unlabelled = 0
         for entry in entries:
             listed.add(entry.file)
             if on_shard is not None:
@@ -105,8 +106,11 @@ def verify_dataset(
                         report.problems.append(f"{where}: duplicate uid (also in {seen[sample.uid]})")
                     seen[sample.uid] = entry.file
                     report.problems += _check_sample(sample, manifest, columns, where, decode_views)
-                    name = str(sample.meta.get("class_name"))
-                    class_counts[name] = class_counts.get(name, 0) + 1
+                    name = sample.meta.get("class_name")
+                    if name is None or name == "":
+                        unlabelled += 1
+                    else:
+                        class_counts[str(name)] = class_counts.get(str(name), 0) + 1
             except ShardCorruptError as error:
                 report.problems.append(str(error))
             if count != entry.num_samples:
@@ -115,6 +119,11 @@ def verify_dataset(
         if expected is not None and {k: v for k, v in expected.items() if v} != class_counts:
             report.problems.append(
                 f"split {split!r}: class counts {class_counts} differ from the manifest's {expected}"
+            )
+        if unlabelled != manifest.unlabelled_counts.get(split, 0):
+            report.problems.append(
+                f"split {split!r}: {unlabelled} unlabelled samples, the manifest says "
+                f"{manifest.unlabelled_counts.get(split, 0)}"
             )
     report.unlisted = sorted(p.name for p in root.glob("*.tar") if p.name not in listed)
     return report
@@ -129,7 +138,9 @@ def _check_sample(sample: DecodedSample, manifest: Manifest, columns: int, where
     if len(sample.views) < manifest.num_views:
         problems.append(f"{where}: {len(sample.views)} views, the manifest says {manifest.num_views}")
     label, class_name = sample.meta.get("label"), sample.meta.get("class_name")
-    if not isinstance(label, int) or not 0 <= label < len(manifest.class_names):
+    if label == -1 and class_name in (None, ""):
+        pass  # an unlabelled sample; the per-split count is checked against the manifest
+    elif not isinstance(label, int) or not 0 <= label < len(manifest.class_names):
         problems.append(f"{where}: label {label!r} out of range")
     elif manifest.class_names[label] != class_name:
         problems.append(f"{where}: label {label} is {manifest.class_names[label]!r}, json says {class_name!r}")
