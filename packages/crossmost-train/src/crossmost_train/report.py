@@ -1,4 +1,8 @@
-"""``report.md`` of a run: a Table-1-style accuracy table, subsets, per-class accuracies, training health."""
+"""``report.md`` of a run: a Table-1-style accuracy table, subsets, per-class accuracies, training health.
+
+An evaluation split without labels gets no accuracy: the report says so and shows how many objects each class was
+predicted for instead.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,35 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (int, float)) and math.isfinite(value):
         return f"{value:.2f}"
     return "–"
+
+
+def num_labelled(scores: Mapping[str, Any]) -> int:
+    """Evaluated samples with a known label (scores written before labels were counted: all of them)."""
+    return int(scores.get("counts/labelled", scores.get("num_samples", 0)))
+
+
+def has_labels(scores: Mapping[str, Any]) -> bool:
+    """Whether the scores include an accuracy (the evaluation split had at least one labelled sample)."""
+    return num_labelled(scores) > 0
+
+
+def score_line(scores: Mapping[str, Any], classnames: Sequence[str]) -> str:
+    """One console line: the accuracy of each branch, or without labels the most predicted classes (joint)."""
+    if has_labels(scores):
+        return ", ".join(f"{b} {scores[b]:.2f}" for b in BRANCHES)
+    counts = scores.get("counts/predicted/joint", [])
+    top = sorted(range(len(counts)), key=lambda c: (-counts[c], c))[:5]
+    shown = ", ".join(f"{classnames[c]} {counts[c]}" for c in top if counts[c])
+    return f"no labels, no accuracy; joint predictions over {scores.get('num_samples', 0)} objects: {shown or 'none'}"
+
+
+def predicted_counts_table(scores: Mapping[str, Any], classnames: Sequence[str]) -> str:
+    """Markdown table: how many evaluation objects each branch predicted for each class."""
+    lines = ["| class | " + " | ".join(BRANCHES) + " |", "|---|" + "---:|" * len(BRANCHES)]
+    for i, name in enumerate(classnames):
+        row = [str(scores.get(f"counts/predicted/{b}", [0] * len(classnames))[i]) for b in BRANCHES]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def accuracy_table(results: Mapping[str, Mapping[str, Any]]) -> str:
@@ -70,10 +103,25 @@ def write_report(
         per_class_of: which entry of ``results`` gets the per-class table (default: the last one).
     """
     parts = [f"# {title}", ""]
-    if results:
+    labelled = bool(results) and any(has_labels(scores) for scores in results.values())
+    key = (per_class_of or list(results)[-1]) if results else ""
+    if results and not labelled:
         first = next(iter(results.values()))
         parts += [
-            f"Top-1 accuracy (%) on {first.get('num_samples', '?')} evaluation objects. `image`: one fixed view; "
+            f"The {first.get('num_samples', '?')} evaluation objects have no labels, so no accuracy is reported. "
+            f"Objects predicted per class ({key}); `image*`: mean of the normalised embeddings of all views; "
+            "`joint`: image* and point combined.",
+            "",
+            predicted_counts_table(results[key], classnames),
+            "",
+        ]
+    elif results:
+        first = next(iter(results.values()))
+        count = f"{first.get('num_samples', '?')}"
+        if num_labelled(first) != first.get("num_samples", 0):
+            count = f"the {num_labelled(first)} labelled of {count}"
+        parts += [
+            f"Top-1 accuracy (%) on {count} evaluation objects. `image`: one fixed view; "
             "`image*`: mean of the normalised embeddings of all views; `point`: the point branch; `joint`: image* "
             "and point combined. The reported model is the last one: nothing is selected on test labels.",
             "",
@@ -89,8 +137,7 @@ def write_report(
         parts += [note, ""]
     if figures:
         parts += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in figures] + [""]
-    if results:
-        key = per_class_of or list(results)[-1]
+    if labelled:
         parts += [f"## Per-class accuracy ({key})", "", per_class_table(results[key], classnames), ""]
     path = Path(run_dir) / "report.md"
     tmp = path.with_name(".report.md.tmp")

@@ -12,7 +12,7 @@ from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
-from crossmost_train.report import write_report
+from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.wiring import Components, build_accelerator, eval_loader
 
 
@@ -63,15 +63,13 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
             subset_protocol=cfg.eval.subset_protocol,
         )
         results[label] = scores
-        accelerator.print(
-            f"[crossmost] {label}: " + ", ".join(f"{b} {scores[b]:.2f}" for b in ("image", "image*", "point", "joint"))
-        )
+        accelerator.print(f"[crossmost] {label}: {score_line(scores, classnames)}")
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
         (out / "results.json").write_text(json.dumps(results, indent=1))
         figures = []
-        if cfg.eval.confusion_matrix:
+        if cfg.eval.confusion_matrix and has_labels(next(iter(results.values()))):
             first = next(iter(results))
             for branch in ("image*", "point", "joint"):
                 name = f"confusion_{branch.replace('*', '_star')}.png"

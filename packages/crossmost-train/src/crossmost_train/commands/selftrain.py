@@ -19,7 +19,7 @@ from crossmost_train.evaluation import evaluate_model
 from crossmost_train.logging_utils import MetricsLog, read_metrics
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
-from crossmost_train.report import write_report
+from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.selftrain import SelfTrainer, train_loop
 from crossmost_train.wiring import (
     Components,
@@ -44,8 +44,8 @@ def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
 
 
 def scalar_scores(scores: dict[str, Any]) -> dict[str, Any]:
-    """The scalar entries of ``score_predictions`` (no per-class lists, no confusion matrices)."""
-    return {k: v for k, v in scores.items() if not k.startswith(("per_class/", "confusion/"))}
+    """The scalar entries of ``score_predictions`` (no per-class lists, confusion matrices or prediction counts)."""
+    return {k: v for k, v in scores.items() if not k.startswith(("per_class/", "confusion/", "counts/predicted/"))}
 
 
 def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
@@ -150,10 +150,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
             scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, **eval_kwargs)  # type: ignore[arg-type]
             results[name] = scores
             log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
-        accelerator.print(
-            f"[crossmost] {label}: "
-            + ", ".join(f"{b} {results['student'][b]:.2f}" for b in ("image", "image*", "point", "joint"))
-        )
+        accelerator.print(f"[crossmost] {label}: {score_line(results['student'], classnames)}")
         return results
 
     if progress.global_step == 0:
@@ -199,7 +196,7 @@ def finish_run_folder(
         results["EMA teacher (last step)"] = final["teacher"]
     (run_dir / "results.json").write_text(json.dumps(results, indent=1))
     figures = [p.name for p in plot_run(read_metrics(run_dir), run_dir)]
-    if cfg.eval.confusion_matrix:
+    if cfg.eval.confusion_matrix and has_labels(final["student"]):
         for branch in ("image*", "point", "joint"):
             name = f"confusion_{branch.replace('*', '_star')}.png"
             plot_confusion(final["student"][f"confusion/{branch}"], classnames, run_dir / name, f"student, {branch}")

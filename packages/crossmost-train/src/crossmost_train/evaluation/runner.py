@@ -150,12 +150,22 @@ def score_predictions(
     subsets: str = "auto",
     subset_protocol: str = "forty-way",
 ) -> dict[str, Any]:
-    """Accuracies of every branch, per-class accuracies, subsets and confusion matrices (plain Python values)."""
+    """Accuracies of every branch, per-class accuracies, subsets and confusion matrices (plain Python values).
+
+    Accuracies count only samples with a known label (``label >= 0``): ``counts/labelled`` says how many there are,
+    and with none every accuracy is NaN. ``counts/predicted/<branch>`` holds how many samples each class was
+    predicted for, which is all an evaluation split without labels can report.
+    """
     num_classes = len(classnames)
-    result: dict[str, Any] = {"num_samples": int(preds.indices.numel())}
+    result: dict[str, Any] = {
+        "num_samples": int(preds.indices.numel()),
+        "counts/labelled": int((preds.labels >= 0).sum()),
+    }
     groups = class_subsets(classnames, subsets)
     for branch in BRANCHES:
         logits = preds.logits[branch]
+        predicted = logits.argmax(dim=1) if logits.numel() else torch.zeros(0, dtype=torch.long)
+        result[f"counts/predicted/{branch}"] = torch.bincount(predicted, minlength=num_classes).tolist()
         result[branch] = accuracy(logits, preds.labels)
         result[f"per_class/{branch}"] = per_class_accuracy(logits, preds.labels, num_classes)
         result[f"confusion/{branch}"] = confusion_matrix(logits, preds.labels, num_classes).tolist()
