@@ -102,3 +102,36 @@ def test_yaml_overlay_and_round_trip(tmp_path: Path) -> None:
     again = read_config(tmp_path / "run" / "config.yaml")
     assert config_to_dict(again) == config_to_dict(cfg)
     assert config_to_dict(TrainConfig()) != config_to_dict(cfg)
+
+
+def test_objective_section_carries_every_loss_field_and_builds_the_loss_config() -> None:
+    import dataclasses
+
+    from crossmost_losses import ObjectiveConfig as LossObjectiveConfig
+
+    section = TrainConfig().objective
+    loss_defaults = LossObjectiveConfig()
+    training_defaults = {"image_threshold": 0.80, "point_threshold": 0.82}
+    training_defaults |= {"gather_alignment": True, "check_finite": False}
+    for f in dataclasses.fields(LossObjectiveConfig):
+        expected = training_defaults.get(f.name, getattr(loss_defaults, f.name))
+        assert getattr(section, f.name) == expected, f.name
+    cfg = load_config(["tiny"], ["objective.agreement_floor=0.3", "objective.masked_modeling=false"])
+    assert cfg.objective.agreement_floor == 0.3
+    built = cfg.objective.loss_config()
+    assert type(built) is LossObjectiveConfig
+    assert built.agreement_floor == 0.3
+    assert (built.mim_weight, built.mpm_weight, built.global_local_image_weight) == (0.0, 0.0, 0.0)
+    assert built.alignment_weight == cfg.objective.alignment_weight == 1.0
+    assert cfg.objective.mim_weight == 1.0  # the switch acts on the built loss config only
+    dropped = load_config([], ["objective.masked_modeling=false", "objective.masked_modeling_off_drops_alignment=true"])
+    assert dropped.objective.loss_config().alignment_weight == 0.0
+
+
+def test_objective_values_are_checked_when_set(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"objective\.mim_weight: ObjectiveConfig\.mim_weight must be a finite"):
+        load_config([], ["objective.mim_weight=-1"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("objective:\n  temperature: 0\n")
+    with pytest.raises(ConfigError, match=r"objective: ObjectiveConfig\.temperature must be positive"):
+        load_config([str(bad)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -160,16 +160,8 @@ def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
 def build_objective(cfg: TrainConfig) -> nn.Module:
     """``CrossMoSTObjective`` from ``cfg.objective``, with the ablation switches applied."""
     from crossmost_losses import CrossMoSTObjective
-    from crossmost_losses import ObjectiveConfig as LossConfig
 
-    o = cfg.objective
-    names = {f.name for f in fields(LossConfig)}
-    values = {k: getattr(o, k) for k in names if hasattr(o, k)}
-    if not o.masked_modeling:
-        values.update(mim_weight=0.0, mpm_weight=0.0, global_local_image_weight=0.0, global_local_point_weight=0.0)
-        if o.masked_modeling_off_drops_alignment:
-            values["alignment_weight"] = 0.0
-    return CrossMoSTObjective(LossConfig(**values))
+    return CrossMoSTObjective(cfg.objective.loss_config())
 
 
 def masks_points(cfg: TrainConfig) -> bool:

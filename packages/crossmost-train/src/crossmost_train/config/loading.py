@@ -167,9 +167,23 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
 
 
-def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> None:
+def _updated(obj: Any, changes: Mapping[str, Any], where: str) -> Any:
+    """``obj`` with ``changes`` set: in place, or, for a frozen section, a validated replacement of it."""
+    if not type(obj).__dataclass_params__.frozen:
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        return obj
+    try:
+        return dataclasses.replace(obj, **changes)
+    except ValueError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
+def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
+    """``obj`` with the nested ``data`` applied (the same object, unless it is a frozen section)."""
     hints = typing.get_type_hints(type(obj))
     names = _field_names(type(obj))
+    changes: dict[str, Any] = {}
     for k, v in data.items():
         key = f"{prefix}{k}"
         if k not in names:
@@ -178,9 +192,10 @@ def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> None:
         if dataclasses.is_dataclass(tp):
             if not isinstance(v, Mapping):
                 raise ConfigError(f"{key}: expected a mapping of {', '.join(_field_names(tp))}")  # type: ignore[arg-type]
-            _apply_mapping(getattr(obj, k), v, f"{key}.")
+            changes[k] = _apply_mapping(getattr(obj, k), v, f"{key}.")
         else:
-            setattr(obj, k, coerce(v, tp, key))
+            changes[k] = coerce(v, tp, key)
+    return _updated(obj, changes, prefix.rstrip(".") or "config")
 
 
 def _parse_value(raw: str, tp: Any) -> Any:
@@ -202,18 +217,22 @@ def apply_override(config: TrainConfig, assignment: str) -> None:
         raise ConfigError(f"override {assignment!r} is not of the form key=value")
     key, raw = assignment.split("=", 1)
     key = key.strip()
-    parts = key.split(".")
-    obj: Any = config
-    for i, part in enumerate(parts):
-        if not dataclasses.is_dataclass(obj) or part not in _field_names(type(obj)):
-            raise _unknown_key(key)
-        if i == len(parts) - 1:
-            tp = typing.get_type_hints(type(obj))[part]
-            if dataclasses.is_dataclass(tp):
-                raise ConfigError(f"{key} is a section; set one of its fields, e.g. {key}.{_field_names(tp)[0]}")  # type: ignore[arg-type]
-            setattr(obj, part, coerce(_parse_value(raw, tp), tp, key))
-        else:
-            obj = getattr(obj, part)
+    _override(config, key.split("."), raw, key)
+
+
+def _override(obj: Any, parts: list[str], raw: str, key: str) -> Any:
+    """``obj`` with the field at the dotted path ``parts`` set from ``raw`` (frozen sections are replaced)."""
+    part = parts[0]
+    if not dataclasses.is_dataclass(obj) or part not in _field_names(type(obj)):
+        raise _unknown_key(key)
+    if len(parts) > 1:
+        value = _override(getattr(obj, part), parts[1:], raw, key)
+    else:
+        tp = typing.get_type_hints(type(obj))[part]
+        if dataclasses.is_dataclass(tp):
+            raise ConfigError(f"{key} is a section; set one of its fields, e.g. {key}.{_field_names(tp)[0]}")  # type: ignore[arg-type]
+        value = coerce(_parse_value(raw, tp), tp, key)
+    return _updated(obj, {part: value}, key)
 
 
 def load_config(presets: Iterable[str] = (), overrides: Iterable[str] = ()) -> TrainConfig:

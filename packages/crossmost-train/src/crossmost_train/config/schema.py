@@ -8,8 +8,10 @@ package README.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
+
+from crossmost_losses import ObjectiveConfig as LossObjectiveConfig
 
 
 @dataclass
@@ -63,52 +65,21 @@ class ModelConfig:
     """Extra keyword arguments for ``create_model`` (architecture overrides, for example ``num_group``)."""
 
 
-PseudoLabelStrategy = Literal["joint", "independent", "image", "point", "random", "agreement"]
+@dataclass(frozen=True)
+class ObjectiveConfig(LossObjectiveConfig):
+    """The self-training objective of DESIGN.md §4: every field of ``crossmost_losses.ObjectiveConfig`` (the
+    strategy, thresholds, term weights and InfoNCE settings, documented there) under the same ``objective.<name>``
+    keys, with the training defaults below, plus the masked-modelling ablation switches. Term weights are per term;
+    a weight of 0 switches a term off. The section is frozen like the losses config it extends: presets and
+    overrides replace it, and its values are checked when they are set."""
 
-
-@dataclass
-class ObjectiveConfig:
-    """The self-training objective of DESIGN.md §4 (``crossmost_losses.ObjectiveConfig`` plus the ablation
-    switches). Term weights are per term; a weight of 0 switches a term off."""
-
-    strategy: PseudoLabelStrategy = "joint"
-    """``joint`` (Cross-MoST), ``independent`` (the baseline: each branch its own label and threshold), ``image``,
-    ``point``, ``random``, ``agreement`` (the paper's Table 4 ablations)."""
-    threshold: float = 0.84
-    """Confidence threshold of the joint pseudo-label (0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN)."""
-    point_confidence_scale: float = 0.9
-    """Factor on the point confidence before the modalities compete (0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN)."""
     image_threshold: float = 0.80
     """Image threshold of the ``independent`` strategy (the baseline)."""
     point_threshold: float = 0.82
     """Point threshold of the ``independent`` strategy (the baseline)."""
-    tie_break: Literal["image", "point"] = "image"
-    """Modality that wins an exact confidence tie (the authors' code added the two class indices)."""
-    cls_image_weight: float = 1.0
-    cls_point_weight: float = 1.0
-    fairness_image_weight: float = 1.0
-    fairness_point_weight: float = 1.0
-    mim_weight: float = 1.0
-    mpm_weight: float = 1.0
-    global_local_image_weight: float = 0.2
-    global_local_point_weight: float = 0.2
-    alignment_weight: float = 1.0
-    """Weight of the image↔point InfoNCE; 0 switches the cross-modal alignment off ("Align ✗", the baseline)."""
-    image_to_point_weight: float = 1.0
-    """InfoNCE weight of each direction (the authors' code: 1 per direction; the paper: ½)."""
-    point_to_image_weight: float = 1.0
-    temperature: float = 1.0
-    """InfoNCE temperature (the authors' code has none, i.e. 1)."""
-    classification_normalization: Literal["kept", "batch"] = "kept"
-    """Cross-entropy denominator: kept samples (the authors' code) or the batch (the paper's Eq. 2; with it the
-    logged loss is also exactly independent of the number of processes)."""
-    gather_fairness: bool = True
-    """Fairness on the global batch mean (gathered with gradient across processes), as the authors' code."""
     gather_alignment: bool = True
     """InfoNCE negatives from every process, so the objective is the one of the global batch for any number of
     processes (the authors' code: per-GPU negatives)."""
-    detach_global: bool = False
-    label_smoothing: float = 0.0
     check_finite: bool = False
     """Check every loss input for NaN/inf (one synchronisation each). The loop always checks the loss terms."""
     masked_modeling: bool = True
@@ -117,6 +88,15 @@ class ObjectiveConfig:
     masked_modeling_off_drops_alignment: bool = False
     """With ``masked_modeling`` off, also drop the image↔point alignment, as the authors' code did (spec §2.8); the
     paper describes dropping only MIM/MPM."""
+
+    def loss_config(self) -> LossObjectiveConfig:
+        """The ``crossmost_losses.ObjectiveConfig`` of this section, with the ablation switches applied."""
+        values = {f.name: getattr(self, f.name) for f in fields(LossObjectiveConfig)}
+        if not self.masked_modeling:
+            values.update(mim_weight=0.0, mpm_weight=0.0, global_local_image_weight=0.0, global_local_point_weight=0.0)
+            if self.masked_modeling_off_drops_alignment:
+                values["alignment_weight"] = 0.0
+        return LossObjectiveConfig(**values)
 
 
 @dataclass
