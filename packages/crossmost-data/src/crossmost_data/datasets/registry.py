@@ -40,6 +40,9 @@ class DatasetReader(Protocol):
     Attributes:
         name: The registry name, e.g. ``"modelnet40"``.
         view_source: How views are made when an item's ``LoadedItem.images`` is ``None``.
+
+    A reader of data without labels also has ``labelled(root) -> bool`` returning ``False``; its items carry the
+    class name ``""`` and are prepared with the label -1 (see ``crossmost_data.prepare.reader_is_labelled``).
     """
 
     name: str
