@@ -3,6 +3,11 @@
 Default run (short, CPU): the tiny model at batch 8 and the paper model (vit-b16-pointbert, 8192 points) at batch 2.
 With CUDA, the same models also run on the GPU in bf16 autocast at larger batches.
 
+Every (model, device, pass) row is measured in a fresh Python process, so no row inherits the memory peak of an
+earlier one. On CPU the memory columns are the process's peak resident set during the pass (the kernel's high-water
+mark, reset just before the pass through /proc/self/clear_refs) and its growth over the resident model and inputs;
+on CUDA, the peak allocated by torch during the pass and its growth over the allocation before it.
+
     uv run --no-sync python benchmarks/bench_model.py
     uv run --no-sync python benchmarks/bench_model.py --cpu-batch 8 --gpu-batch 64 --repeats 5
 """
@@ -11,17 +16,40 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import resource
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import torch
 
 from crossmost_models import CrossModalModel, create_model
 
+PASSES = ("student fwd+bwd", "teacher fwd")
+_RESULT_PREFIX = "bench_model result: "
 
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+def _status_mib(field: str) -> float | None:
+    """A ``/proc/self/status`` figure (``VmRSS``, ``VmHWM``) in MiB; ``None`` off Linux."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux ≥ 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 @contextlib.contextmanager
@@ -41,24 +69,30 @@ def _inputs(model: CrossModalModel, batch: int, device: str) -> tuple[torch.Tens
     return images, points, mask
 
 
-def _measure(step: Callable[[], None], device: str, repeats: int) -> tuple[float, float]:
-    rss_before = _peak_rss_mib()
+def _measure(step: Callable[[], None], device: str, repeats: int) -> tuple[float, float, float]:
+    """Time per iteration (ms), peak memory during the pass and its growth over the memory before it (MiB)."""
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated() / 2**20
+    else:
+        before = _status_mib("VmRSS") or 0.0
+        if not _reset_peak_rss():  # without a reset the process peak may predate the pass (model building)
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     step()  # warm-up (counted in the memory figure, not in the time)
     start = time.perf_counter()
     for _ in range(repeats):
         step()
     if device == "cuda":
         torch.cuda.synchronize()
-        memory = torch.cuda.max_memory_allocated() / 2**20
+        peak = torch.cuda.max_memory_allocated() / 2**20
     else:
-        memory = _peak_rss_mib() - rss_before  # growth of the process peak RSS (0 if an earlier run peaked higher)
-    return (time.perf_counter() - start) / repeats * 1000.0, memory
+        peak = _status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return (time.perf_counter() - start) / repeats * 1000.0, peak, peak - before
 
 
-def bench(name: str, batch: int, device: str, repeats: int) -> list[str]:
+def measure_pass(name: str, batch: int, device: str, pass_name: str, repeats: int) -> dict[str, float]:
+    """Build the model and inputs, then time one pass and its memory (call in a fresh process)."""
     torch.manual_seed(0)
     model = create_model(name, classnames=["a", "b", "c"], templates="photo", device=device)
     images, points, mask = _inputs(model, batch, device)
@@ -85,13 +119,35 @@ def bench(name: str, batch: int, device: str, repeats: int) -> list[str]:
         with torch.no_grad(), _autocast(device):
             model(images, points)
 
+    step = {"student fwd+bwd": student, "teacher fwd": teacher}[pass_name]
+    ms, peak, growth = _measure(step, device, repeats)
+    return {"ms": ms, "peak_mib": peak, "growth_mib": growth}
+
+
+def _in_fresh_process(name: str, batch: int, device: str, pass_name: str, repeats: int) -> dict[str, float]:
+    spec = json.dumps({"name": name, "batch": batch, "device": device, "pass_name": pass_name, "repeats": repeats})
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--measure-one", spec],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith(_RESULT_PREFIX)]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"measuring {name} {device} {pass_name} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(lines[-1][len(_RESULT_PREFIX) :]))
+
+
+def bench(name: str, batch: int, device: str, repeats: int) -> list[str]:
+    """The table rows of one model on one device, each pass measured in its own process."""
     rows = []
-    for label, step in (("student fwd+bwd", student), ("teacher fwd", teacher)):
-        ms, mib = _measure(step, device, repeats)
-        precision = "bf16" if device == "cuda" else "fp32"
-        mem_label = "peak alloc" if device == "cuda" else "peak RSS growth"
+    precision = "bf16" if device == "cuda" else "fp32"
+    memory = "alloc" if device == "cuda" else "RSS"
+    for pass_name in PASSES:
+        result = _in_fresh_process(name, batch, device, pass_name, repeats)
         rows.append(
-            f"| {name} | {device} {precision} | {batch} | {label} | {ms:9.1f} ms | {mib:8.1f} MiB ({mem_label}) |"
+            f"| {name} | {device} {precision} | {batch} | {pass_name} | {result['ms']:9.1f} ms "
+            f"| {result['peak_mib']:8.1f} MiB peak {memory} | {result['growth_mib']:+8.1f} MiB |"
         )
     return rows
 
@@ -103,10 +159,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu-batch", type=int, default=None, help="batch on GPU (default: tiny 128, others 32)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU runs")
+    parser.add_argument("--measure-one", help=argparse.SUPPRESS)  # JSON spec of one row, run in a fresh process
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    print("| model | device | batch | pass | time/iter | memory |")
-    print("|---|---|---|---|---|---|")
+    if args.measure_one:
+        result = measure_pass(**json.loads(args.measure_one))
+        print(_RESULT_PREFIX + json.dumps(result), flush=True)
+        return
+    print("| model | device | batch | pass | time/iter | peak memory during the pass | growth during the pass |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.models:
         if not args.no_cpu:
             batch = args.cpu_batch or (8 if name == "tiny" else 2)
