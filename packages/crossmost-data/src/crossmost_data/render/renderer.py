@@ -83,10 +83,11 @@ def _preload_triton() -> None:
     process (which happens when torch compiles anything, and when open_clip imports torchvision), the process dies
     with a segmentation fault. Loading triton first avoids the clash, so rendering and training can share a process.
     """
+    import importlib
     import importlib.util
 
     if importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
+        importlib.import_module("triton")
 
 
 _CONTEXT = _ProcessContext()
