@@ -16,32 +16,12 @@ Other sizes or a GPU: ``--batch 128 --device cuda``.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from _timing import median_times_ms, synchronizer
 from crossmost_models.ops import farthest_point_sample, group_points, knn_group
-
-
-def _median_times_ms(
-    runs: dict[str, Callable[[], object]], repeats: int, synchronize: Callable[[], None]
-) -> dict[str, float]:
-    """Median wall time of each run; the runs alternate within every round so that load from other processes on
-    a shared machine affects all of them alike."""
-    for run in runs.values():  # warm-up: allocator, thread pool, CUDA context
-        run()
-    synchronize()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            begin = time.perf_counter()
-            run()
-            synchronize()
-            times[name].append(time.perf_counter() - begin)
-    return {name: 1000.0 * statistics.median(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     clouds = np.random.default_rng(args.seed).standard_normal((args.batch, args.points, 3)).astype(np.float32)
     points = torch.from_numpy(clouds).to(device)
-    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    synchronize = synchronizer(device)
 
     def reference() -> list[tuple[np.ndarray, np.ndarray]]:
         result = []
@@ -86,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     our_centres = farthest_point_sample(points, args.groups).cpu().numpy()
     same = float((reference_centres == our_centres).mean())
 
-    timings = _median_times_ms(
+    timings = median_times_ms(
         {
             "reference": reference,
             "ours": ours,

@@ -20,12 +20,12 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 
+from _timing import mean_seconds, synchronizer
 from crossmost_models import CrossModalModel, create_model
 
 PASSES = ("student fwd+bwd", "teacher fwd")
@@ -79,16 +79,12 @@ def _measure(step: Callable[[], None], device: str, repeats: int) -> tuple[float
         before = _status_mib("VmRSS") or 0.0
         if not _reset_peak_rss():  # without a reset the process peak may predate the pass (model building)
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    step()  # warm-up (counted in the memory figure, not in the time)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        step()
+    seconds = mean_seconds(step, repeats, synchronizer(device))  # the warm-up call counts in the memory figure
     if device == "cuda":
-        torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = _status_mib("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return (time.perf_counter() - start) / repeats * 1000.0, peak, peak - before
+    return seconds * 1000.0, peak, peak - before
 
 
 def measure_pass(name: str, batch: int, device: str, pass_name: str, repeats: int) -> dict[str, float]:

@@ -29,6 +29,8 @@ import time
 
 import numpy as np
 
+from _timing import mean_seconds
+
 
 def _mesh(seed: int, subdivisions: int) -> object:
     import trimesh
@@ -99,10 +101,8 @@ def bench_depth(args: argparse.Namespace) -> float:
         np.random.default_rng(0).normal(size=(args.depth_batch, args.depth_points, 3)).astype(np.float32)
     )
     project_depth_views_batch(clouds[:2], config)  # warm-up
-    start = time.perf_counter()
-    for _ in range(args.depth_repeats):
-        project_depth_views_batch(clouds, config)
-    return args.depth_batch * args.depth_repeats / (time.perf_counter() - start)
+    seconds = mean_seconds(lambda: project_depth_views_batch(clouds, config), args.depth_repeats, warmup=0)
+    return args.depth_batch / seconds
 
 
 def main(argv: list[str] | None = None) -> None:

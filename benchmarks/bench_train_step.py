@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from _timing import synchronizer, timed
 from crossmost_train.config import load_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
@@ -54,16 +54,6 @@ def make_batch(model: Any, batch: int, points: int, device: torch.device, seed: 
         "points_weak": cloud.to(device),
         "points_strong": (cloud + 0.01 * torch.randn(cloud.shape, generator=g)).to(device),
     }
-
-
-def timed(fn: Callable[[], Any], device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -144,6 +134,7 @@ def main() -> None:
         "optimiser step": optimiser_step,
         "full step": full_step,
     }
+    synchronize = synchronizer(device)
     for _ in range(args.warmup):
         full_step()
     times: dict[str, list[float]] = {k: [] for k in parts}
@@ -152,7 +143,7 @@ def main() -> None:
             if name == "optimiser step":
                 fill_grads()
             with torch.no_grad() if name == "losses (forward)" else torch.enable_grad():
-                times[name].append(timed(fn, device))
+                times[name].append(timed(fn, synchronize))
         optimizer.zero_grad(set_to_none=True)
     med = {k: statistics.median(v) * 1000 for k, v in times.items()}
     teacher_fwd = med["teacher forward"]
