@@ -281,30 +281,24 @@ class CrossMoSTObjective(nn.Module):
         terms: dict[str, Tensor] = {}
         checked: set[str] = set()
 
-        if weights["cls_image"]:
-            logits = self._finite("cls_image", "student.image_logits", image_logits, checked)
-            terms["cls_image"] = masked_cross_entropy(
-                logits,
-                pseudo_labels.image_labels,
-                pseudo_labels.image_keep,
-                label_smoothing=config.label_smoothing,
-                normalization=config.classification_normalization,
-            )
-        if weights["cls_point"]:
-            logits = self._finite("cls_point", "student.point_logits", point_logits, checked)
-            terms["cls_point"] = masked_cross_entropy(
-                logits,
-                pseudo_labels.point_labels,
-                pseudo_labels.point_keep,
-                label_smoothing=config.label_smoothing,
-                normalization=config.classification_normalization,
-            )
-        if weights["fairness_image"]:
-            logits = self._finite("fairness_image", "student.image_logits", image_logits, checked)
-            terms["fairness_image"] = fairness_loss(logits, gather=config.gather_fairness)
-        if weights["fairness_point"]:
-            logits = self._finite("fairness_point", "student.point_logits", point_logits, checked)
-            terms["fairness_point"] = fairness_loss(logits, gather=config.gather_fairness)
+        branches = (
+            ("image", image_logits, pseudo_labels.image_labels, pseudo_labels.image_keep),
+            ("point", point_logits, pseudo_labels.point_labels, pseudo_labels.point_keep),
+        )
+        for branch, branch_logits, branch_labels, keep in branches:
+            if weights[f"cls_{branch}"]:
+                logits = self._finite(f"cls_{branch}", f"student.{branch}_logits", branch_logits, checked)
+                terms[f"cls_{branch}"] = masked_cross_entropy(
+                    logits,
+                    branch_labels,
+                    keep,
+                    label_smoothing=config.label_smoothing,
+                    normalization=config.classification_normalization,
+                )
+        for branch, branch_logits, _, _ in branches:
+            if weights[f"fairness_{branch}"]:
+                logits = self._finite(f"fairness_{branch}", f"student.{branch}_logits", branch_logits, checked)
+                terms[f"fairness_{branch}"] = fairness_loss(logits, gather=config.gather_fairness)
         reconstruction, image_target = student.image_reconstruction, student.image_target
         patch_mask, image_local = student.image_patch_mask, student.image_local_embedding
         token_prediction, token_target = student.point_token_prediction, student.point_token_target
