@@ -1,6 +1,6 @@
 """Small stand-ins following the contracts of docs/architecture.md, for tests of the training loop itself.
 
-`FakeCrossModalModel` has the ``CrossModalModel`` interface (forward → output with the contract's fields, encode_*,
+`FakeCrossModalModel` has the ``CrossModalModel`` interface (forward → the real ``CrossModalOutput``, encode_*,
 classify, save_pretrained, ``image_num_layers``, ``point_encoder.encoder`` with a BatchNorm) at a few thousand
 parameters. `SeparableTrainSet` / `SeparableEvalSet` give samples in the loader's batch layout whose content is a
 function of (seed, epoch, index): class ``c`` objects are noisy copies of a class prototype in both modalities.
@@ -9,7 +9,6 @@ function of (seed, epoch, index): class ``c`` objects are noisy copies of a clas
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossmost_models import CrossModalOutput
+
 IMAGE = 8
 PATCH = 4
 POINTS = 16
 VIEWS = 3
-
-
-@dataclass(frozen=True)
-class FakeOutput:
-    image_embedding: Tensor
-    point_embedding: Tensor
-    image_logits: Tensor
-    point_logits: Tensor
-    image_patch_mask: Tensor | None = None
-    image_reconstruction: Tensor | None = None
-    image_target: Tensor | None = None
-    image_local_embedding: Tensor | None = None
-    point_group_mask: Tensor | None = None
-    point_token_prediction: Tensor | None = None
-    point_token_target: Tensor | None = None
-    point_local_embedding: Tensor | None = None
 
 
 class _Tower(nn.Module):
@@ -104,14 +89,20 @@ class FakeCrossModalModel(nn.Module):
         image_mask: Tensor | None = None,
         mask_points: bool = False,
         generator: torch.Generator | None = None,
-    ) -> FakeOutput:
+    ) -> CrossModalOutput:
         drop = None
         if mask_points:
             drop = torch.rand(points.shape[:2], generator=generator, device=points.device) < 0.3
             drop[:, 0] = False
         image = self._image(images, image_mask)
         point = self._points(points, drop)
-        return FakeOutput(image, point, self.classify(image), self.classify(point), image_patch_mask=image_mask)
+        return CrossModalOutput(
+            image_embedding=image,
+            point_embedding=point,
+            image_logits=self.classify(image),
+            point_logits=self.classify(point),
+            image_patch_mask=image_mask,
+        )
 
     def save_pretrained(self, path: str | Path) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
