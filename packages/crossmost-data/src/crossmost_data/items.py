@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     import trimesh
 
-__all__ = ["BadItemError", "LoadedItem", "SourceItem", "make_uid"]
+__all__ = ["BadItemError", "LoadedItem", "SourceItem", "check_item_file", "make_uid"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,27 @@ class SourceItem:
 
 class BadItemError(ValueError):
     """An item that cannot be used; the pipeline skips it and records ``str(error)`` as the reason."""
+
+
+def check_item_file(path: str | os.PathLike[str], suffixes: Sequence[str], kind: str) -> tuple[Path, str]:
+    """The path of an item file and its lower-case suffix, once it is known to be supported and to exist.
+
+    Args:
+        path: The file.
+        suffixes: The supported suffixes, lower case with the dot (``(".off", ".obj")``).
+        kind: What the file holds, for the message (``"mesh"``, ``"point-cloud"``).
+
+    Raises:
+        BadItemError: The suffix is not one of ``suffixes`` (the supported ones are listed), or there is no such
+            file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in suffixes:
+        raise BadItemError(f"unsupported {kind} format {suffix!r} (supported: {', '.join(suffixes)})")
+    if not path.is_file():
+        raise BadItemError(f"file not found: {path}")
+    return path, suffix
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from crossmost_data.items import BadItemError
+from crossmost_data.items import BadItemError, check_item_file
 
 if TYPE_CHECKING:
     import trimesh
@@ -137,12 +137,7 @@ def load_mesh(path: str | os.PathLike[str]) -> trimesh.Trimesh:
     """
     import trimesh
 
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in MESH_SUFFIXES:
-        raise BadItemError(f"unsupported mesh format {suffix!r} (supported: {', '.join(MESH_SUFFIXES)})")
-    if not path.is_file():
-        raise BadItemError(f"file not found: {path}")
+    path, suffix = check_item_file(path, MESH_SUFFIXES, "mesh")
     try:
         loaded = _load_raw(path)
     except BadItemError:

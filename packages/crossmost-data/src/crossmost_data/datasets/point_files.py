@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from crossmost_data.items import BadItemError
+from crossmost_data.items import BadItemError, check_item_file
 
 __all__ = ["POINT_SUFFIXES", "ExtraColumns", "ply_face_count", "read_point_file", "validate_points"]
 
@@ -48,12 +48,7 @@ def read_point_file(path: str | os.PathLike[str], *, extra_columns: ExtraColumns
     Raises:
         BadItemError: Missing, unreadable or malformed file, or no finite points; the message is the reason.
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in POINT_SUFFIXES:
-        raise BadItemError(f"unsupported point-cloud format {suffix!r} (supported: {', '.join(POINT_SUFFIXES)})")
-    if not path.is_file():
-        raise BadItemError(f"file not found: {path}")
+    path, suffix = check_item_file(path, POINT_SUFFIXES, "point-cloud")
     try:
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
