@@ -1,0 +1,213 @@
+"""The demo end to end: synthetic data → CLIP and ULIP pre-training on the source → zero-shot, baseline
+self-training and Cross-MoST on the unlabelled target → evaluation → table, plots, ``report.md``, ``results.json``.
+
+Nothing here trains or prepares data itself: every step is a :class:`~crossmost_train.demo.stages.StageRunner`
+call of the real command. Each seed repeats everything after the data (the benchmark is one fixed dataset):
+pre-training and both self-training runs, so the spread over seeds covers the whole recipe.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, ema_warmup_steps
+from crossmost_train.demo.stages import StageRunner
+
+__all__ = ["METHODS", "DemoOptions", "DemoResult", "PretrainedModels", "pretrain_seed", "run_demo", "selftrain_runs"]
+
+METHODS = ("zero-shot (source)", "zero-shot", "baseline self-training", "Cross-MoST")
+"""Rows of the demo table: the zero-shot model on the source test split (how good pre-training is before the
+shift), then the three methods of the paper's Table 1 on the target test split."""
+
+
+@dataclass
+class DemoOptions:
+    """What ``crossmost-train demo`` was asked to do.
+
+    Attributes:
+        out: Output folder (data cache, one folder per seed, the report).
+        seeds: Number of seeds (0, 1, …) of the training stages.
+        quick: The small variant (:data:`~crossmost_train.demo.scale.QUICK_SCALE`).
+        ablations: Also run the paper's Tables 2–5 on the benchmark.
+        workers: Worker processes of the data preparation.
+        progress: Show progress bars.
+        threads: torch intra-op threads (0 keeps torch's default).
+        scale: Overrides the scale chosen by ``quick`` (tests, benchmarks).
+    """
+
+    out: Path = Path("runs/demo")
+    seeds: int = 1
+    quick: bool = False
+    ablations: bool = False
+    workers: int = 1
+    progress: bool = True
+    threads: int = 0
+    scale: DemoScale | None = None
+
+    def resolved_scale(self) -> DemoScale:
+        """The scale of this run."""
+        return self.scale or (QUICK_SCALE if self.quick else DEFAULT_SCALE)
+
+
+@dataclass
+class PretrainedModels:
+    """The pre-trained models of one seed."""
+
+    clip: Path
+    ulip: Path
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo measured.
+
+    Attributes:
+        scale: The scale that ran.
+        seeds: The seeds.
+        scores: seed → method → scores (``score_predictions`` output; Cross-MoST and the baseline also carry their
+            EMA teacher under ``"<method> (teacher)"``).
+        runs: seed → method → run folder.
+        data: ``{"source": folder, "target": folder}``.
+        stage_seconds: stage name → wall seconds summed over seeds (0 for reused stages).
+        total_seconds: Wall time of the whole demo.
+        ablations: Ablation table name → variant → seed → scores (empty without ``--ablations``).
+        commands: The command lines of every stage, in order.
+    """
+
+    scale: DemoScale
+    seeds: list[int]
+    scores: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    runs: dict[int, dict[str, str]] = field(default_factory=dict)
+    data: dict[str, str] = field(default_factory=dict)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    total_seconds: float = 0.0
+    ablations: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+
+def seed_overrides(seed: int) -> list[str]:
+    """The seed of a training stage: weights, sampling and augmentations."""
+    return [f"run.seed={seed}", f"data.seed={seed}"]
+
+
+def pretrain_seed(runner: StageRunner, scale: DemoScale, source: Path, folder: Path, seed: int) -> PretrainedModels:
+    """CLIP towers on the source renders, then the point tower aligned to them (ULIP)."""
+    clip = runner.pretrain_clip(
+        ["demo-pretrain-clip"],
+        [
+            f"data.root={source}",
+            f"run.output_dir={folder / 'pretrain-clip'}",
+            f"pretrain.epochs={scale.clip_epochs}",
+            *seed_overrides(seed),
+        ],
+    )
+    ulip = runner.pretrain_ulip(
+        ["demo-pretrain-ulip"],
+        [
+            f"data.root={source}",
+            f"model.pretrained={clip}",
+            f"run.output_dir={folder / 'pretrain-ulip'}",
+            f"pretrain.epochs={scale.ulip_epochs}",
+            *seed_overrides(seed),
+        ],
+    )
+    return PretrainedModels(clip=clip, ulip=ulip)
+
+
+def selftrain_overrides(scale: DemoScale, target: Path, model: Path, seed: int, steps: int | None = None) -> list[str]:
+    """Overrides shared by every self-training run of a seed (data, initial model, length, EMA ramp)."""
+    total = steps or scale.selftrain_steps
+    return [
+        f"data.root={target}",
+        f"model.pretrained={model}",
+        f"schedule.max_steps={total}",
+        f"ema.warmup_steps={ema_warmup_steps(total)}",
+        *seed_overrides(seed),
+    ]
+
+
+def selftrain_runs(
+    runner: StageRunner,
+    scale: DemoScale,
+    target: Path,
+    models: PretrainedModels,
+    folder: Path,
+    seed: int,
+    variants: Sequence[tuple[str, Sequence[str], Sequence[str]]],
+) -> dict[str, dict[str, Any]]:
+    """Self-train one run per ``(name, presets, extra overrides)``; returns name → ``{"student", "teacher"}``."""
+    common = selftrain_overrides(scale, target, models.ulip, seed)
+    results = {}
+    for name, presets, extra in variants:
+        slug = name.lower().replace(" ", "-").replace("/", "-")
+        overrides = [*common, f"run.output_dir={folder / slug}", *extra]
+        results[name] = runner.selftrain(f"selftrain {name}", presets, overrides)
+    return results
+
+
+def _zero_shot(runner: StageRunner, root: Path, model: Path, folder: Path, name: str) -> dict[str, Any]:
+    overrides = [f"data.root={root}", f"model.pretrained={model}", f"run.output_dir={folder}"]
+    return runner.evaluate(f"zero-shot {name}", ["demo"], overrides)
+
+
+def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> DemoResult:
+    """Run the demo as ``options`` say and return every number (see :class:`DemoResult`).
+
+    Raises:
+        crossmost_train.demo.stages.StageError: a stage failed (the message has the command reproducing it).
+    """
+    import torch
+
+    if options.threads > 0:
+        torch.set_num_threads(options.threads)
+    started = time.perf_counter()
+    scale = options.resolved_scale()
+    out = Path(options.out)
+    runner = StageRunner(progress=options.progress, echo=echo)
+    data = out / "data"
+    source, target = (
+        runner.synth(scale, domain, data / f"{domain.domain}-{scale.data_key(domain)}", workers=options.workers)
+        for domain in (scale.source, scale.target)
+    )
+    result = DemoResult(scale, list(range(options.seeds)), data={"source": str(source), "target": str(target)})
+    for seed in result.seeds:
+        folder = out / f"seed-{seed}"
+        models = pretrain_seed(runner, scale, source, folder, seed)
+        scores = {
+            "zero-shot (source)": _zero_shot(runner, source, models.ulip, folder / "zeroshot-source", "source"),
+            "zero-shot": _zero_shot(runner, target, models.ulip, folder / "zeroshot-target", "target"),
+        }
+        trained = selftrain_runs(
+            runner,
+            scale,
+            target,
+            models,
+            folder,
+            seed,
+            [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
+        )
+        for name, final in trained.items():
+            scores[name] = final["student"]
+            if "teacher" in final:
+                scores[f"{name} (teacher)"] = final["teacher"]
+        result.scores[seed] = scores
+        result.runs[seed] = {
+            "zero-shot (source)": str(folder / "zeroshot-source"),
+            "zero-shot": str(folder / "zeroshot-target"),
+            "baseline self-training": str(folder / "baseline-self-training"),
+            "Cross-MoST": str(folder / "cross-most"),
+        }
+    if options.ablations:
+        from crossmost_train.demo.ablations import run_ablations
+
+        result.ablations = run_ablations(runner, scale, target, out, result.seeds, source)
+    for stage in runner.stages:
+        key = stage.name
+        result.stage_seconds[key] = result.stage_seconds.get(key, 0.0) + stage.seconds
+        result.commands.append(stage.command)
+    result.total_seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,173 @@
+"""The demo's parts without training: scales and cache keys, the synth command it runs, the stage cache, the
+aggregation over seeds, the Table-1-style table, the orderings and the ablation rows."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from crossmost_train.cli import build_parser
+from crossmost_train.config import list_presets, load_config
+from crossmost_train.demo.ablations import ablation_variants
+from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DomainSpec, ema_warmup_steps
+from crossmost_train.demo.stages import StageError, StageRunner, synth_arguments
+from crossmost_train.demo.table import MeanStd, aggregate, check_orderings, format_cell, markdown_table, text_table
+
+
+def test_ema_ramp_is_the_papers_share_of_the_schedule() -> None:
+    assert ema_warmup_steps(3800) == 400  # the paper: 400 of ~3.8k steps
+    assert ema_warmup_steps(300) == 32  # 300 × 400/3800 = 31.6
+    assert ema_warmup_steps(3) == 1  # never zero
+
+
+def test_data_key_changes_with_what_changes_the_data() -> None:
+    key = DEFAULT_SCALE.data_key(DEFAULT_SCALE.target)
+    assert key == DEFAULT_SCALE.data_key(DomainSpec("target", 40, dict(DEFAULT_SCALE.target.options)))
+    assert key != DEFAULT_SCALE.data_key(DEFAULT_SCALE.source)
+    other = DomainSpec("target", 40, {**DEFAULT_SCALE.target.options, "clutter": 0.5})
+    assert key != DEFAULT_SCALE.data_key(other)
+    assert key != QUICK_SCALE.data_key(DEFAULT_SCALE.target)  # other views / sizes
+
+
+def test_synth_arguments_parse_as_the_data_command(tmp_path: Path) -> None:
+    from crossmost_data.cli import build_parser as data_parser
+
+    domain = DomainSpec("target", 7, {"partiality": 0.5, "target_views": "depth"})
+    argv = synth_arguments(DEFAULT_SCALE, domain, tmp_path / "t", workers=2, progress=False)
+    args = data_parser().parse_args(argv)
+    assert (args.command, args.domain, args.objects_per_class) == ("synth", "target", 7)
+    assert (args.views, args.image_size, args.points) == (DEFAULT_SCALE.views, DEFAULT_SCALE.image_size, 512)
+    assert dict(args.option) == {"partiality": 0.5, "target_views": "depth"}
+    assert args.workers == 2
+    assert args.no_progress
+    assert args.out == tmp_path / "t"
+
+
+def test_demo_presets_load_and_differ_only_where_the_baseline_should() -> None:
+    assert {"demo", "demo-baseline", "demo-pretrain-clip", "demo-pretrain-ulip"} <= set(list_presets())
+    ours, base = load_config(["demo"]), load_config(["demo-baseline"])
+    assert ours.model.name == base.model.name == "tiny"
+    assert (ours.objective.strategy, base.objective.strategy) == ("joint", "independent")
+    assert ours.objective.alignment_weight > 0
+    assert base.objective.alignment_weight == 0
+    assert ours.optim == base.optim
+    assert ours.ema == base.ema
+    assert ours.data == base.data
+    assert load_config(["demo-pretrain-clip"]).pretrain.task == "clip"
+    assert load_config(["demo-pretrain-ulip"]).pretrain.task == "ulip"
+
+
+def test_stage_cache_reuses_a_finished_stage_with_the_same_key(tmp_path: Path) -> None:
+    calls = []
+    lines: list[str] = []
+    runner = StageRunner(progress=False, echo=lines.append)
+
+    def body() -> dict[str, int]:
+        calls.append(1)
+        print("chatter that goes to the stage log")
+        return {"value": 7}
+
+    assert runner._run("s", "cmd", tmp_path / "s", {"k": 1}, body) == {"value": 7}
+    assert runner._run("s", "cmd", tmp_path / "s", {"k": 1}, body) == {"value": 7}
+    assert len(calls) == 1
+    assert [s.cached for s in runner.stages] == [False, True]
+    assert "chatter" in (tmp_path / "s" / "output.log").read_text()
+    runner._run("s", "cmd", tmp_path / "s", {"k": 2}, body)  # another config: run again
+    assert len(calls) == 2
+    saved = json.loads((tmp_path / "s" / "stage.json").read_text())
+    assert saved["result"] == {"value": 7}
+    assert saved["command"] == "cmd"
+
+
+def test_a_failing_stage_names_itself_and_its_command(tmp_path: Path) -> None:
+    runner = StageRunner(progress=False, echo=lambda _: None)
+
+    def body() -> dict[str, int]:
+        raise ValueError("boom")
+
+    with pytest.raises(StageError, match=r"pretrain clip failed: boom\n  reproduce with: crossmost-train x"):
+        runner._run("pretrain clip", "crossmost-train x", tmp_path / "p", {}, body)
+    assert not (tmp_path / "p" / "stage.json").exists()
+
+
+def _scores(image: float, image_star: float, point: float, joint: float) -> dict[str, float]:
+    return {"image": image, "image*": image_star, "point": point, "joint": joint}
+
+
+def test_aggregate_gives_mean_and_sample_std() -> None:
+    per_seed = {
+        0: {"a": _scores(10, 20, 30, 40)},
+        1: {"a": _scores(20, 20, 50, 40)},
+        2: {"a": _scores(30, 20, 70, math.nan)},
+    }
+    table = aggregate(per_seed, ["a"])
+    assert table["a"]["image"] == MeanStd(20.0, 10.0, 3)
+    assert table["a"]["point"] == MeanStd(50.0, 20.0, 3)
+    assert table["a"]["image*"].std == 0.0
+    assert table["a"]["joint"] == MeanStd(40.0, 0.0, 2)  # the NaN seed is left out
+    assert format_cell(table["a"]["point"]) == "50.0 ± 20.0"
+    assert format_cell(MeanStd(71.25, 0.0, 1)) == "71.2"
+    assert format_cell(MeanStd(math.nan, math.nan, 0)) == "–"
+
+
+def test_tables_have_one_row_per_method_and_every_branch() -> None:
+    table = aggregate(
+        {0: {"zero-shot": _scores(1, 2, 3, 4), "Cross-MoST": _scores(5, 6, 7, 8)}}, ["zero-shot", "Cross-MoST"]
+    )
+    md = markdown_table(table).splitlines()
+    assert md[0] == "| method | image | image* | point | joint |"
+    assert md[3] == "| Cross-MoST | 5.0 | 6.0 | 7.0 | 8.0 |"
+    text = text_table(table).splitlines()
+    assert text[0].split() == ["method", "image", "image*", "point", "joint"]
+    assert text[3].split() == ["Cross-MoST", "5.0", "6.0", "7.0", "8.0"]
+
+
+def test_orderings_are_judged_on_means_and_counted_per_seed() -> None:
+    def seed(zs_img: float, base_pt: float, cm_pt: float) -> dict[str, dict[str, float]]:
+        return {
+            "zero-shot (source)": _scores(80, 80, 90, 85),
+            "zero-shot": _scores(zs_img, zs_img, 40, 30),
+            "baseline self-training": _scores(30, 32, base_pt, 40),
+            "Cross-MoST": _scores(45, 50, cm_pt, 55),
+        }
+
+    checks = {c.claim: c for c in check_orderings({0: seed(20, 45, 50), 1: seed(24, 52, 50)})}
+    shifted = checks["the target is shifted: zero-shot point on target < on source"]
+    assert shifted.holds
+    assert shifted.seeds_holding == 2
+    point = checks["Cross-MoST > baseline self-training (point)"]
+    assert point.holds
+    assert point.seeds_holding == 1
+    assert point.detail == "48.5 < 50.0"
+    gain = checks["Cross-MoST gains ≥ 10 points over zero-shot on a branch"]
+    assert gain.holds
+    assert gain.seeds_holding == 2
+    assert gain.detail == "image +23.0, image* +28.0, point +10.0"
+    worse = {c.claim: c for c in check_orderings({0: seed(20, 60, 50)})}
+    assert not worse["Cross-MoST > baseline self-training (point)"].holds
+
+
+def test_ablation_rows_follow_the_papers_tables() -> None:
+    rows = ablation_variants(views=6)
+    assert [label for label, _ in rows["views"]] == ["1 view", "2 views", "4 views", "6 views (all)"]
+    assert rows["views"][0][1] == ["ablation-views-1"]
+    labels = [label for label, _ in rows["pseudo-labels"]]
+    assert labels == [
+        "no comb. (each branch its own)",
+        "image only",
+        "point cloud only",
+        "random modality",
+        "joint (Cross-MoST)",
+    ]
+    for table in rows.values():
+        assert sum(1 for _, overlays in table if not overlays) == 1  # exactly one row is the main run
+        for _, overlays in table:
+            for preset in overlays:
+                load_config(["demo", preset])  # every overlay stacks on the demo preset
+    assert [label for label, _ in ablation_variants(views=12)["views"]][-2:] == ["8 views", "12 views (all)"]
+
+
+def test_demo_is_a_registered_command() -> None:
+    args = build_parser().parse_args(["demo", "--quick", "--seeds", "2", "--out", "x"])
+    assert (args.command, args.quick, args.seeds, args.out, args.threads) == ("demo", True, 2, Path("x"), 1)
