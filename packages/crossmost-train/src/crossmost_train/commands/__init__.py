@@ -30,6 +30,7 @@ BUILTIN_MODULES: list[str] = [
     "crossmost_train.commands.pretrain",
     "crossmost_train.commands.evaluate",
     "crossmost_train.commands.predict",
+    "crossmost_train.demo.command",
 ]
 
 
