@@ -14,7 +14,8 @@ Full-size run::
     uv run --no-sync python benchmarks/bench_render.py --meshes 64 --workers 1 2 4 --depth-batch 128 --depth-points 8192
 
 With Mesa's software rasteriser (llvmpipe), each GL context starts one rendering thread per core, so several
-workers compete for the same cores; ``--lp-threads 1`` gives each worker a single rasteriser thread (it sets
+workers compete for the same cores; ``--lp-threads 1`` (the default, as in ``crossmost-data render --workers N``)
+gives each worker a single rasteriser thread (it sets
 ``LP_NUM_THREADS`` in the workers), which is what scales across processes. The CPU share printed for each row says
 how much of a core each worker actually got: on a machine busy with other work the wall-clock speed-up is capped by
 the free cores, while "views per worker CPU-second" shows whether the work itself scales (it should stay constant).
@@ -51,7 +52,7 @@ def _config(views: int, size: int, cull: bool) -> object:
 
 
 def _init_worker(views: int, size: int, cull: bool, lp_threads: int | None) -> None:
-    if lp_threads is not None:
+    if lp_threads:
         os.environ["LP_NUM_THREADS"] = str(lp_threads)
     from crossmost_data.render import get_process_renderer
 
@@ -114,7 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subdivisions", type=int, default=4, help="icosphere subdivisions (4 = 5120 faces)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to measure")
     parser.add_argument("--cull-back-faces", action="store_true", help="RenderConfig.cull_back_faces=True")
-    parser.add_argument("--lp-threads", type=int, default=None, help="LP_NUM_THREADS for llvmpipe in the workers")
+    parser.add_argument(
+        "--lp-threads",
+        type=int,
+        default=1,
+        help="LP_NUM_THREADS for llvmpipe in the workers (1, as the preparation pipeline sets; 0: Mesa's default)",
+    )
     parser.add_argument("--depth-batch", type=int, default=32, help="clouds per depth-projection batch")
     parser.add_argument("--depth-points", type=int, default=2048, help="points per cloud")
     parser.add_argument("--depth-views", type=int, default=10, help="depth views per cloud")
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"mesh rendering: {args.meshes} meshes × {args.views} views at {args.size}px, {faces} faces each, "
             f"cull_back_faces={args.cull_back_faces}, "
-            f"LP_NUM_THREADS={args.lp_threads if args.lp_threads is not None else '(default)'}"
+            f"LP_NUM_THREADS={args.lp_threads or '(Mesa default)'}"
         )
         rates = {}
         for workers in args.workers:

@@ -9,6 +9,7 @@ once (only when views are rendered); :func:`process_item` never raises for a bad
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -89,6 +90,12 @@ def init_worker(config: PrepareConfig, view_source: ViewSource) -> None:
     _CONFIG = config
     _VIEW_SOURCE = view_source
     if view_source == "render":
+        if config.workers > 1:
+            # Mesa's software rasteriser starts one thread per core in every context; with one context per worker
+            # those threads fight over the same cores and two workers render no faster than one. One rasteriser
+            # thread per worker scales with the worker count (benchmarks/bench_render.py). A value the user set
+            # (or a GPU driver, which ignores it) wins.
+            os.environ.setdefault("LP_NUM_THREADS", "1")
         _renderer(config)
 
 
