@@ -201,7 +201,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     set_train_mode(model, cfg)
     model.image_tower.eval()
     num_classes = len(classnames)
-    branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale).to(accelerator.device)
+    branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)
     params = [q for q in branch.parameters() if q.requires_grad]
     wrapped = accelerator.prepare(branch)
 
@@ -244,13 +244,15 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
 
 class _PointBranch(nn.Module):
     """The trainable part of ULIP pre-training as one module (what DDP wraps): points → (projected feature, logit
-    scale: 100, or exp of a learnable parameter initialised at log 100)."""
+    scale: ``pretrain.logit_scale``, or exp of a learnable parameter initialised at its log)."""
 
-    def __init__(self, model: nn.Module, learnable_scale: bool) -> None:
+    def __init__(self, model: nn.Module, learnable_scale: bool, scale: float = 100.0) -> None:
         super().__init__()
         self.point_encoder = model.point_encoder
         self.point_projection = model.point_projection
-        self.log_scale = nn.Parameter(torch.tensor(math.log(100.0)), requires_grad=learnable_scale)
+        if scale <= 0:
+            raise ValueError(f"pretrain.logit_scale must be > 0, got {scale}")
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)), requires_grad=learnable_scale)
 
     def forward(self, points: Tensor) -> tuple[Tensor, Tensor]:
         encoder: Any = self.point_encoder

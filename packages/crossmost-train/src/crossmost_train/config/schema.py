@@ -207,7 +207,11 @@ class PretrainConfig:
         default_factory=lambda: ["a photo of a {}.", "a 3D model of a {}.", "a rendering of a {}."]
     )
     learnable_logit_scale: bool = False
-    """ULIP: logits are 100·cosine (False) or exp(learnable scale) · cosine."""
+    """ULIP: logits are ``logit_scale``·cosine (False) or exp(learnable scale) · cosine."""
+    logit_scale: float = 100.0
+    """ULIP: the (initial) logit scale; 100 matches the temperature CLIP ViT-B/16 learned. Towers pre-trained with
+    another temperature (``pretrain --task clip`` of tiny towers) want their own, so that the point and image
+    branches share one calibrated classifier."""
     base_lr: float = 5e-4
     """Learning rate (not batch-scaled; the authors' ULIP run used 5e-4)."""
     min_lr: float = 1e-5
