@@ -32,6 +32,12 @@ class DataConfig:
     """Fraction of image mask blocks masked for the student (MIM)."""
     mask_block_patches: int = 2
     """Side of an image mask block in ViT patches (2 × 16 px = the authors' 32-pixel blocks)."""
+    image_augment: dict[str, Any] = field(default_factory=dict)
+    """Fields of ``crossmost_data.loader.ImageAugmentConfig`` to change for training (e.g. ``strong_scale``,
+    ``rand_augment``); empty keeps the official pipelines."""
+    point_augment: dict[str, Any] = field(default_factory=dict)
+    """Fields of ``crossmost_data.loader.PointAugmentConfig`` to change for training (e.g. ``strong_scale``,
+    ``translate``, ``dropout_max``); empty keeps the official pipelines, which were made for 8192-point clouds."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """A damaged sample in a shard is skipped (logged, listed) or stops the run."""
     num_workers: int = 2
