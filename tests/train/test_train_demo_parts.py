@@ -171,3 +171,27 @@ def test_ablation_rows_follow_the_papers_tables() -> None:
 def test_demo_is_a_registered_command() -> None:
     args = build_parser().parse_args(["demo", "--quick", "--seeds", "2", "--out", "x"])
     assert (args.command, args.quick, args.seeds, args.out, args.threads) == ("demo", True, 2, Path("x"), 1)
+
+
+def test_a_stage_reruns_when_the_stage_it_reads_from_changed(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def body(name: str) -> dict[str, str]:
+        calls.append(name)
+        return {}
+
+    upstream = tmp_path / "pretrain"
+    runner = StageRunner(progress=False, echo=lambda _: None)
+
+    def run_b(r: StageRunner) -> None:
+        inputs = r._upstream([f"model.pretrained={upstream / 'model'}", "schedule.max_steps=3"])
+        r._run("b", "cmd", tmp_path / "b", {"inputs": inputs}, lambda: body("b"))
+
+    runner._run("a", "cmd", upstream, {"epochs": 1}, lambda: body("a"))
+    run_b(runner)
+    run_b(runner)
+    run_b(StageRunner(progress=False, echo=lambda _: None))  # a new process reads the digest from stage.json
+    assert calls == ["a", "b"]
+    runner._run("a", "cmd", upstream, {"epochs": 2}, lambda: body("a"))  # the pre-training changed ...
+    run_b(runner)  # ... so what was trained from it is redone
+    assert calls == ["a", "b", "a", "b"]

@@ -94,6 +94,22 @@ def seed_overrides(seed: int) -> list[str]:
     return [f"run.seed={seed}", f"data.seed={seed}"]
 
 
+def learned_logit_scale(clip_file: Path) -> float:
+    """The logit scale (inverse temperature) the CLIP towers learned, rounded to 3 significant digits.
+
+    The tiny towers learn a temperature far from CLIP ViT-B/16's 100 (they start at 1/0.07 ≈ 14.3 and move little in
+    a few hundred steps). Image–text cosines are calibrated at that scale only, so the demo aligns the point tower
+    at the same scale (``pretrain.logit_scale``) and gives the shared classifier that scale: at 100 the image
+    branch's softmax saturates (median confidence 0.999 on the target) and its cross-entropy, ~50 at the first
+    step, swamps the point branch.
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(clip_file), framework="pt") as f:
+        value = float(f.get_tensor("logit_scale").exp())
+    return float(f"{value:.3g}")
+
+
 def pretrain_seed(runner: StageRunner, scale: DemoScale, source: Path, folder: Path, seed: int) -> PretrainedModels:
     """CLIP towers on the source renders, then the point tower aligned to them (ULIP)."""
     clip = runner.pretrain_clip(
@@ -105,11 +121,14 @@ def pretrain_seed(runner: StageRunner, scale: DemoScale, source: Path, folder: P
             *seed_overrides(seed),
         ],
     )
+    scale_value = learned_logit_scale(clip)
     ulip = runner.pretrain_ulip(
         ["demo-pretrain-ulip"],
         [
             f"data.root={source}",
             f"model.pretrained={clip}",
+            f"pretrain.logit_scale={scale_value}",
+            f"model.overrides={{classifier: {{scale: {scale_value}}}}}",
             f"run.output_dir={folder / 'pretrain-ulip'}",
             f"pretrain.epochs={scale.ulip_epochs}",
             *seed_overrides(seed),

@@ -82,14 +82,16 @@ class DemoScale:
         return replace(self, selftrain_steps=selftrain_steps)
 
 
-# The target domain: scans whose images are another look of the object (washed-out colours, dim light, dark
-# background) and whose points are partial, cluttered and rotated. Each modality is degraded in its own way, so the
-# two branches are right on different objects and the joint pseudo-labels can teach each branch from the other.
+# The target domain: scans (seen from one to three viewpoints, noisy, rotated about the up axis) whose views are
+# depth projections of the scan, not renders. The image branch, trained on coloured renders, falls to a few times
+# chance on them (as CLIP does on ScanObjectNN's depth renders in the paper); the point branch keeps about half its
+# source accuracy. Stronger knobs (partiality 0.7, clutter 0.2) left both branches near 30 % zero-shot, too little
+# for the tiny models' self-training to improve on in a few hundred steps.
 _TARGET_OPTIONS: dict[str, Any] = {
     "target_views": "depth",
-    "partiality": 0.7,
+    "partiality": 0.4,
     "noise": 0.01,
-    "clutter": 0.2,
+    "clutter": 0.0,
 }
 
 DEFAULT_SCALE = DemoScale(
@@ -107,13 +109,13 @@ DEFAULT_SCALE = DemoScale(
 
 QUICK_SCALE = DemoScale(
     name="quick",
-    source=DomainSpec("source", 20),
-    target=DomainSpec("target", 20, dict(_TARGET_OPTIONS)),
+    source=DomainSpec("source", 24),
+    target=DomainSpec("target", 24, dict(_TARGET_OPTIONS)),
     views=4,
     image_size=64,
     points=512,
     data_seed=0,
-    clip_epochs=25,
+    clip_epochs=40,
     ulip_epochs=15,
-    selftrain_steps=60,
+    selftrain_steps=50,
 )

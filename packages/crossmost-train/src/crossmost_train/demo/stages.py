@@ -98,6 +98,22 @@ class StageRunner:
         self.quiet = quiet
         self.echo = echo
         self.stages: list[Stage] = []
+        self._digests: dict[Path, str] = {}
+
+    def _upstream(self, values: Sequence[str]) -> dict[str, str]:
+        """Digests of the earlier stages whose output ``values`` (override values, paths) point into, so that a
+        stage reruns when what it was built from changed, not only when its own config did."""
+        found: dict[str, str] = {}
+        for value in values:
+            path = Path(value.partition("=")[2] or value)
+            for folder in (path, *path.parents):
+                digest = self._digests.get(folder)
+                if digest is None and (folder / STAGE_FILE).is_file():
+                    digest = json.loads((folder / STAGE_FILE).read_text()).get("key")
+                if digest is not None:
+                    found[str(folder)] = digest
+                    break
+        return found
 
     @contextlib.contextmanager
     def _captured(self, log: Path) -> Iterator[None]:
@@ -118,6 +134,7 @@ class StageRunner:
     ) -> dict[str, Any]:
         record = folder / STAGE_FILE
         digest = _hash(key)
+        self._digests[folder] = digest
         if record.is_file():
             saved = json.loads(record.read_text())
             if saved.get("key") == digest:
@@ -172,8 +189,11 @@ class StageRunner:
         cfg = self.config(presets, overrides)
         key = config_to_dict(cfg)
         key["run"].pop("progress_bar", None)
+        folder = Path(cfg.run.output_dir)
+        inputs = [o for o in overrides if not o.startswith("run.output_dir=")]
         line = f"crossmost-train {command} " + shlex.join([a for p in presets for a in ("-c", p)] + list(overrides))
-        return self._run(name, line, Path(cfg.run.output_dir), {"command": command, "config": key}, lambda: body(cfg))
+        full_key = {"command": command, "config": key, "inputs": self._upstream(inputs)}
+        return self._run(name, line, folder, full_key, lambda: body(cfg))
 
     def pretrain_clip(self, presets: Sequence[str], overrides: Sequence[str]) -> Path:
         """``crossmost-train pretrain --task clip``; returns the open_clip state-dict file."""
