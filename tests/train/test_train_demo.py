@@ -1,8 +1,9 @@
 """`crossmost-train demo --quick` end to end through the command line: synthetic data, CLIP and ULIP pre-training,
 zero-shot, baseline and Cross-MoST self-training, the table, the report and a rerun from the stage cache.
 
-Asserted are only the orderings that held in every seed of `crossmost-train demo --quick --seeds 3`: the target
-is shifted for the point branch, and Cross-MoST is at least as good as zero-shot on some branch.
+Asserted among the orderings is only the one that held in every seed of `crossmost-train demo --quick --seeds 3`:
+the target domain is shifted (zero-shot accuracy on the target below the source, image* and point). At this scale
+self-training does not reliably beat zero-shot, so that is not asserted.
 """
 
 import json
@@ -37,9 +38,12 @@ def test_quick_demo_runs_end_to_end_and_reruns_from_the_cache(
     test_objects = 12 * round(24 * 0.2)  # twelve classes, 24 objects each, a 0.2 test fraction
     assert all(seed[m]["num_samples"] == test_objects for m in METHODS)
 
-    # the orderings that hold reliably at this scale
+    # the ordering that held in every seed at this scale: the target is shifted for both branches
     assert seed["zero-shot"]["point"] < seed["zero-shot (source)"]["point"]
-    assert any(seed["Cross-MoST"][b] >= seed["zero-shot"][b] for b in ("image", "image*", "point"))
+    assert seed["zero-shot"]["image*"] < seed["zero-shot (source)"]["image*"]
+    checks = {c["claim"]: c for c in results["checks"]}
+    assert len(checks) == 8
+    assert all(c["seeds"] == 1 and 0 <= c["seeds_holding"] <= 1 for c in checks.values())
 
     # the printed summary: the table with every method, the stage times and the files
     for method in METHODS:

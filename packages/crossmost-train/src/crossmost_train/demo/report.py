@@ -38,6 +38,7 @@ def demo_results_dict(result: DemoResult, checks: Sequence[Check]) -> dict[str, 
         "seeds": result.seeds,
         "data": result.data,
         "table": {row: {b: cell.to_dict() for b, cell in cells.items()} for row, cells in table.items()},
+        "table_markdown": markdown_table(table),
         "teacher_table": {
             row: {b: cell.to_dict() for b, cell in cells.items()}
             for row, cells in aggregate(result.scores, teachers).items()
