@@ -23,12 +23,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = _DESCRIPTION
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/demo, runs/demo-quick)")
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 of every training stage (default 1)")
-    parser.add_argument("--quick", action="store_true", help="a smaller variant (about 2 minutes on 2 cores)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smaller variant (about 2 minutes on 2 cores; the test suite runs it)"
+    )
     parser.add_argument(
         "--ablations",
         action="store_true",
-        help="also run the paper's Tables 2-5 on the benchmark and write them to --ablations-doc (long: ~13 "
-        "self-training runs per seed)",
+        help="also run the paper's Tables 2-5 on the benchmark and write them to --ablations-doc (10 more "
+        "self-training runs per seed: about 15-20 minutes per seed on 2 CPU cores)",
     )
     parser.add_argument(
         "--ablations-doc",

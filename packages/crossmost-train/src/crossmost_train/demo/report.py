@@ -104,7 +104,11 @@ def plot_accuracy_bars(result: DemoResult, path: Path) -> Path:
     ax.set_xticks(range(len(BRANCHES)), list(BRANCHES))
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"synthetic benchmark, target test split ({len(result.seeds)} seed(s))")
+    ax.set_title(
+        f"synthetic benchmark, target test split ({len(result.seeds)} seed(s); "
+        "'zero-shot (source)': source test split)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8, ncol=2)
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
