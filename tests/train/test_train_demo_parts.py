@@ -146,6 +146,7 @@ def test_orderings_are_judged_on_means_and_counted_per_seed() -> None:
     assert gain.detail == "image +23.0, image* +28.0, point +10.0"
     worse = {c.claim: c for c in check_orderings({0: seed(20, 60, 50)})}
     assert not worse["Cross-MoST > baseline self-training (point)"].holds
+    assert worse["Cross-MoST > baseline self-training (point)"].detail == "60.0 ≥ 50.0"
 
 
 def test_ablation_rows_follow_the_papers_tables() -> None:

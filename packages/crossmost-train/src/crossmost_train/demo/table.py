@@ -140,7 +140,9 @@ def check_orderings(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]], *, 
     def less(claim: str, low: tuple[str, str], high: tuple[str, str]) -> None:
         a, b = mean(*low), mean(*high)
         checks.append(
-            Check(claim, a < b, f"{a:.1f} < {b:.1f}", count(lambda x, y: x < y, low, high), seeds),
+            Check(
+                claim, a < b, f"{a:.1f} {'<' if a < b else '≥'} {b:.1f}", count(lambda x, y: x < y, low, high), seeds
+            ),
         )
 
     for branch in ("image*", "point"):
