@@ -72,7 +72,8 @@ class DemoResult:
             EMA teacher under ``"<method> (teacher)"``).
         runs: seed → method → run folder.
         data: ``{"source": folder, "target": folder}``.
-        stage_seconds: stage name → wall seconds summed over seeds (0 for reused stages).
+        stage_seconds: stage name → wall seconds of this run summed over seeds (0 for reused stages).
+        computed_seconds: stage name → wall seconds of the runs that computed the results, summed over seeds.
         total_seconds: Wall time of the whole demo.
         ablations: Ablation table name → variant → seed → scores (empty without ``--ablations``).
         commands: The command lines of every stage, in order.
@@ -84,6 +85,7 @@ class DemoResult:
     runs: dict[int, dict[str, str]] = field(default_factory=dict)
     data: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    computed_seconds: dict[str, float] = field(default_factory=dict)
     total_seconds: float = 0.0
     ablations: dict[str, dict[str, dict[int, dict[str, Any]]]] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
@@ -227,6 +229,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
     for stage in runner.stages:
         key = stage.name
         result.stage_seconds[key] = result.stage_seconds.get(key, 0.0) + stage.seconds
+        result.computed_seconds[key] = result.computed_seconds.get(key, 0.0) + stage.computed_seconds
         result.commands.append(stage.command)
     result.total_seconds = time.perf_counter() - started
     return result

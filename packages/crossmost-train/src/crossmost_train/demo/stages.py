@@ -44,6 +44,7 @@ class Stage:
         seconds: Wall time of this run (0 when reused from the cache).
         cached: Whether the result came from an earlier run.
         result: What the stage returned (scores, paths).
+        computed_seconds: Wall time of the run that computed it (this run's, or the earlier one's when reused).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Stage:
     seconds: float
     cached: bool
     result: dict[str, Any] = field(default_factory=dict)
+    computed_seconds: float = 0.0
 
 
 def _hash(content: Any) -> str:
@@ -138,7 +140,8 @@ class StageRunner:
         if record.is_file():
             saved = json.loads(record.read_text())
             if saved.get("key") == digest:
-                self.stages.append(Stage(name, command, folder, 0.0, True, saved["result"]))
+                recorded = float(saved.get("seconds", 0.0))
+                self.stages.append(Stage(name, command, folder, 0.0, True, saved["result"], recorded))
                 self.echo(f"[demo] {name}: reused {folder}")
                 return dict(saved["result"])
         self.echo(f"[demo] {name} ...")
@@ -151,7 +154,7 @@ class StageRunner:
         seconds = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
         _write_json(record, {"key": digest, "command": command, "seconds": seconds, "result": result})
-        self.stages.append(Stage(name, command, folder, seconds, False, result))
+        self.stages.append(Stage(name, command, folder, seconds, False, result, seconds))
         self.echo(f"[demo] {name}: {seconds:.1f} s")
         return result
 
