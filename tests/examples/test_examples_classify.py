@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -16,21 +15,10 @@ import torch
 import torch._dynamo
 from PIL import Image
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "classify_point_cloud_and_image.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_classify_point_cloud_and_image", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def example() -> ModuleType:
-    return load_example()
+def example(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    return load_example("classify_point_cloud_and_image")
 
 
 def test_main_prints_and_returns_distributions(example: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -21,24 +21,20 @@ CLASSES = ["ball", "box", "cone", "cylinder"]
 pytestmark = pytest.mark.slow
 
 
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_custom_folder_dataset", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def example(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    return load_example("custom_folder_dataset")
 
 
-def test_folder_layout_written(tmp_path: Path) -> None:
-    files = load_example().write_folder_dataset(tmp_path, objects_per_class=2, seed=0)
+def test_folder_layout_written(example: ModuleType, tmp_path: Path) -> None:
+    files = example.write_folder_dataset(tmp_path, objects_per_class=2, seed=0)
     assert sorted(path.relative_to(tmp_path).as_posix() for path in files) == sorted(
         f"{name}/{name}_{index:02d}.obj" for name in CLASSES for index in range(2)
     )
 
 
-def test_end_to_end_with_depth_views(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    result = load_example().main(
+def test_end_to_end_with_depth_views(example: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    result = example.main(
         ["--work-dir", str(tmp_path), "--objects-per-class", "4", "--steps", "2", "--views", "2", "--depth-views"]
     )
     printed = capsys.readouterr().out
@@ -66,14 +62,14 @@ def test_end_to_end_with_depth_views(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "OK: every shard matches the manifest" in printed
 
 
-def test_end_to_end_with_rendered_views(tmp_path: Path) -> None:
+def test_end_to_end_with_rendered_views(example: ModuleType, tmp_path: Path) -> None:
     # The self-test runs in a child process, so no OpenGL context is ever created in the test process.
     selftest = subprocess.run(
         [sys.executable, "-m", "crossmost_data", "render", "--selftest"], capture_output=True, text=True, check=False
     )
     if selftest.returncode != 0:
         pytest.skip(f"headless rendering is not available here: {selftest.stdout[-300:]}{selftest.stderr[-300:]}")
-    result = load_example().main(["--work-dir", str(tmp_path), "--objects-per-class", "3", "--steps", "1"])
+    result = example.main(["--work-dir", str(tmp_path), "--objects-per-class", "3", "--steps", "1"])
     manifest = result["manifest"]
     assert manifest["config"]["reader"]["view_source"] == "render"
     assert manifest["num_views"] == 3

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -18,21 +17,10 @@ from torch import nn
 
 from crossmost_losses import TERM_NAMES, ObjectiveConfig
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "losses_in_your_training_loop.py"
-
-
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_losses_in_your_training_loop", EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def example() -> ModuleType:
-    return load_example()
+def example(load_example: Callable[[str], ModuleType]) -> ModuleType:
+    return load_example("losses_in_your_training_loop")
 
 
 def test_main_runs_steps_with_finite_terms(example: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
