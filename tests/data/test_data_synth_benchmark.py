@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import re
 
@@ -12,6 +13,7 @@ from scipy.spatial import cKDTree
 
 from crossmost_data.datasets.registry import get_reader
 from crossmost_data.items import LoadedItem
+from crossmost_data.render import GLUnavailableError, PyOpenGLVersionError
 from crossmost_data.sampling import sample_surface
 from crossmost_data.synth import SYNTHETIC_CLASSES, SyntheticReader, generate_shape, make_scan, visible_mask
 
@@ -218,3 +220,32 @@ def test_reader_rejects_bad_options() -> None:
         SyntheticReader(domain="real")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="splits"):
         next(SyntheticReader().iter_items(None, "val"))
+
+
+def test_target_render_view_shift_moves_from_the_source_look_to_the_dark_look() -> None:
+    if importlib.util.find_spec("pyrender") is None:
+        pytest.skip("pyrender (the `render` extra) is not installed")
+
+    def corner_and_colour(shift: float) -> tuple[np.ndarray, float]:
+        reader = SyntheticReader(
+            domain="target", objects_per_class=1, classes=["mug"], test_fraction=0.0, num_views=2, view_size=32,
+            scan_points=200, target_views="render", view_shift=shift,
+        )  # fmt: skip
+        try:
+            images = next(reader.iter_items(None, "train")).load().images
+        except (GLUnavailableError, PyOpenGLVersionError) as error:
+            pytest.skip(f"headless OpenGL is not available here: {error}")
+        assert images is not None and len(images) == 2
+        image = images[0].astype(np.float64)
+        object_pixels = image[np.abs(image - image[0, 0]).sum(axis=-1) > 30]
+        assert len(object_pixels) > 20, "the object is in view"
+        saturation = float((object_pixels.max(axis=-1) - object_pixels.min(axis=-1)).mean())
+        return image[0, 0], saturation
+
+    source_background, source_saturation = corner_and_colour(0.0)
+    dark_background, dark_saturation = corner_and_colour(1.0)
+    assert source_background.tolist() == [255.0, 255.0, 255.0]  # the source renders' white background
+    assert dark_background.tolist() == [60.0, 60.0, 70.0]
+    assert dark_saturation < source_saturation  # washed-out colours
+    with pytest.raises(ValueError, match="view_shift"):
+        SyntheticReader(domain="target", view_shift=1.5)

@@ -39,6 +39,7 @@ class SyntheticItemSpec:
     num_views: int
     view_size: int
     target_views: Literal["depth", "render"]
+    view_shift: float = 1.0
 
     def rng(self) -> np.random.Generator:
         """The object's generator: a function of (seed, domain, class, index) only."""
@@ -67,23 +68,34 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
 
     from crossmost_data.render import RenderConfig, get_process_renderer
 
-    # Another look than the source renders: washed-out colours, dim light from many sides, a dark background.
+    # Another look than the source renders, ``view_shift`` of the way (0: the source look on a turned object;
+    # 1: washed-out colours, dim light from many sides, a dark background, a lower camera).
+    shift = spec.view_shift
+    source = RenderConfig()
     visual: Any = mesh.visual
     colours = np.asarray(visual.face_colors, dtype=np.float64)
     grey = colours[:, :3].mean(axis=1, keepdims=True)
-    colours[:, :3] = 0.35 * colours[:, :3] + 0.65 * grey
+    colours[:, :3] = (1.0 - 0.65 * shift) * colours[:, :3] + 0.65 * shift * grey
     visual.face_colors = np.clip(colours, 0, 255).astype(np.uint8)
     mesh.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0.0, 2.0 * np.pi), [0.0, 1.0, 0.0]))
+
+    def towards(start: float, end: float) -> float:
+        return start + (end - start) * shift
+
     config = RenderConfig(
         num_views=spec.num_views,
         layout="ring",
-        elevation_deg=15.0,
+        elevation_deg=towards(source.elevation_deg, 15.0),
         azimuth_offset_deg=15.0,
         image_size=spec.view_size,
-        background=(60, 60, 70),
-        lights="raymond",
-        light_intensity=1.2,
-        ambient=0.15,
+        background=(
+            round(towards(source.background[0], 60)),
+            round(towards(source.background[1], 60)),
+            round(towards(source.background[2], 70)),
+        ),
+        lights="raymond" if shift > 0 else source.lights,
+        light_intensity=towards(source.light_intensity, 1.2),
+        ambient=towards(source.ambient, 0.15),
     )
     return get_process_renderer(config).render(mesh).images
 
@@ -127,6 +139,8 @@ class SyntheticReader:
         view_size: Target only; size of the target views in pixels (resized to the prepare image size).
         target_views: ``"depth"``: depth projections of the scan (no OpenGL needed); ``"render"``: renders of the
             object with washed-out colours, dim light and a dark background (needs OpenGL).
+        view_shift: Target renders only; how far their look is from the source renders, 0 (the source look, only
+            the object turned) to 1 (the full washed-out, dim, dark-background look).
 
     Raises:
         ValueError: An option is out of range, or an unknown class is named.
@@ -148,6 +162,7 @@ class SyntheticReader:
         num_views: int = 12,
         view_size: int = 64,
         target_views: Literal["depth", "render"] = "depth",
+        view_shift: float = 1.0,
     ) -> None:
         if domain not in _DOMAIN_IDS:
             raise ValueError(f"synthetic domain must be 'source' or 'target', got {domain!r}")
@@ -162,6 +177,8 @@ class SyntheticReader:
         for knob, value in (("partiality", partiality), ("clutter", clutter)):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{knob} must be in [0, 1], got {value}")
+        if not 0.0 <= view_shift <= 1.0:
+            raise ValueError(f"view_shift must be in [0, 1], got {view_shift}")
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
         selected = list(SYNTHETIC_CLASSES) if classes is None else [str(c) for c in classes]
@@ -180,6 +197,7 @@ class SyntheticReader:
         self.partiality, self.noise, self.clutter = partiality, noise, clutter
         self.scan_points, self.num_views, self.view_size = scan_points, num_views, view_size
         self.target_views: Literal["depth", "render"] = target_views
+        self.view_shift = float(view_shift)
 
     @property
     def test_count(self) -> int:
@@ -221,6 +239,7 @@ class SyntheticReader:
                     num_views=self.num_views,
                     view_size=self.view_size,
                     target_views=self.target_views,
+                    view_shift=self.view_shift,
                 )
                 yield SourceItem(
                     uid=f"{self.domain}-{class_name}-{index:05d}",

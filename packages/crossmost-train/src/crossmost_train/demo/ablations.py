@@ -32,7 +32,7 @@ def ablation_variants(views: int) -> dict[str, list[tuple[str, list[str]]]]:
         "objectives": [
             (f"{FULL} (all components)", []),
             ("without L-align", ["ablation-no-align"]),
-            ("without MM (MIM, MPM)", ["ablation-no-mm"]),
+            ("with MM (MIM, MPM), which the demo leaves out", ["ablation-with-mm"]),
         ],
         "initialisation": [
             ("ULIP-initialised point tower", []),
