@@ -235,7 +235,8 @@ def test_target_render_view_shift_moves_from_the_source_look_to_the_dark_look() 
             images = next(reader.iter_items(None, "train")).load().images
         except (GLUnavailableError, PyOpenGLVersionError) as error:
             pytest.skip(f"headless OpenGL is not available here: {error}")
-        assert images is not None and len(images) == 2
+        assert images is not None
+        assert len(images) == 2
         image = images[0].astype(np.float64)
         object_pixels = image[np.abs(image - image[0, 0]).sum(axis=-1) > 30]
         assert len(object_pixels) > 20, "the object is in view"

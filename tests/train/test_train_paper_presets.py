@@ -126,6 +126,7 @@ ABLATIONS: dict[str, dict[str, object]] = {
     "ablation-no-align": {"objective.strategy": "joint", "objective.alignment_weight": 0.0},
     # "MM ✗" as the paper describes it (only the masked modelling goes); a documented crossmost choice.
     "ablation-no-mm": {"objective.masked_modeling": False, "objective.masked_modeling_off_drops_alignment": False},
+    "ablation-with-mm": {"objective.masked_modeling": True},
     # "MM ✗" as the authors' code ran it (mask: False also drops both alignments; spec §2.8).
     "ablation-no-mm-official": {
         "objective.masked_modeling": False,
@@ -307,6 +308,14 @@ def test_effective_objective_terms(preset: str, zeroed: set[str]) -> None:
     spec_weights = {"cls_image": 1.0, "cls_point": 1.0, "fairness_image": 1.0, "fairness_point": 1.0}
     spec_weights |= {"mim": 1.0, "mpm": 1.0, "global_local_image": 0.2, "global_local_point": 0.2, "alignment": 1.0}
     assert {name: w for name, w in weights.items() if w} == {n: w for n, w in spec_weights.items() if n not in zeroed}
+
+
+def test_demo_leaves_masked_modelling_out_and_the_with_mm_overlay_puts_it_back() -> None:
+    masked_terms = {"mim", "mpm", "global_local_image", "global_local_point"}
+    demo = build_objective(load_config(["demo"])).config.term_weights()
+    assert {name for name, weight in demo.items() if weight == 0} == masked_terms
+    with_mm = build_objective(load_config(["demo", "ablation-with-mm"])).config.term_weights()
+    assert {name for name, weight in with_mm.items() if weight == 0} == set()
 
 
 # ------------------------------------------------------------------------------------- docs/reproduction.md guard

@@ -108,6 +108,7 @@ def _ablation_header(result: object) -> str:
         '| `ablation-no-align` | no image↔point alignment (Table 2 "Align ✗") |\n'
         '| `ablation-no-mm` | no masked modelling, as the paper describes it (Table 2 "MM ✗") |\n'
         "| `ablation-no-mm-official` | no masked modelling and no alignment, as the authors' code ran it |\n"
+        "| `ablation-with-mm` | masked modelling back on, for presets that leave it out (the `demo` preset) |\n"
         "| `ablation-no-init` | point tower from random weights, image labels for both branches (Table 3 "
         '"Init ✗") |\n'
         "| `ablation-no-joint`, `ablation-image-labels`, `ablation-point-labels`, `ablation-random`, "
