@@ -63,39 +63,46 @@ def _target_views(points: np.ndarray, spec: SyntheticItemSpec) -> list[np.ndarra
     return project_depth_views(points, config).images
 
 
+_DARK_DESATURATION = 0.65
+"""Share of each colour replaced by its grey at ``view_shift`` 1."""
+_DARK_LOOK: dict[str, Any] = {
+    "elevation_deg": 15.0,
+    "background": (60, 60, 70),
+    "lights": "raymond",
+    "light_intensity": 1.2,
+    "ambient": 0.15,
+}
+"""The render settings of the target's look at ``view_shift`` 1 (the source renders' are ``RenderConfig()``)."""
+
+
 def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.random.Generator) -> list[np.ndarray]:
     import trimesh
 
     from crossmost_data.render import RenderConfig, get_process_renderer
 
-    # Another look than the source renders, ``view_shift`` of the way (0: the source look on a turned object;
-    # 1: washed-out colours, dim light from many sides, a dark background, a lower camera).
+    # Another look than the source renders, ``view_shift`` of the way from the source look (on a turned object) to
+    # the dark look: washed-out colours, dim light from many sides, a dark background, a lower camera.
     shift = spec.view_shift
     source = RenderConfig()
     visual: Any = mesh.visual
     colours = np.asarray(visual.face_colors, dtype=np.float64)
     grey = colours[:, :3].mean(axis=1, keepdims=True)
-    colours[:, :3] = (1.0 - 0.65 * shift) * colours[:, :3] + 0.65 * shift * grey
+    colours[:, :3] = (1.0 - _DARK_DESATURATION * shift) * colours[:, :3] + _DARK_DESATURATION * shift * grey
     visual.face_colors = np.clip(colours, 0, 255).astype(np.uint8)
     mesh.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0.0, 2.0 * np.pi), [0.0, 1.0, 0.0]))
-
-    def towards(start: float, end: float) -> float:
-        return start + (end - start) * shift
-
+    between = np.asarray(source.background) + (np.asarray(_DARK_LOOK["background"]) - source.background) * shift
+    red, green, blue = (int(v) for v in np.rint(between))
     config = RenderConfig(
         num_views=spec.num_views,
         layout="ring",
-        elevation_deg=towards(source.elevation_deg, 15.0),
         azimuth_offset_deg=15.0,
         image_size=spec.view_size,
-        background=(
-            round(towards(source.background[0], 60)),
-            round(towards(source.background[1], 60)),
-            round(towards(source.background[2], 70)),
-        ),
-        lights="raymond" if shift > 0 else source.lights,
-        light_intensity=towards(source.light_intensity, 1.2),
-        ambient=towards(source.ambient, 0.15),
+        lights=_DARK_LOOK["lights"] if shift > 0 else source.lights,
+        background=(red, green, blue),
+        **{
+            name: getattr(source, name) + (_DARK_LOOK[name] - getattr(source, name)) * shift
+            for name in ("elevation_deg", "light_intensity", "ambient")
+        },
     )
     return get_process_renderer(config).render(mesh).images
 
