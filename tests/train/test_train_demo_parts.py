@@ -10,8 +10,9 @@ import pytest
 from crossmost_train.cli import build_parser
 from crossmost_train.config import list_presets, load_config
 from crossmost_train.demo.ablations import ablation_variants
+from crossmost_train.demo.pipeline import stage_times
 from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DomainSpec, ema_warmup_steps
-from crossmost_train.demo.stages import StageError, StageRunner, synth_arguments
+from crossmost_train.demo.stages import Stage, StageError, StageRunner, synth_arguments
 from crossmost_train.demo.table import MeanStd, aggregate, check_orderings, format_cell, markdown_table, text_table
 
 
@@ -196,3 +197,17 @@ def test_a_stage_reruns_when_the_stage_it_reads_from_changed(tmp_path: Path) -> 
     runner._run("a", "cmd", upstream, {"epochs": 2}, lambda: body("a"))  # the pre-training changed ...
     run_b(runner)  # ... so what was trained from it is redone
     assert calls == ["a", "b", "a", "b"]
+
+
+def test_stage_times_count_a_stage_reused_within_the_run_once(tmp_path: Path) -> None:
+    clip, full, other = tmp_path / "clip", tmp_path / "cross-most", tmp_path / "seed-1" / "clip"
+    stages = [
+        Stage("pretrain clip", "", clip, 120.0, False, computed_seconds=120.0),
+        Stage("selftrain Cross-MoST", "", full, 0.0, True, computed_seconds=90.0),  # from an earlier run
+        Stage("pretrain clip", "", clip, 0.0, True, computed_seconds=120.0),  # the ablations reuse it
+        Stage("selftrain Cross-MoST", "", full, 0.0, True, computed_seconds=90.0),
+        Stage("pretrain clip", "", other, 100.0, False, computed_seconds=100.0),  # another seed's
+    ]
+    spent, computed = stage_times(stages)
+    assert spent == {"pretrain clip": 220.0, "selftrain Cross-MoST": 0.0}
+    assert computed == {"pretrain clip": 220.0, "selftrain Cross-MoST": 90.0}

@@ -30,7 +30,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ablations",
         action="store_true",
         help="also run the paper's Tables 2-5 on the benchmark and write them to --ablations-doc (10 more "
-        "self-training runs per seed: about 15-20 minutes per seed on 2 CPU cores)",
+        "self-training runs per seed: about 20 minutes per seed on 2 CPU cores)",
     )
     parser.add_argument(
         "--ablations-doc",

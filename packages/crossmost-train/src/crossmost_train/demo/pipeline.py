@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, ema_warmup_steps
-from crossmost_train.demo.stages import StageRunner
+from crossmost_train.demo.stages import Stage, StageRunner
 
 __all__ = ["METHODS", "DemoOptions", "DemoResult", "PretrainedModels", "pretrain_seed", "run_demo", "selftrain_runs"]
 
@@ -139,6 +139,23 @@ def pretrain_seed(runner: StageRunner, scale: DemoScale, source: Path, folder: P
     return PretrainedModels(clip=clip, ulip=ulip)
 
 
+def stage_times(stages: Sequence[Stage]) -> tuple[dict[str, float], dict[str, float]]:
+    """Wall seconds per stage name, summed over seeds: spent in this run, and spent by the runs that computed them.
+
+    A stage folder reused several times within one run (the ablations reuse the pre-trained models and the full
+    Cross-MoST run) counts once towards the computed time.
+    """
+    spent: dict[str, float] = {}
+    computed: dict[str, float] = {}
+    counted: set[Path] = set()
+    for stage in stages:
+        spent[stage.name] = spent.get(stage.name, 0.0) + stage.seconds
+        if stage.folder not in counted:
+            counted.add(stage.folder)
+            computed[stage.name] = computed.get(stage.name, 0.0) + stage.computed_seconds
+    return spent, computed
+
+
 def selftrain_overrides(scale: DemoScale, target: Path, model: Path, seed: int, steps: int | None = None) -> list[str]:
     """Overrides shared by every self-training run of a seed (data, initial model, length, EMA ramp)."""
     total = steps or scale.selftrain_steps
@@ -226,10 +243,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
         from crossmost_train.demo.ablations import run_ablations
 
         result.ablations = run_ablations(runner, scale, target, out, result.seeds, source)
-    for stage in runner.stages:
-        key = stage.name
-        result.stage_seconds[key] = result.stage_seconds.get(key, 0.0) + stage.seconds
-        result.computed_seconds[key] = result.computed_seconds.get(key, 0.0) + stage.computed_seconds
-        result.commands.append(stage.command)
+    result.stage_seconds, result.computed_seconds = stage_times(runner.stages)
+    result.commands = [stage.command for stage in runner.stages]
     result.total_seconds = time.perf_counter() - started
     return result

@@ -108,7 +108,9 @@ DEFAULT_SCALE = DemoScale(
     data_seed=0,
     clip_epochs=80,
     ulip_epochs=30,
-    selftrain_steps=300,
+    # ~40 passes over the 384 target training objects at batch 32; 300 steps left the point branch's gain over
+    # zero-shot at +8 to +9 points on average over 3 seeds, 500 reach +12 (about 2 minutes per run on 2 cores).
+    selftrain_steps=500,
 )
 
 QUICK_SCALE = DemoScale(
