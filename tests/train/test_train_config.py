@@ -135,3 +135,25 @@ def test_objective_values_are_checked_when_set(tmp_path: Path) -> None:
     bad.write_text("objective:\n  temperature: 0\n")
     with pytest.raises(ConfigError, match=r"objective: ObjectiveConfig\.temperature must be positive"):
         load_config([str(bad)])
+
+
+def test_augment_fields_reach_the_loader_typed_and_bad_ones_are_named() -> None:
+    from crossmost_data.loader import ImageAugmentConfig, PointAugmentConfig
+    from crossmost_train.wiring import DataShape, train_augment
+
+    shape = DataShape(image_size=64, patch_size=8, num_points=512)
+    official = train_augment(load_config(["crossmost"]), shape)
+    assert (official.image, official.points) == (ImageAugmentConfig(), PointAugmentConfig())
+    assert (official.mask.mask_patch_size, official.mask.model_patch_size) == (16, 8)  # 2 × 2 patches
+
+    demo = train_augment(load_config(["demo"]), shape)
+    assert demo.image == ImageAugmentConfig(strong_scale=(0.8, 1.0), rand_augment=None)
+    assert demo.points == PointAugmentConfig(strong_scale=(0.8, 1.25), translate=0.1, dropout_max=0.3)
+    assert isinstance(demo.image.strong_scale, tuple)  # a YAML list becomes the field's tuple
+
+    unknown = load_config(["demo"], ["data.image_augment={strong_scal: [0.5, 1.0]}"])
+    with pytest.raises(ConfigError, match=r"'data\.image_augment\.strong_scal'.*did you mean data\.image_augment\."):
+        train_augment(unknown, shape)
+    reversed_range = load_config(["demo"], ["data.point_augment={strong_scale: [2.0, 0.5]}"])
+    with pytest.raises(ConfigError, match=r"data\.point_augment: strong_scale must be a \(min, max\) pair"):
+        train_augment(reversed_range, shape)

@@ -211,3 +211,29 @@ def test_stage_times_count_a_stage_reused_within_the_run_once(tmp_path: Path) ->
     spent, computed = stage_times(stages)
     assert spent == {"pretrain clip": 220.0, "selftrain Cross-MoST": 0.0}
     assert computed == {"pretrain clip": 220.0, "selftrain Cross-MoST": 90.0}
+
+
+def test_the_point_tower_is_aligned_at_the_temperature_the_clip_towers_learned(tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+    from torch import nn
+
+    from crossmost_train.demo.pipeline import learned_logit_scale
+    from crossmost_train.pretrain import _PointBranch
+
+    clip = tmp_path / "open_clip.safetensors"
+    save_file({"logit_scale": torch.tensor(math.log(1 / 0.07)), "text_projection": torch.zeros(4, 4)}, str(clip))
+    assert learned_logit_scale(clip) == 14.3  # 1/0.07 = 14.2857…, to 3 significant digits
+    no_scale = tmp_path / "other.safetensors"
+    save_file({"text_projection": torch.zeros(4, 4)}, str(no_scale))
+    with pytest.raises(ValueError, match=r"other\.safetensors has no 'logit_scale'"):
+        learned_logit_scale(no_scale)
+
+    towers = nn.Module()
+    towers.point_encoder, towers.point_projection = nn.Identity(), nn.Identity()
+    fixed = _PointBranch(towers, learnable_scale=False, scale=14.3)
+    assert fixed.log_scale.exp().item() == pytest.approx(14.3)
+    assert not fixed.log_scale.requires_grad
+    assert _PointBranch(towers, learnable_scale=True, scale=14.3).log_scale.requires_grad
+    with pytest.raises(ValueError, match=r"pretrain\.logit_scale must be > 0"):
+        _PointBranch(towers, learnable_scale=False, scale=0.0)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from crossmost_train.config import ConfigError, TrainConfig
+from crossmost_train.config import ConfigError, TrainConfig, apply_section
 from crossmost_train.sampling import GlobalBatchSampler
+
+if TYPE_CHECKING:
+    from crossmost_data.loader import AugmentConfig
 
 
 class DataError(RuntimeError):
@@ -195,32 +198,28 @@ def data_shape(cfg: TrainConfig, model: nn.Module) -> DataShape:
     return DataShape(int(image_size[0]) if image_size else None, patch, num_points)
 
 
-def _augment_config(cls: Any, values: dict[str, Any], key: str) -> Any:
-    """``cls(**values)`` (lists become tuples), or a ConfigError naming the bad field and the valid ones."""
-    names = {f.name for f in fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"{key}: unknown field(s) {unknown}; valid: {', '.join(sorted(names))}")
-    try:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{key}: {err}") from None
+def train_augment(cfg: TrainConfig, shape: DataShape) -> AugmentConfig:
+    """The ``crossmost_data.loader.AugmentConfig`` of training: the official pipelines with the fields of
+    ``data.image_augment`` / ``data.point_augment`` changed, and block masks on the patch grid of ``shape``."""
+    from crossmost_data.loader import AugmentConfig, ImageAugmentConfig, MaskConfig, PointAugmentConfig
 
-
-def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
-    """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``)."""
-    from crossmost_data.loader import AugmentConfig, ImageAugmentConfig, MaskConfig, PointAugmentConfig, ShardDataset
-
-    check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
-    augment = AugmentConfig(
-        image=_augment_config(ImageAugmentConfig, cfg.data.image_augment, "data.image_augment"),
-        points=_augment_config(PointAugmentConfig, cfg.data.point_augment, "data.point_augment"),
+    return AugmentConfig(
+        image=apply_section(ImageAugmentConfig(), cfg.data.image_augment, "data.image_augment"),
+        points=apply_section(PointAugmentConfig(), cfg.data.point_augment, "data.point_augment"),
         mask=MaskConfig(
             mask_patch_size=shape.patch_size * cfg.data.mask_block_patches,
             model_patch_size=shape.patch_size,
             mask_ratio=cfg.data.image_mask_ratio,
         ),
     )
+
+
+def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
+    """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``)."""
+    from crossmost_data.loader import ShardDataset
+
+    check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
+    augment = train_augment(cfg, shape)
     return ShardDataset(
         cfg.data.root,
         cfg.data.train_split,

@@ -84,14 +84,18 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
     # the dark look: washed-out colours, dim light from many sides, a dark background, a lower camera.
     shift = spec.view_shift
     source = RenderConfig()
+
+    def toward_dark(name: str) -> Any:
+        start = np.asarray(getattr(source, name), dtype=np.float64)
+        return start + (np.asarray(_DARK_LOOK[name], dtype=np.float64) - start) * shift
+
     visual: Any = mesh.visual
     colours = np.asarray(visual.face_colors, dtype=np.float64)
     grey = colours[:, :3].mean(axis=1, keepdims=True)
     colours[:, :3] = (1.0 - _DARK_DESATURATION * shift) * colours[:, :3] + _DARK_DESATURATION * shift * grey
     visual.face_colors = np.clip(colours, 0, 255).astype(np.uint8)
     mesh.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0.0, 2.0 * np.pi), [0.0, 1.0, 0.0]))
-    between = np.asarray(source.background) + (np.asarray(_DARK_LOOK["background"]) - source.background) * shift
-    red, green, blue = (int(v) for v in np.rint(between))
+    red, green, blue = (int(v) for v in np.rint(toward_dark("background")))
     config = RenderConfig(
         num_views=spec.num_views,
         layout="ring",
@@ -99,10 +103,9 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
         image_size=spec.view_size,
         lights=_DARK_LOOK["lights"] if shift > 0 else source.lights,
         background=(red, green, blue),
-        **{
-            name: getattr(source, name) + (_DARK_LOOK[name] - getattr(source, name)) * shift
-            for name in ("elevation_deg", "light_intensity", "ambient")
-        },
+        elevation_deg=float(toward_dark("elevation_deg")),
+        light_intensity=float(toward_dark("light_intensity")),
+        ambient=float(toward_dark("ambient")),
     )
     return get_process_renderer(config).render(mesh).images
 

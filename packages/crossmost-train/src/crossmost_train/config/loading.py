@@ -16,7 +16,7 @@ import typing
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 
@@ -25,6 +25,9 @@ from crossmost_train.config.schema import TrainConfig
 
 class ConfigError(ValueError):
     """A preset, a YAML file or an override does not fit the configuration schema."""
+
+
+_Section = TypeVar("_Section")
 
 
 def list_presets() -> list[str]:
@@ -89,8 +92,8 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
-def _unknown_key(key: str) -> ConfigError:
-    close = difflib.get_close_matches(key, _all_keys(TrainConfig), n=4, cutoff=0.5)
+def _unknown_key(key: str, section: type = TrainConfig, prefix: str = "") -> ConfigError:
+    close = difflib.get_close_matches(key, _all_keys(section, prefix), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return ConfigError(f"unknown config key {key!r}{hint}")
 
@@ -187,7 +190,7 @@ def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
     for k, v in data.items():
         key = f"{prefix}{k}"
         if k not in names:
-            raise _unknown_key(key)
+            raise _unknown_key(key, type(obj), prefix)
         tp = hints[k]
         if dataclasses.is_dataclass(tp):
             if not isinstance(v, Mapping):
@@ -196,6 +199,14 @@ def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
         else:
             changes[k] = coerce(v, tp, key)
     return _updated(obj, changes, prefix.rstrip(".") or "config")
+
+
+def apply_section(section: _Section, values: Mapping[str, Any], where: str) -> _Section:
+    """``section`` (a config dataclass, such as ``crossmost_data.loader.ImageAugmentConfig``) with the nested
+    ``values`` applied as a preset's would be: coerced to the field types (lists to tuples), validated, and a
+    :class:`ConfigError` naming ``where.<field>`` for an unknown field or a bad value."""
+    updated: _Section = _apply_mapping(section, values, f"{where}.")
+    return updated
 
 
 def _parse_value(raw: str, tp: Any) -> Any:

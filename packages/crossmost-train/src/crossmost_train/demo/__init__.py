@@ -3,7 +3,7 @@
 Stages (each one call of the real command, see :mod:`crossmost_train.demo.stages`):
 
 1. ``crossmost-data synth`` of the **source** domain (clean coloured meshes, rendered views, surface points) and the
-   **target** domain (scans: partial, noisy, rotated about the up axis, with depth-projected views).
+   **target** domain (scans: partial, noisy, rotated about the up axis, with renders of the turned object).
 2. ``crossmost-train pretrain --task clip``: tiny open_clip towers trained contrastively on the source renders.
 3. ``crossmost-train pretrain --task ulip``: a tiny Point-BERT aligned to the frozen towers on the source, at the
    temperature the CLIP towers learned (:func:`~crossmost_train.demo.pipeline.learned_logit_scale`).

@@ -108,6 +108,8 @@ def learned_logit_scale(clip_file: Path) -> float:
     from safetensors import safe_open
 
     with safe_open(str(clip_file), framework="pt") as f:
+        if "logit_scale" not in set(f.keys()):  # safe_open has no __contains__
+            raise ValueError(f"{clip_file} has no 'logit_scale': not the state dict of open_clip towers")
         value = float(f.get_tensor("logit_scale").exp())
     return float(f"{value:.3g}")
 
