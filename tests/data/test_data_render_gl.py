@@ -221,3 +221,35 @@ def test_torch_compile_stack_loads_after_rendering_in_the_same_process(renderer:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "rendered (32, 32, 3)" in result.stdout
+
+
+def test_depth_maps_come_with_the_views_on_request(renderer: MeshRenderer) -> None:
+    sphere = trimesh.creation.icosphere(subdivisions=3, radius=0.8)
+    plain = renderer.render(sphere)
+    views = renderer.render(sphere, with_depth=True)
+    assert plain.depths is None
+    assert views.depths is not None and len(views.depths) == 4
+    distance = renderer.config.camera_distance
+    for image, depth in zip(views.images, views.depths, strict=True):
+        assert depth.shape == (64, 64) and depth.dtype == np.float32
+        # The depth mask is the object's silhouette (up to the blended pixels of its outline), and the nearest point
+        # of the sphere is 0.8 in front of its centre.
+        mask = depth > 0
+        assert mask.mean() > 0.2
+        assert np.mean(mask != _foreground(image)) < 0.02
+        assert float(depth[depth > 0].min()) == pytest.approx(distance - 0.8, abs=0.02)
+    assert all(np.array_equal(a, b) for a, b in zip(plain.images, views.images, strict=True))
+
+
+def test_process_renderers_beyond_the_limit_close_least_recently_used_first(
+    renderer: MeshRenderer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crossmost_data.render import renderer as renderer_module
+
+    monkeypatch.setattr(renderer_module, "_MAX_PROCESS_RENDERERS", 3)
+    configs = [RenderConfig(num_views=1, image_size=16, ambient=a) for a in (0.11, 0.12, 0.13, 0.14)]
+    first, second, third = (get_process_renderer(c) for c in configs[:3])
+    assert get_process_renderer(configs[0]) is first  # now the most recently used
+    fourth = get_process_renderer(configs[3])
+    assert second._closed and not first._closed and not third._closed and not fourth._closed
+    assert get_process_renderer(configs[1]) is not second  # a closed renderer is replaced, never handed out

@@ -102,7 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate the procedural source/target benchmark and write it as shards",
         description="Generate the built-in procedural dataset (no download) and prepare it like any other.",
     )
-    synth.add_argument("--domain", choices=["source", "target"], required=True)
+    synth.add_argument(
+        "--domain",
+        choices=["source", "target", "corpus"],
+        required=True,
+        help="source: clean meshes (rendered views); target: scans with their own views; corpus: the broad 2D "
+        "corpus of the image-text pre-training (every view in a random look)",
+    )
     synth.add_argument("--objects-per-class", type=int, default=None)
     synth.add_argument("--classes", nargs="+", default=None, help="class names (default: all procedural classes)")
     synth.add_argument(
@@ -213,7 +219,7 @@ def _synth(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         options["objects_per_class"] = args.objects_per_class
     if args.classes:
         options["classes"] = list(args.classes)
-    if args.domain == "target":
+    if args.domain in ("target", "corpus"):
         options.setdefault("scan_points", args.points)
         options.setdefault("view_size", args.image_size)
         if args.views is not None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from crossmost_train.config import TrainConfig, save_config
 from crossmost_train.logging_utils import MetricsLog
-from crossmost_train.optim import build_scheduler
+from crossmost_train.optim import build_adamw, build_scheduler
 
 
 def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
@@ -37,8 +37,27 @@ def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> T
     return mixed % num_templates
 
 
-def _contrastive(local_a: Tensor, all_b: Tensor, local_b: Tensor, all_a: Tensor, scale: Tensor, offset: int) -> Tensor:
-    targets = torch.arange(offset, offset + local_a.shape[0], device=local_a.device)
+def _contrastive(
+    local_a: Tensor,
+    all_b: Tensor,
+    local_b: Tensor,
+    all_a: Tensor,
+    scale: Tensor,
+    offset: int,
+    groups: tuple[Tensor, Tensor] | None = None,
+) -> Tensor:
+    """Symmetric InfoNCE of this process's rows against the gathered batch.
+
+    Without ``groups`` row i's only positive is row ``offset + i`` of the other side. With ``groups`` (this
+    process's class labels, every process's class labels) every row of the same class is a positive, with equal
+    shares of the target (UniCL's image-text-label contrast): with captions made from class names, two objects of
+    one class are not negatives of each other.
+    """
+    if groups is None:
+        targets = torch.arange(offset, offset + local_a.shape[0], device=local_a.device)
+    else:
+        same = (groups[0][:, None] == groups[1][None, :]).float()
+        targets = same / same.sum(dim=1, keepdim=True)
     return (
         F.cross_entropy(scale * local_a @ all_b.T, targets) + F.cross_entropy(scale * local_b @ all_a.T, targets)
     ) / 2
@@ -74,14 +93,11 @@ def _loop(
     loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
     total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
     warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": [q for q in params if q.ndim >= 2], "weight_decay": p.weight_decay},
-            {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0},
-        ],
-        lr=p.base_lr,
-        betas=p.betas,
-    )
+    groups: list[dict[str, Any]] = [
+        {"params": [q for q in params if q.ndim >= 2], "weight_decay": p.weight_decay, "lr_scale": 1.0},
+        {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0, "lr_scale": 1.0},
+    ]
+    optimizer = build_adamw(groups, lr=p.base_lr, betas=p.betas, eps=1e-8, fused=True, device=accelerator.device)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total, lr=p.base_lr, min_lr=p.min_lr)
     optimizer = accelerator.prepare(optimizer)
     log = MetricsLog(out, accelerator)
@@ -118,6 +134,26 @@ def _loop(
         bar.close()
 
 
+def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> list[nn.Parameter]:
+    """The parameters of ``model`` that train: all but those whose names start with a prefix in ``frozen`` (which
+    stop requiring gradients, so that backward skips them too).
+
+    Raises:
+        ValueError: A prefix matches no parameter.
+    """
+    named = list(model.named_parameters())
+    unknown = [prefix for prefix in frozen if not any(n.startswith(prefix) for n, _ in named)]
+    if unknown:
+        raise ValueError(f"pretrain.frozen_parameters: no parameter of {name} starts with {', '.join(unknown)}")
+    trained = []
+    for parameter_name, parameter in named:
+        if parameter_name.startswith(tuple(frozen)):
+            parameter.requires_grad_(False)
+        else:
+            trained.append(parameter)
+    return trained
+
+
 def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
     """Contrastive image–text training of open_clip towers; returns the saved state-dict file."""
     from accelerate.utils import set_seed
@@ -135,7 +171,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     clip_model.to(accelerator.device)
     visual: Any = clip_model.visual
     shape = DataShape(int(visual.image_size[0]), int(visual.patch_size[0]), cfg.data.num_points or None)
-    dataset = (dataset_factory or shard_train_dataset)(cfg, shape)
+    dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, ("image_weak",))
     wrapped = accelerator.prepare(clip_model)
     tokens = tokenizer([t for row in _caption_texts(cfg, classnames) for t in row]).to(accelerator.device)
     num_classes = len(classnames)
@@ -148,12 +184,18 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         image, text = F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
         all_image, offset = _gather(accelerator, image, True)
         all_text, _ = _gather(accelerator, text, True)
-        return _contrastive(image, all_text, text, all_image, scale.float().clamp(max=100), offset)
+        groups = None
+        if cfg.pretrain.class_positives:
+            labels = batch["label"].long()
+            groups = (labels, _gather(accelerator, labels, False)[0])
+        return _contrastive(image, all_text, text, all_image, scale.float().clamp(max=100), offset, groups)
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(cfg, accelerator, list(clip_model.parameters()), step_loss, dataset, out)
+    _loop(
+        cfg, accelerator, _trained_parameters(clip_model, cfg.pretrain.frozen_parameters, name), step_loss, dataset, out
+    )
     path = out / "open_clip_model.safetensors"
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
@@ -197,7 +239,9 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.point_projection.requires_grad_(True)
     freeze_frozen_parts(model, cfg)
     model.to(accelerator.device)
-    dataset = (dataset_factory or shard_train_dataset)(cfg, data_shape(cfg, model))
+    shape = data_shape(cfg, model)
+    outputs = ("image_weak", "points_weak")
+    dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, outputs)
     set_train_mode(model, cfg)
     model.image_tower.eval()
     num_classes = len(classnames)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,8 +214,9 @@ def train_augment(cfg: TrainConfig, shape: DataShape) -> AugmentConfig:
     )
 
 
-def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
-    """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``)."""
+def shard_train_dataset(cfg: TrainConfig, shape: DataShape, outputs: Collection[str] | None = None) -> Dataset[Any]:
+    """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``), with
+    only the training entries in ``outputs`` when given (pre-training reads the weak views alone)."""
     from crossmost_data.loader import ShardDataset
 
     check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
@@ -230,6 +231,7 @@ def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
         on_corrupt=cfg.data.on_corrupt,
         image_size=shape.image_size,
         num_points=shape.num_points,
+        train_outputs=outputs,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -103,6 +104,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         on_corrupt: OnCorrupt = "skip",
         augment: AugmentConfig | None = None,
         use_colors: bool = False,
+        train_outputs: Collection[str] | None = None,
         verify_checksums: bool = False,
     ) -> None:
         super().__init__(
@@ -118,6 +120,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
             on_corrupt=on_corrupt,
             augment=augment,
             use_colors=use_colors,
+            train_outputs=train_outputs,
         )
         self._shard_paths: list[Path] = []
         self._entries: list[_Entry] = []

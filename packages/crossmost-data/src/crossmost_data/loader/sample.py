@@ -7,7 +7,7 @@ streaming pipeline both call :class:`SampleBuilder`, so they produce identical s
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal
 
 import numpy as np
@@ -42,6 +42,9 @@ class SampleBuilder:
         point_channels: 3 (xyz) or 6 (xyz + rgb; the stored layout must be xyzrgb).
         augment: Augmentation settings (training).
         seed: Run seed; with the epoch and the index it fixes every random choice.
+        train_outputs: Which of the training entries to build (``index``, ``uid`` and ``label`` always come);
+            ``None`` builds them all. Pre-training reads only the weak image (and the weak points), and skipping
+            the rest makes its loader several times cheaper.
 
     Raises:
         ValueError: An inconsistent setting; the message names it.
@@ -60,6 +63,7 @@ class SampleBuilder:
         point_channels: int,
         augment: AugmentConfig,
         seed: int,
+        train_outputs: Collection[str] | None = None,
     ) -> None:
         if mode not in ("train", "eval"):
             raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
@@ -82,6 +86,11 @@ class SampleBuilder:
             raise ValueError(f"point_channels must be 3 or 6, got {point_channels}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
+        optional = TRAIN_KEYS[3:]
+        unknown = sorted(set(train_outputs or ()) - set(optional))
+        if unknown:
+            raise ValueError(f"train_outputs: unknown entries {unknown}; choose from {', '.join(optional)}")
+        self.train_outputs = tuple(k for k in optional if train_outputs is None or k in train_outputs)
         self.mode = mode
         self.view_policy = view_policy
         self.num_views = num_views
@@ -160,16 +169,14 @@ class SampleBuilder:
         def rng(stream: Stream) -> np.random.Generator:
             return sample_rng(self.seed, epoch, index, stream, repeat)
 
-        return {
-            "index": index,
-            "uid": uid,
-            "label": label,
-            "image_weak": self.weak_image(image, rng(Stream.IMAGE_WEAK)),
-            "image_strong": self.strong_image(image, rng(Stream.IMAGE_STRONG)),
-            "image_mask": torch.from_numpy(self.mask(rng(Stream.MASK))),
-            "points_weak": torch.from_numpy(self.weak_points(cloud, rng(Stream.POINTS_WEAK))),
-            "points_strong": torch.from_numpy(self.strong_points(cloud, rng(Stream.POINTS_STRONG))),
+        makers: dict[str, Callable[[], Any]] = {
+            "image_weak": lambda: self.weak_image(image, rng(Stream.IMAGE_WEAK)),
+            "image_strong": lambda: self.strong_image(image, rng(Stream.IMAGE_STRONG)),
+            "image_mask": lambda: torch.from_numpy(self.mask(rng(Stream.MASK))),
+            "points_weak": lambda: torch.from_numpy(self.weak_points(cloud, rng(Stream.POINTS_WEAK))),
+            "points_strong": lambda: torch.from_numpy(self.strong_points(cloud, rng(Stream.POINTS_STRONG))),
         }
+        return {"index": index, "uid": uid, "label": label, **{k: makers[k]() for k in self.train_outputs}}
 
 
 def resolve_label(meta: dict[str, Any], class_names: list[str], *, where: str) -> int:

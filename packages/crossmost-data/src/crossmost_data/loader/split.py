@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -28,8 +29,8 @@ class ShardSplit:
     Args:
         root: The prepared dataset folder.
         split: Split name, e.g. ``"train"``.
-        mode, view_policy, fixed_view, num_points, image_size, views_subset, seed, on_corrupt, augment, use_colors:
-            As for :class:`~crossmost_data.loader.ShardDataset`.
+        mode, view_policy, fixed_view, num_points, image_size, views_subset, seed, on_corrupt, augment, use_colors,
+        train_outputs: As for :class:`~crossmost_data.loader.ShardDataset`.
 
     Raises:
         ManifestError: The manifest is missing or invalid.
@@ -51,6 +52,7 @@ class ShardSplit:
         on_corrupt: OnCorrupt,
         augment: AugmentConfig | None,
         use_colors: bool,
+        train_outputs: Collection[str] | None = None,
     ) -> None:
         super().__init__()
         if on_corrupt not in ("skip", "raise"):
@@ -81,6 +83,7 @@ class ShardSplit:
             point_channels=6 if use_colors else 3,
             augment=self.augment,
             seed=seed,
+            train_outputs=train_outputs,
         )
         self.num_points = self.builder.num_points
         self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()

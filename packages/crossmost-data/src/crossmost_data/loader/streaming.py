@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
         on_corrupt: OnCorrupt = "skip",
         augment: AugmentConfig | None = None,
         use_colors: bool = False,
+        train_outputs: Collection[str] | None = None,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size); got rank={rank}, world_size={world_size}")
@@ -119,6 +120,7 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
             on_corrupt=on_corrupt,
             augment=augment,
             use_colors=use_colors,
+            train_outputs=train_outputs,
         )
         entries = self.manifest.shards(split)
         self.exact = (mode == "eval") if exact is None else exact

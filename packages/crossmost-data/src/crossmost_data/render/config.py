@@ -118,12 +118,17 @@ class RenderedViews:
         images: One H×W×3 uint8 RGB array per view.
         camera_poses: Camera-to-world 4×4 pose per view, as nested lists (JSON-ready).
         settings: Renderer name and version, platform and the configuration, for the sample's json.
+        depths: When asked for, one H×W float32 array per view: the distance along the viewing axis of the surface
+            seen at each pixel, 0 where the background shows (so ``depth > 0`` is the object's mask).
     """
 
     images: list[np.ndarray]
     camera_poses: list[list[list[float]]]
     settings: dict[str, Any] = field(default_factory=dict)
+    depths: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if len(self.images) != len(self.camera_poses):
             raise ValueError(f"{len(self.images)} images but {len(self.camera_poses)} camera poses")
+        if self.depths is not None and len(self.depths) != len(self.images):
+            raise ValueError(f"{len(self.images)} images but {len(self.depths)} depth maps")

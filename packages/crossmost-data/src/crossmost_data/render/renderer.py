@@ -92,6 +92,9 @@ def _preload_triton() -> None:
 
 _CONTEXT = _ProcessContext()
 _PROCESS_RENDERERS: dict[tuple[int, RenderConfig], MeshRenderer] = {}
+_MAX_PROCESS_RENDERERS = 32
+"""Renderers kept per process; the least recently used one is closed beyond that (a reader that varies its render
+settings per item must not keep a scene per setting forever)."""
 
 
 def _import_pyrender(choice: GLPlatformChoice) -> Any:
@@ -209,12 +212,13 @@ class MeshRenderer:
         material = None if has_own_look else self._default_material
         return self._pyrender.Mesh.from_trimesh(mesh, smooth=smooth, material=material)
 
-    def render(self, mesh: trimesh.Trimesh) -> RenderedViews:
+    def render(self, mesh: trimesh.Trimesh, *, with_depth: bool = False) -> RenderedViews:
         """Render every configured view of ``mesh``.
 
         Args:
             mesh: A triangle mesh centred at the origin inside the unit sphere, y up. Its vertex/face colours or
                 texture are used when present, otherwise ``config.default_color``.
+            with_depth: Also return each view's depth map (``RenderedViews.depths``).
 
         Returns:
             The views (``num_views`` arrays of image_size×image_size×3 uint8), their camera poses and settings.
@@ -238,17 +242,23 @@ class MeshRenderer:
             else self._pyrender.RenderFlags.SKIP_CULL_FACES
         )
         images: list[np.ndarray] = []
+        depths: list[np.ndarray] = []
         try:
             for pose in self._poses:
                 self._scene.set_pose(self._camera_node, pose)
                 for light_node, offset in self._light_nodes:
                     self._scene.set_pose(light_node, pose @ offset)
-                color, _ = renderer.render(self._scene, flags=flags)
+                color, depth = renderer.render(self._scene, flags=flags)
                 images.append(np.ascontiguousarray(color[..., :3], dtype=np.uint8))
+                if with_depth:
+                    depths.append(np.asarray(depth, dtype=np.float32).copy())
         finally:
             self._scene.remove_node(node)
         return RenderedViews(
-            images=images, camera_poses=[pose.tolist() for pose in self._poses], settings=self.settings
+            images=images,
+            camera_poses=[pose.tolist() for pose in self._poses],
+            settings=self.settings,
+            depths=depths if with_depth else None,
         )
 
     def close(self) -> None:
@@ -273,14 +283,19 @@ def get_process_renderer(config: RenderConfig | None = None) -> MeshRenderer:
         config: The render configuration; equal configurations share one renderer.
 
     Returns:
-        A cached :class:`MeshRenderer`, closed automatically when the process exits.
+        A cached :class:`MeshRenderer`, closed automatically when the process exits or when it becomes the least
+        recently used of more than 32 renderers of the process.
     """
     config = config if config is not None else RenderConfig()
     key = (os.getpid(), config)
-    renderer = _PROCESS_RENDERERS.get(key)
+    renderer = _PROCESS_RENDERERS.pop(key, None)
     if renderer is None or renderer._closed:
         renderer = MeshRenderer(config)
-        _PROCESS_RENDERERS[key] = renderer
+    _PROCESS_RENDERERS[key] = renderer  # (re)inserted last: the dict's order is the order of last use
+    pid = os.getpid()
+    own = [k for k in _PROCESS_RENDERERS if k[0] == pid]
+    for stale in own[: max(0, len(own) - _MAX_PROCESS_RENDERERS)]:
+        _PROCESS_RENDERERS.pop(stale).close()
     return renderer
 
 

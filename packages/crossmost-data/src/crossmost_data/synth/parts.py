@@ -42,11 +42,13 @@ _Z_TO_Y = rotation_x(-math.pi / 2.0)  # maps +z onto +y: lathe and torus axes be
 
 
 class PartList:
-    """The blocks of one object, each tagged with a colour role (``main``, ``accent``, ``dark`` or ``light``)."""
+    """The blocks of one object, each tagged with a colour role (``main``, ``accent``, ``dark`` or ``light``) or
+    painted with colours of its own (:meth:`paint`)."""
 
     def __init__(self) -> None:
         self.meshes: list[trimesh.Trimesh] = []
         self.roles: list[str] = []
+        self.painted: dict[int, np.ndarray] = {}
 
     def add(self, mesh: trimesh.Trimesh, role: str = "main", transform: np.ndarray | None = None) -> None:
         """Add a block, optionally moved by a 4×4 ``transform``."""
@@ -54,6 +56,14 @@ class PartList:
             mesh.apply_transform(transform)
         self.meshes.append(mesh)
         self.roles.append(role)
+
+    def paint(self, mesh: trimesh.Trimesh, face_colors: np.ndarray) -> None:
+        """Add a block whose faces keep the given colours (F×4 uint8 RGBA) whatever the object's palette."""
+        colours = np.asarray(face_colors, dtype=np.uint8)
+        if colours.shape != (len(mesh.faces), 4):
+            raise ValueError(f"paint needs {len(mesh.faces)}×4 face colours, got shape {colours.shape}")
+        self.painted[len(self.meshes)] = colours
+        self.add(mesh, "painted")
 
     def box(self, size: Vec, center: Vec, role: str = "main", rotation: np.ndarray | None = None) -> None:
         """An axis-aligned box of ``size`` (x, y, z) centred at ``center``, optionally rotated about that centre."""
@@ -90,9 +100,12 @@ class PartList:
 
     def build(self, palette: dict[str, np.ndarray]) -> trimesh.Trimesh:
         """One mesh with per-face colours from ``palette``, centred and scaled into the unit sphere."""
-        for mesh, role in zip(self.meshes, self.roles, strict=True):
+        for index, (mesh, role) in enumerate(zip(self.meshes, self.roles, strict=True)):
             visual: Any = mesh.visual
-            visual.face_colors = np.broadcast_to(palette[role], (len(mesh.faces), 4))
+            colours = self.painted.get(index)
+            visual.face_colors = (
+                colours if colours is not None else np.broadcast_to(palette[role], (len(mesh.faces), 4))
+            )
         combined = cast(trimesh.Trimesh, trimesh.util.concatenate(self.meshes))
         centre = (combined.bounds[0] + combined.bounds[1]) / 2.0
         combined.apply_translation(-centre)

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SyntheticItemSpec", "SyntheticReader", "load_synthetic_item"]
 
-Domain = Literal["source", "target"]
-_DOMAIN_IDS = {"source": 1, "target": 2}
+Domain = Literal["source", "target", "corpus"]
+_DOMAIN_IDS = {"source": 1, "target": 2, "corpus": 3}
 _SPLITS = ("train", "test")
 
 
@@ -40,6 +40,7 @@ class SyntheticItemSpec:
     view_size: int
     target_views: Literal["depth", "render"]
     view_shift: float = 1.0
+    view_shift_min: float | None = None
 
     def rng(self) -> np.random.Generator:
         """The object's generator: a function of (seed, domain, class, index) only."""
@@ -66,7 +67,7 @@ def _target_views(points: np.ndarray, spec: SyntheticItemSpec) -> list[np.ndarra
 _DARK_DESATURATION = 0.65
 """Share of each colour replaced by its grey at ``view_shift`` 1."""
 _DARK_LOOK: dict[str, Any] = {
-    "elevation_deg": 15.0,
+    "elevation_deg": 3.0,
     "background": (60, 60, 70),
     "lights": "raymond",
     "light_intensity": 1.2,
@@ -82,7 +83,8 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
 
     # Another look than the source renders, ``view_shift`` of the way from the source look (on a turned object) to
     # the dark look: washed-out colours, dim light from many sides, a dark background, a lower camera.
-    shift = spec.view_shift
+    low = spec.view_shift if spec.view_shift_min is None else spec.view_shift_min
+    shift = float(rng.uniform(low, spec.view_shift)) if low < spec.view_shift else spec.view_shift
     source = RenderConfig()
 
     def toward_dark(name: str) -> Any:
@@ -110,12 +112,51 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
     return get_process_renderer(config).render(mesh).images
 
 
+_CORPUS_LIGHTING = (
+    ("directional", 3.0, 0.3),
+    ("directional", 1.6, 0.12),
+    ("raymond", 1.2, 0.2),
+    ("raymond", 2.2, 0.45),
+)
+"""(lights, intensity, ambient) of the corpus renders, one drawn per view; the look is varied further in image space."""
+
+
+def _corpus_views(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.random.Generator) -> list[np.ndarray]:
+    import trimesh
+
+    from crossmost_data.render import RenderConfig, get_process_renderer
+    from crossmost_data.synth.looks import random_look
+
+    views = []
+    for _ in range(spec.num_views):
+        lights, intensity, ambient = _CORPUS_LIGHTING[int(rng.integers(len(_CORPUS_LIGHTING)))]
+        config = RenderConfig(
+            num_views=1,
+            image_size=spec.view_size,
+            elevation_deg=0.0,
+            lights=lights,  # type: ignore[arg-type]
+            light_intensity=intensity,
+            ambient=ambient,
+        )
+        posed = mesh.copy()
+        # Seen from anywhere between slightly below the horizon and steeply above, from any side.
+        posed.apply_transform(trimesh.transformations.rotation_matrix(rng.uniform(0.0, 2.0 * np.pi), [0.0, 1.0, 0.0]))
+        tilt = np.radians(rng.uniform(-10.0, 65.0))
+        posed.apply_transform(trimesh.transformations.rotation_matrix(tilt, [1.0, 0.0, 0.0]))
+        rendered = get_process_renderer(config).render(posed, with_depth=True)
+        assert rendered.depths is not None
+        views.append(random_look(rendered.images[0], rendered.depths[0], rng))
+    return views
+
+
 def load_synthetic_item(spec: SyntheticItemSpec) -> LoadedItem:
     """Build the object described by ``spec``: a clean coloured mesh (source) or a scan with its views (target)."""
     shape_rng, scan_rng, view_rng = spec.rng().spawn(3)
     mesh = generate_shape(spec.class_name, shape_rng)
     if spec.domain == "source":
         return LoadedItem(mesh=mesh)
+    if spec.domain == "corpus":
+        return LoadedItem(mesh=mesh, images=_corpus_views(mesh, spec, view_rng))
     points = make_scan(
         mesh,
         scan_rng,
@@ -173,9 +214,10 @@ class SyntheticReader:
         view_size: int = 64,
         target_views: Literal["depth", "render"] = "depth",
         view_shift: float = 1.0,
+        view_shift_min: float | None = None,
     ) -> None:
         if domain not in _DOMAIN_IDS:
-            raise ValueError(f"synthetic domain must be 'source' or 'target', got {domain!r}")
+            raise ValueError(f"synthetic domain must be one of {', '.join(_DOMAIN_IDS)}, got {domain!r}")
         if objects_per_class < 1:
             raise ValueError(f"objects_per_class must be >= 1, got {objects_per_class}")
         if not 0.0 <= test_fraction < 1.0:
@@ -189,6 +231,8 @@ class SyntheticReader:
                 raise ValueError(f"{knob} must be in [0, 1], got {value}")
         if not 0.0 <= view_shift <= 1.0:
             raise ValueError(f"view_shift must be in [0, 1], got {view_shift}")
+        if view_shift_min is not None and not 0.0 <= view_shift_min <= view_shift:
+            raise ValueError(f"view_shift_min must be in [0, view_shift={view_shift}], got {view_shift_min}")
         if noise < 0:
             raise ValueError(f"noise must be >= 0, got {noise}")
         selected = list(SYNTHETIC_CLASSES) if classes is None else [str(c) for c in classes]
@@ -208,6 +252,7 @@ class SyntheticReader:
         self.scan_points, self.num_views, self.view_size = scan_points, num_views, view_size
         self.target_views: Literal["depth", "render"] = target_views
         self.view_shift = float(view_shift)
+        self.view_shift_min = None if view_shift_min is None else float(view_shift_min)
 
     @property
     def test_count(self) -> int:
@@ -250,6 +295,7 @@ class SyntheticReader:
                     view_size=self.view_size,
                     target_views=self.target_views,
                     view_shift=self.view_shift,
+                    view_shift_min=self.view_shift_min,
                 )
                 yield SourceItem(
                     uid=f"{self.domain}-{class_name}-{index:05d}",

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import trimesh
 
+from crossmost_data.synth.paired_classes import PAIRED_GENERATORS
 from crossmost_data.synth.parts import PartList, object_palette, rotation_x, rotation_y, rotation_z
 
 __all__ = ["SYNTHETIC_CLASSES", "generate_shape"]
@@ -330,6 +331,8 @@ _GENERATORS: dict[str, Callable[[PartList, Rng], None]] = {
     "mug": _mug,
     "sofa": _sofa,
     "table": _table,
+    # After the twelve above, so that their objects (drawn from the class's index) stay what they were.
+    **PAIRED_GENERATORS,
 }
 
 SYNTHETIC_CLASSES: tuple[str, ...] = tuple(_GENERATORS)

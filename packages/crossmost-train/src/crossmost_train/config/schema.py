@@ -212,6 +212,12 @@ class PretrainConfig:
     caption_templates: list[str] = field(
         default_factory=lambda: ["a photo of a {}.", "a 3D model of a {}.", "a rendering of a {}."]
     )
+    frozen_parameters: list[str] = field(default_factory=list)
+    """CLIP: name prefixes of open_clip parameters that do not train (e.g. ``token_embedding``: with captions
+    from a few templates, the 49408×W token table is most of the text tower's parameters and of a step's cost)."""
+    class_positives: bool = False
+    """CLIP: objects of the same class are positives of each other (UniCL), not negatives; for captions made from
+    class names, where two objects of one class share their caption."""
     learnable_logit_scale: bool = False
     """ULIP: logits are ``logit_scale``·cosine (False) or exp(learnable scale) · cosine."""
     logit_scale: float = 100.0

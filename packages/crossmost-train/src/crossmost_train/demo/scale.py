@@ -31,11 +31,13 @@ class DomainSpec:
         domain: ``source`` (clean coloured meshes, rendered views, surface points) or ``target`` (scans).
         objects_per_class: Objects per class over both splits (the last ``test_fraction`` are the test split).
         options: Other reader options (``partiality``, ``noise``, ``clutter``, ``target_views``, ``test_fraction``).
+        classes: The classes, in label order (empty: every procedural class).
     """
 
     domain: str
     objects_per_class: int
     options: dict[str, Any] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,8 @@ def synth_arguments(scale: DemoScale, domain: DomainSpec, out: Path, *, workers:
         "--workers", str(workers),
         "--out", str(out),
     ]  # fmt: skip
+    if domain.classes:
+        argv += ["--classes", *domain.classes]
     for key, value in sorted(domain.options.items()):
         argv += ["--option", f"{key}={value}"]
     if not progress:
