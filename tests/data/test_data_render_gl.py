@@ -228,10 +228,12 @@ def test_depth_maps_come_with_the_views_on_request(renderer: MeshRenderer) -> No
     plain = renderer.render(sphere)
     views = renderer.render(sphere, with_depth=True)
     assert plain.depths is None
-    assert views.depths is not None and len(views.depths) == 4
+    assert views.depths is not None
+    assert len(views.depths) == 4
     distance = renderer.config.camera_distance
     for image, depth in zip(views.images, views.depths, strict=True):
-        assert depth.shape == (64, 64) and depth.dtype == np.float32
+        assert depth.shape == (64, 64)
+        assert depth.dtype == np.float32
         # The depth mask is the object's silhouette (up to the blended pixels of its outline), and the nearest point
         # of the sphere is 0.8 in front of its centre.
         mask = depth > 0
@@ -251,5 +253,8 @@ def test_process_renderers_beyond_the_limit_close_least_recently_used_first(
     first, second, third = (get_process_renderer(c) for c in configs[:3])
     assert get_process_renderer(configs[0]) is first  # now the most recently used
     fourth = get_process_renderer(configs[3])
-    assert second._closed and not first._closed and not third._closed and not fourth._closed
+    assert second._closed
+    assert not first._closed
+    assert not third._closed
+    assert not fourth._closed
     assert get_process_renderer(configs[1]) is not second  # a closed renderer is replaced, never handed out

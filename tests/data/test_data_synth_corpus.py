@@ -32,7 +32,7 @@ def _is_grey(image: np.ndarray) -> bool:
 
 
 def test_depth_shading_is_brightest_nearest_and_black_outside() -> None:
-    rgb, depth = _view()
+    _rgb, depth = _view()
     shaded = depth_shaded(depth)
     assert shaded.shape == (32, 32, 3)
     assert np.all(shaded[depth == 0] == 0.0)
@@ -95,7 +95,8 @@ def test_look_pairs_share_the_shape_and_differ_in_colour(first: str, second: str
     for seed in range(3):
         a = generate_shape(first, np.random.default_rng(seed))
         b = generate_shape(second, np.random.default_rng(seed))
-        assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.faces, b.faces)
+        assert np.array_equal(a.vertices, b.vertices)
+        assert np.array_equal(a.faces, b.faces)
         colours_a = np.asarray(a.visual.face_colors, dtype=float)[:, :3]  # type: ignore[union-attr]
         colours_b = np.asarray(b.visual.face_colors, dtype=float)[:, :3]  # type: ignore[union-attr]
         assert np.abs(colours_a - colours_b).mean() > 40
@@ -150,7 +151,8 @@ def test_corpus_items_carry_a_mesh_and_varied_given_views() -> None:
         loaded = items[0].load()
     except (GLUnavailableError, PyOpenGLVersionError) as error:
         pytest.skip(f"headless OpenGL is not available here: {error}")
-    assert loaded.mesh is not None and loaded.images is not None
+    assert loaded.mesh is not None
+    assert loaded.images is not None
     assert len(loaded.images) == 4
     assert all(image.shape == (32, 32, 3) and image.dtype == np.uint8 for image in loaded.images)
     corners = {tuple(image[0, 0]) for image in loaded.images}
