@@ -219,6 +219,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         data_shape,
         dataset_classnames,
         freeze_frozen_parts,
+        point_tokenizer,
         set_train_mode,
         shard_train_dataset,
     )
@@ -237,12 +238,15 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.requires_grad_(False)
     model.point_encoder.requires_grad_(True)
     model.point_projection.requires_grad_(True)
-    freeze_frozen_parts(model, cfg)
+    if not cfg.pretrain.train_point_tokenizer:
+        freeze_frozen_parts(model, cfg)
     model.to(accelerator.device)
     shape = data_shape(cfg, model)
     outputs = ("image_weak", "points_weak")
     dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, outputs)
     set_train_mode(model, cfg)
+    if cfg.pretrain.train_point_tokenizer:
+        point_tokenizer(model).train()  # its BatchNorm statistics learn the data too
     model.image_tower.eval()
     num_classes = len(classnames)
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)

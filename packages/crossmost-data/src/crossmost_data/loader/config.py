@@ -65,6 +65,8 @@ class PointAugmentConfig:
         weak_scale: Isotropic scale range of the weak (teacher) cloud.
         weak_rotation_sigma: Std (radians) of the per-axis weak rotation perturbation.
         weak_rotation_clip: Clip (radians) of the per-axis weak rotation perturbation.
+        weak_rotate_y: Also turn the weak cloud by a uniform angle about the y (up) axis (off in the official
+            pipeline; pre-training on aligned objects for targets turned any way switches it on).
         strong_scale: Isotropic scale range of the strong (student) cloud.
         strong_rotate_y: Rotate the strong cloud by a uniform angle in [0, 2π) about the y (up) axis.
         translate: Per-axis shift U(-t, t) × that axis's extent.
@@ -86,6 +88,7 @@ class PointAugmentConfig:
     weak_scale: tuple[float, float] = (0.9, 1.1)
     weak_rotation_sigma: float = 0.06
     weak_rotation_clip: float = 0.18
+    weak_rotate_y: bool = False
     strong_scale: tuple[float, float] = (0.5, 2.0)
     strong_rotate_y: bool = True
     translate: float = 0.5

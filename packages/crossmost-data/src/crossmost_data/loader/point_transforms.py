@@ -163,7 +163,9 @@ def upsample(points: np.ndarray, target: int, rng: np.random.Generator, neighbou
 
 
 class WeakPointTransform:
-    """Teacher cloud: normalise → isotropic scale U(weak_scale) → rotation perturbation (Rz·Ry·Rx, clipped)."""
+    """Teacher cloud: normalise → isotropic scale U(weak_scale) → rotation perturbation (Rz·Ry·Rx, clipped) → with
+    ``weak_rotate_y``, a uniform turn about the up axis (for pre-training on aligned objects a model that meets
+    objects turned any way)."""
 
     def __init__(self, config: PointAugmentConfig | None = None) -> None:
         self.config = config or PointAugmentConfig()
@@ -176,7 +178,10 @@ class WeakPointTransform:
         angles = np.clip(
             cfg.weak_rotation_sigma * rng.standard_normal(3), -cfg.weak_rotation_clip, cfg.weak_rotation_clip
         )
-        return rotate(out, rotation_matrix_xyz(angles))
+        out = rotate(out, rotation_matrix_xyz(angles))
+        if cfg.weak_rotate_y:
+            out = rotate(out, rotation_matrix_y(float(rng.random()) * 2.0 * math.pi))
+        return out
 
 
 class StrongPointTransform:

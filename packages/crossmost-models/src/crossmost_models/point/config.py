@@ -25,6 +25,10 @@ class PointBertConfig:
         drop_path_rate: stochastic depth of the last block, growing linearly from 0 at the first.
         qkv_bias: whether the attention ``qkv`` projection has a bias (Point-BERT: no).
         encoder_dims: width of the mini-PointNet tokens, mapped to ``trans_dim`` by ``reduce_dim``.
+        tokenizer_widths: the mini-PointNet's inner widths ``(first hidden, first out, second hidden)``; Point-BERT's
+            (and every released checkpoint's) are ``(128, 256, 512)``. Small models for tests and the demo use
+            narrower ones: the tokenizer runs on every point of every group, and at 512 wide it dominates a tiny
+            tower's cost.
         num_group: farthest-point centres per cloud ``G``.
         group_size: neighbours per group ``K``.
         in_channels: channels per input point: 3 (xyz) or 6 (xyz + rgb).
@@ -49,6 +53,7 @@ class PointBertConfig:
     drop_path_rate: float = 0.1
     qkv_bias: bool = False
     encoder_dims: int = 256
+    tokenizer_widths: tuple[int, int, int] = field(default=(128, 256, 512))
     num_group: int = 64
     group_size: int = 32
     in_channels: int = 3
@@ -65,6 +70,11 @@ class PointBertConfig:
             )
         self.mask_ratio = (float(self.mask_ratio[0]), float(self.mask_ratio[1]))
         problems = []
+        widths = tuple(self.tokenizer_widths)
+        if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+            problems.append(f"tokenizer_widths must be three positive integers (got {self.tokenizer_widths!r})")
+        else:
+            self.tokenizer_widths = (widths[0], widths[1], widths[2])
         for name in ("trans_dim", "depth", "num_heads", "encoder_dims", "num_group", "group_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -95,12 +105,14 @@ class PointBertConfig:
         if unknown:
             raise ValueError(f"unknown PointBertConfig field(s) {unknown}; known fields: {sorted(known)}")
         kwargs = dict(values)
-        if "mask_ratio" in kwargs:
-            kwargs["mask_ratio"] = tuple(kwargs["mask_ratio"])
+        for name in ("mask_ratio", "tokenizer_widths"):
+            if name in kwargs:
+                kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``mask_ratio`` as a list) that :meth:`from_dict` turns back into an equal config."""
         values = dataclasses.asdict(self)
         values["mask_ratio"] = list(self.mask_ratio)
+        values["tokenizer_widths"] = list(self.tokenizer_widths)
         return values

@@ -60,7 +60,7 @@ class PointBertEncoder(nn.Module):
         super().__init__()
         self.config = config = config if config is not None else PointBertConfig()
         width = config.trans_dim
-        self.encoder = PointTokenizer(config.in_channels, config.encoder_dims)
+        self.encoder = PointTokenizer(config.in_channels, config.encoder_dims, config.tokenizer_widths)
         self.reduce_dim = nn.Linear(config.encoder_dims, width)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
         self.cls_pos = nn.Parameter(torch.zeros(1, 1, width))

@@ -215,6 +215,10 @@ class PretrainConfig:
     frozen_parameters: list[str] = field(default_factory=list)
     """CLIP: name prefixes of open_clip parameters that do not train (e.g. ``token_embedding``: with captions
     from a few templates, the 49408×W token table is most of the text tower's parameters and of a step's cost)."""
+    train_point_tokenizer: bool = False
+    """ULIP: the mini-PointNet tokenizer trains with the rest of the point tower. Off, it keeps its loaded (e.g.
+    Point-BERT) weights, as self-training does; on, for a point tower aligned from scratch, whose tokenizer would
+    otherwise stay at its random initialisation."""
     class_positives: bool = False
     """CLIP: objects of the same class are positives of each other (UniCL), not negatives; for captions made from
     class names, where two objects of one class share their caption."""

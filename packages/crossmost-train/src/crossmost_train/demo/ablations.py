@@ -1,12 +1,17 @@
-"""The paper's ablations (Tables 2–5) on the synthetic benchmark: each variant is the demo's Cross-MoST run with
-one of the shipped ``ablation-*`` overlays stacked on the ``demo`` preset, from the same pre-trained models.
+"""The paper's ablations (Tables 2–5) on the synthetic benchmark, and the control of what the method needs.
 
-The full Cross-MoST run of the main table is reused as the "all components", "joint" and "all views" rows.
+Each ablation variant is the demo's Cross-MoST run with one of the shipped ``ablation-*`` overlays stacked on the
+``demo`` preset, from the same pre-trained towers; the full Cross-MoST run of the main table is reused as the "all
+components", "joint" and "all views" rows.
+
+The control ("modalities") reruns zero-shot, baseline self-training and Cross-MoST on a target whose views are depth
+projections of the scans themselves: both branches then see the same partial, noisy geometry and err on the same
+objects, so cross-modal pseudo-labels have little to exchange.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +21,8 @@ from crossmost_train.demo.stages import StageRunner
 __all__ = ["ABLATION_TITLES", "ablation_variants", "run_ablations", "write_ablations_doc"]
 
 ABLATION_TITLES = {
+    "modalities": "Control: the two modalities carry different information (the demo) or the same (views are depth "
+    "projections of the scans)",
     "objectives": "Table 2: cross-modal alignment and masked modelling",
     "initialisation": "Table 3 (Init.): point tower from ULIP pre-training or from scratch",
     "pseudo-labels": "Table 4: how the pseudo-labels are chosen",
@@ -49,26 +56,69 @@ def ablation_variants(views: int) -> dict[str, list[tuple[str, list[str]]]]:
     }
 
 
+CONTROL_ROWS = ("zero-shot", "baseline self-training", "Cross-MoST")
+
+
+def run_control(
+    runner: StageRunner, scale: DemoScale, out: Path, seeds: Sequence[int], towers: Path, *, workers: int
+) -> dict[int, dict[str, dict[str, Any]]]:
+    """Zero-shot, baseline self-training and Cross-MoST on the control target (seed → row → scores)."""
+    from crossmost_train.demo.pipeline import selftrain_runs
+
+    recipe = scale.recipe
+    control = runner.synth(
+        recipe, scale.control, out / "data" / f"control-{recipe.data_key(scale.control)}", workers=workers,
+        name="synth control",
+    )  # fmt: skip
+    zero_shot = runner.evaluate(
+        "zero-shot control", ["demo"], [f"data.root={control}", f"model.pretrained={towers}",
+                                        f"run.output_dir={out / 'zeroshot-control'}"],
+    )  # fmt: skip
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    for seed in seeds:
+        trained = selftrain_runs(
+            runner, scale, control, towers, out / f"seed-{seed}" / "control", seed,
+            [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
+        )  # fmt: skip
+        results[seed] = {"zero-shot": zero_shot, **{name: final["student"] for name, final in trained.items()}}
+    return results
+
+
 def run_ablations(
-    runner: StageRunner, scale: DemoScale, target: Path, out: Path, seeds: Sequence[int], source: Path
+    runner: StageRunner,
+    scale: DemoScale,
+    target: Path,
+    out: Path,
+    main_scores: Mapping[int, Mapping[str, dict[str, Any]]],
+    towers: Path,
+    *,
+    workers: int,
 ) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
-    """Run every ablation row for every seed (pre-trained models and the main runs come from the stage cache).
+    """Run the control and every ablation row for every seed of ``main_scores`` (the demo table's scores, seed →
+    method → scores); the main runs come from the stage cache.
 
     Returns:
-        ablation → row label → seed → scores of the last student.
+        ablation → row label → seed → scores of the last student (``modalities``: the demo's rows and the control's,
+        each row labelled with the information its modalities carry).
     """
-    from crossmost_train.demo.pipeline import pretrain_seed, selftrain_runs
+    from crossmost_train.demo.pipeline import selftrain_runs
 
+    seeds = list(main_scores)
     results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
+    control = run_control(runner, scale, out, seeds, towers, workers=workers)
+    modalities = results.setdefault("modalities", {})
+    for row in CONTROL_ROWS:
+        modalities[f"{row}: different information (the demo)"] = {s: dict(main_scores[s][row]) for s in seeds}
+    for row in CONTROL_ROWS:
+        modalities[f"{row}: same information (depth views of the scans)"] = {s: control[s][row] for s in seeds}
     for seed in seeds:
         folder = out / f"seed-{seed}"
-        models = pretrain_seed(runner, scale, source, folder, seed)
-        for ablation, rows in ablation_variants(scale.views).items():
+        for ablation, rows in ablation_variants(scale.recipe.views).items():
             # The main row runs as "Cross-MoST" (same folder and config as the demo table's run, so it is reused).
             runs = {label: f"ablation {overlays[-1].removeprefix('ablation-')}" if overlays else FULL
                     for label, overlays in rows}  # fmt: skip
             trained = selftrain_runs(
-                runner, scale, target, models, folder, seed,
+                runner, scale, target, towers, folder, seed,
                 [(runs[label], ["demo", *overlays], []) for label, overlays in rows],
             )  # fmt: skip
             for label, _ in rows:

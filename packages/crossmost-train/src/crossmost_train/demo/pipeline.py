@@ -1,9 +1,10 @@
-"""The demo end to end: synthetic data → CLIP and ULIP pre-training on the source → zero-shot, baseline
-self-training and Cross-MoST on the unlabelled target → evaluation → table, plots, ``report.md``, ``results.json``.
+"""The demo end to end: pre-trained towers (shipped, or made again by ``--from-scratch``) → zero-shot, baseline
+self-training and Cross-MoST on the unlabelled synthetic target → evaluation → table, plots, ``report.md``,
+``results.json``.
 
 Nothing here trains or prepares data itself: every step is a :class:`~crossmost_train.demo.stages.StageRunner`
-call of the real command. Each seed repeats everything after the data (the benchmark is one fixed dataset):
-pre-training and both self-training runs, so the spread over seeds covers the whole recipe.
+call of the real command. The towers are made once (by the recipe's seed); each demo seed repeats both
+self-training runs, so the spread over seeds is the spread of self-training from one set of released weights.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, ema_warmup_steps
+from crossmost_train.demo.pretrained import export_towers, shipped_towers
+from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, PretrainRecipe, ema_warmup_steps
 from crossmost_train.demo.stages import Stage, StageRunner
 
-__all__ = ["METHODS", "DemoOptions", "DemoResult", "PretrainedModels", "pretrain_seed", "run_demo", "selftrain_runs"]
+__all__ = ["METHODS", "DemoOptions", "DemoResult", "make_towers", "run_demo", "selftrain_runs"]
 
 METHODS = ("zero-shot (source)", "zero-shot", "baseline self-training", "Cross-MoST")
 """Rows of the demo table: the zero-shot model on the source test split (how good pre-training is before the
@@ -36,6 +38,9 @@ class DemoOptions:
         workers: Worker processes of the data preparation.
         progress: Show progress bars.
         threads: torch intra-op threads (0 keeps torch's default).
+        from_scratch: Make the pre-trained towers from the recipe (2D corpus, CLIP and ULIP pre-training) instead of
+            starting from the shipped ones.
+        export_towers: With ``from_scratch``, also write the towers made, in the shipped layout, to this folder.
         scale: Overrides the scale chosen by ``quick`` (tests, benchmarks).
     """
 
@@ -46,6 +51,8 @@ class DemoOptions:
     workers: int = 1
     progress: bool = True
     threads: int = 0
+    from_scratch: bool = False
+    export_towers: Path | None = None
     scale: DemoScale | None = None
 
     def resolved_scale(self) -> DemoScale:
@@ -54,19 +61,13 @@ class DemoOptions:
 
 
 @dataclass
-class PretrainedModels:
-    """The pre-trained models of one seed."""
-
-    clip: Path
-    ulip: Path
-
-
-@dataclass
 class DemoResult:
     """Everything the demo measured.
 
     Attributes:
         scale: The scale that ran.
+        towers: The pre-trained towers every run started from.
+        from_scratch: Whether the towers were made by this run (else: the shipped ones).
         seeds: The seeds.
         scores: seed → method → scores (``score_predictions`` output; Cross-MoST and the baseline also carry their
             EMA teacher under ``"<method> (teacher)"``).
@@ -80,6 +81,8 @@ class DemoResult:
     """
 
     scale: DemoScale
+    towers: str
+    from_scratch: bool
     seeds: list[int]
     scores: dict[int, dict[str, dict[str, Any]]] = field(default_factory=dict)
     runs: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -114,31 +117,33 @@ def learned_logit_scale(clip_file: Path) -> float:
     return float(f"{value:.3g}")
 
 
-def pretrain_seed(runner: StageRunner, scale: DemoScale, source: Path, folder: Path, seed: int) -> PretrainedModels:
-    """CLIP towers on the source renders, then the point tower aligned to them (ULIP)."""
+def make_towers(runner: StageRunner, recipe: PretrainRecipe, data: Path, out: Path, *, workers: int) -> Path:
+    """The recipe's towers: the 2D corpus and the source domain, CLIP towers on the corpus, then the point tower
+    aligned to them on the source (ULIP) at the temperature the CLIP towers learned; returns the saved model."""
+    corpus = runner.synth(recipe, recipe.corpus, data / f"corpus-{recipe.data_key(recipe.corpus)}", workers=workers)
+    source = runner.synth(recipe, recipe.source, data / f"source-{recipe.data_key(recipe.source)}", workers=workers)
     clip = runner.pretrain_clip(
         ["demo-pretrain-clip"],
         [
-            f"data.root={source}",
-            f"run.output_dir={folder / 'pretrain-clip'}",
-            f"pretrain.epochs={scale.clip_epochs}",
-            *seed_overrides(seed),
+            f"data.root={corpus}",
+            f"run.output_dir={out / 'pretrain-clip'}",
+            f"pretrain.epochs={recipe.clip_epochs}",
+            *seed_overrides(recipe.seed),
         ],
     )
     scale_value = learned_logit_scale(clip)
-    ulip = runner.pretrain_ulip(
+    return runner.pretrain_ulip(
         ["demo-pretrain-ulip"],
         [
             f"data.root={source}",
             f"model.pretrained={clip}",
             f"pretrain.logit_scale={scale_value}",
             f"model.overrides={{classifier: {{scale: {scale_value}}}}}",
-            f"run.output_dir={folder / 'pretrain-ulip'}",
-            f"pretrain.epochs={scale.ulip_epochs}",
-            *seed_overrides(seed),
+            f"run.output_dir={out / 'pretrain-ulip'}",
+            f"pretrain.epochs={recipe.ulip_epochs}",
+            *seed_overrides(recipe.seed),
         ],
     )
-    return PretrainedModels(clip=clip, ulip=ulip)
 
 
 def stage_times(stages: Sequence[Stage]) -> tuple[dict[str, float], dict[str, float]]:
@@ -174,13 +179,13 @@ def selftrain_runs(
     runner: StageRunner,
     scale: DemoScale,
     target: Path,
-    models: PretrainedModels,
+    towers: Path,
     folder: Path,
     seed: int,
     variants: Sequence[tuple[str, Sequence[str], Sequence[str]]],
 ) -> dict[str, dict[str, Any]]:
     """Self-train one run per ``(name, presets, extra overrides)``; returns name → ``{"student", "teacher"}``."""
-    common = selftrain_overrides(scale, target, models.ulip, seed)
+    common = selftrain_overrides(scale, target, towers, seed)
     results = {}
     for name, presets, extra in variants:
         slug = name.lower().replace(" ", "-").replace("/", "-")
@@ -194,11 +199,32 @@ def _zero_shot(runner: StageRunner, root: Path, model: Path, folder: Path, name:
     return runner.evaluate(f"zero-shot {name}", ["demo"], overrides)
 
 
+def towers_for(options: DemoOptions, runner: StageRunner, scale: DemoScale, data: Path) -> Path:
+    """The towers the run starts from: made from the recipe (``from_scratch``, exported when asked) or shipped."""
+    recipe = scale.recipe
+    if not options.from_scratch:
+        return shipped_towers(recipe)
+    model = make_towers(runner, recipe, data, Path(options.out) / "pretrained", workers=options.workers)
+    if options.export_towers is not None:
+        commands = [stage.command for stage in runner.stages]
+        runner.echo(f"[demo] towers exported to {export_towers(model, options.export_towers, recipe, commands)}")
+    return model
+
+
+def zero_shot_scores(runner: StageRunner, towers: Path, source: Path, target: Path, out: Path) -> dict[str, Any]:
+    """The zero-shot model on the source and the target test splits (the first two rows of the table)."""
+    return {
+        "zero-shot (source)": _zero_shot(runner, source, towers, out / "zeroshot-source", "source"),
+        "zero-shot": _zero_shot(runner, target, towers, out / "zeroshot-target", "target"),
+    }
+
+
 def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> DemoResult:
     """Run the demo as ``options`` say and return every number (see :class:`DemoResult`).
 
     Raises:
         crossmost_train.demo.stages.StageError: a stage failed (the message has the command reproducing it).
+        crossmost_train.demo.pretrained.PretrainedTowersError: the shipped towers are damaged or do not match.
     """
     import torch
 
@@ -206,26 +232,33 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
         torch.set_num_threads(options.threads)
     started = time.perf_counter()
     scale = options.resolved_scale()
+    recipe = scale.recipe
     out = Path(options.out)
     runner = StageRunner(progress=options.progress, echo=echo)
     data = out / "data"
-    source, target = (
-        runner.synth(scale, domain, data / f"{domain.domain}-{scale.data_key(domain)}", workers=options.workers)
-        for domain in (scale.source, scale.target)
+    towers = towers_for(options, runner, scale, data)
+    source = runner.synth(
+        recipe, scale.source_eval, data / f"source-{recipe.data_key(scale.source_eval)}", workers=options.workers
     )
-    result = DemoResult(scale, list(range(options.seeds)), data={"source": str(source), "target": str(target)})
+    target = runner.synth(
+        recipe, scale.target, data / f"target-{recipe.data_key(scale.target)}", workers=options.workers
+    )
+    result = DemoResult(
+        scale,
+        str(towers),
+        options.from_scratch,
+        list(range(options.seeds)),
+        data={"source": str(source), "target": str(target)},
+    )
+    zero_shot = zero_shot_scores(runner, towers, source, target, out)
     for seed in result.seeds:
         folder = out / f"seed-{seed}"
-        models = pretrain_seed(runner, scale, source, folder, seed)
-        scores = {
-            "zero-shot (source)": _zero_shot(runner, source, models.ulip, folder / "zeroshot-source", "source"),
-            "zero-shot": _zero_shot(runner, target, models.ulip, folder / "zeroshot-target", "target"),
-        }
+        scores = dict(zero_shot)
         trained = selftrain_runs(
             runner,
             scale,
             target,
-            models,
+            towers,
             folder,
             seed,
             [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
@@ -236,15 +269,15 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
                 scores[f"{name} (teacher)"] = final["teacher"]
         result.scores[seed] = scores
         result.runs[seed] = {
-            "zero-shot (source)": str(folder / "zeroshot-source"),
-            "zero-shot": str(folder / "zeroshot-target"),
+            "zero-shot (source)": str(out / "zeroshot-source"),
+            "zero-shot": str(out / "zeroshot-target"),
             "baseline self-training": str(folder / "baseline-self-training"),
             "Cross-MoST": str(folder / "cross-most"),
         }
     if options.ablations:
         from crossmost_train.demo.ablations import run_ablations
 
-        result.ablations = run_ablations(runner, scale, target, out, result.seeds, source)
+        result.ablations = run_ablations(runner, scale, target, out, result.scores, towers, workers=options.workers)
     result.stage_seconds, result.computed_seconds = stage_times(runner.stages)
     result.commands = [stage.command for stage in runner.stages]
     result.total_seconds = time.perf_counter() - started

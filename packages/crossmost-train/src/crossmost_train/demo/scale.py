@@ -1,8 +1,16 @@
-"""How big the demo is: the synthetic domains, the sizes of the prepared data and the length of every stage.
+"""How the demo is made: the synthetic benchmark, how its pre-trained towers are trained, and how long each run is.
 
-The training hyper-parameters of the method live in the ``demo*`` YAML presets (``demo-pretrain-clip``,
-``demo-pretrain-ulip``, ``demo`` and ``demo-baseline``); a :class:`DemoScale` only says how much data and how many
-optimiser steps each stage gets, so ``--quick`` and the default share one recipe.
+Two parts, as in real use:
+
+* a :class:`PretrainRecipe`: the classes, the broad 2D corpus the tiny CLIP towers learn from, the clean source
+  domain the tiny Point-BERT is aligned on (ULIP-style) and the length and seed of both pre-trainings. The towers it
+  makes ship with crossmost (:mod:`crossmost_train.demo.pretrained`), as real users start from released CLIP and
+  ULIP weights; ``crossmost-train demo --from-scratch`` makes them again from this recipe.
+* a :class:`DemoScale`: the unlabelled target domain (and the control target of ``--ablations``) and the length of
+  every self-training run, for the default demo and ``--quick``.
+
+The training hyper-parameters live in the ``demo*`` YAML presets (``demo-pretrain-clip``, ``demo-pretrain-ulip``,
+``demo`` and ``demo-baseline``).
 """
 
 from __future__ import annotations
@@ -12,7 +20,16 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["DEFAULT_SCALE", "QUICK_SCALE", "DemoScale", "DomainSpec", "ema_warmup_steps"]
+__all__ = [
+    "DEFAULT_SCALE",
+    "DEMO_CLASSES",
+    "QUICK_SCALE",
+    "RECIPE",
+    "DemoScale",
+    "DomainSpec",
+    "PretrainRecipe",
+    "ema_warmup_steps",
+]
 
 PAPER_EMA_WARMUP_FRACTION = 400 / 3800
 """The paper's EMA ramp (400 steps) as a share of its ModelNet40 schedule (200 epochs × 19 steps ≈ 3.8k steps)."""
@@ -28,50 +45,61 @@ class DomainSpec:
     """One domain of the synthetic benchmark, as ``crossmost-data synth`` options.
 
     Attributes:
-        domain: ``source`` (clean coloured meshes, rendered views, surface points) or ``target`` (scans).
+        domain: ``corpus`` (the 2D corpus: every view in a random look), ``source`` (clean coloured meshes,
+            rendered views, surface points) or ``target`` (scans with their own views).
         objects_per_class: Objects per class over both splits (the last ``test_fraction`` are the test split).
-        options: Other reader options (``partiality``, ``noise``, ``clutter``, ``target_views``, ``test_fraction``).
-        classes: The classes, in label order (empty: every procedural class).
+        options: Other reader options (``partiality``, ``noise``, ``clutter``, ``target_views``, ``view_shift``,
+            ``test_fraction`` …).
     """
 
     domain: str
     objects_per_class: int
     options: dict[str, Any] = field(default_factory=dict)
-    classes: tuple[str, ...] = ()
+
+
+DEMO_CLASSES: tuple[str, ...] = (
+    "airplane", "bed", "bookshelf", "car", "chair", "guitar", "lamp", "table",
+    "basketball", "soccer_ball", "dice", "gift_box", "crate", "chest", "bucket", "barrel",
+)  # fmt: skip
+"""The demo's sixteen classes: eight of distinct shapes, and eight made in pairs whose confusions differ by modality
+(:mod:`crossmost_data.synth.paired_classes`): basketball/soccer_ball and dice/gift_box share a shape and differ in
+look (the point branch cannot tell them apart), crate/chest and bucket/barrel share a silhouette and differ by an
+opening (which a camera near the horizon does not see)."""
 
 
 @dataclass(frozen=True)
-class DemoScale:
-    """Sizes and stage lengths of one demo variant.
+class PretrainRecipe:
+    """How the demo's pre-trained towers are made.
 
     Attributes:
-        name: ``default`` or ``quick``.
-        source: The source domain (pre-training data).
-        target: The target domain (unlabelled self-training data, labelled test split for evaluation).
-        views: Views per object.
+        classes: The classes, in label order (the same in every domain).
+        corpus: The broad 2D corpus of the CLIP pre-training.
+        source: The clean source domain of the ULIP alignment (and of the "zero-shot on the source" row).
+        views: Views per object in every domain.
         image_size: Stored view size in pixels.
         points: Points per object.
-        data_seed: Seed of the procedural objects (the benchmark is one fixed dataset; ``--seeds`` vary the rest).
-        clip_epochs: Epochs of CLIP pre-training on the source renders.
+        data_seed: Seed of the procedural objects (the benchmark is one fixed dataset).
+        clip_epochs: Epochs of CLIP pre-training on the corpus.
         ulip_epochs: Epochs of ULIP alignment of the point tower on the source.
-        selftrain_steps: Optimiser steps of each self-training run (baseline and Cross-MoST alike).
+        seed: Seed of both pre-trainings (weights, sampling, augmentations).
     """
 
-    name: str
+    classes: tuple[str, ...]
+    corpus: DomainSpec
     source: DomainSpec
-    target: DomainSpec
     views: int
     image_size: int
     points: int
     data_seed: int
     clip_epochs: float
     ulip_epochs: float
-    selftrain_steps: int
+    seed: int
 
     def data_key(self, domain: DomainSpec) -> str:
         """A short hash of everything that determines the prepared data of ``domain`` (the cache key)."""
         content = {
             "domain": asdict(domain),
+            "classes": list(self.classes),
             "views": self.views,
             "image_size": self.image_size,
             "points": self.points,
@@ -79,51 +107,79 @@ class DemoScale:
         }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
 
+    def key(self) -> str:
+        """A short hash of the whole recipe (recorded with the shipped towers)."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DemoScale:
+    """The target domain and the run lengths of one demo variant.
+
+    Attributes:
+        name: ``default`` or ``quick``.
+        recipe: How the pre-trained towers are made (shared by every variant).
+        target: The target domain (unlabelled self-training data, labelled test split for evaluation).
+        control: The control target of ``--ablations``: the same objects, but views that are depth projections of
+            the scans themselves, so that the two modalities carry the same information.
+        source_eval: The source-domain data of the "zero-shot on the source" row (its test split).
+        selftrain_steps: Optimiser steps of each self-training run (baseline and Cross-MoST alike).
+    """
+
+    name: str
+    recipe: PretrainRecipe
+    target: DomainSpec
+    control: DomainSpec
+    source_eval: DomainSpec
+    selftrain_steps: int
+
     def with_steps(self, selftrain_steps: int) -> DemoScale:
         """The same scale with another self-training length."""
         return replace(self, selftrain_steps=selftrain_steps)
 
 
-# The target domain: scans (seen from one to three viewpoints, noisy, rotated about the up axis) with renders of the
-# scanned object turned about its up axis, in the source's look (``view_shift`` 0). This is the regime of the paper's
-# Redwood and Co3D: the point branch, trained on clean complete surfaces, falls from ~98 % on the source to ~50 % on
-# the scans, the image branch from ~84 % (image*) to ~70 %, and the two err on different objects (the joint
-# prediction is right on ~75 %), which is what cross-modal pseudo-labels exploit. Depth projections of the scans
-# (``target_views=depth``, the ScanObjectNN regime) drop the tiny image tower to ~22 %, and it is confidently
-# wrong there (it supplied 50-85 % of the joint labels at ~25 % accuracy): a tower trained on a few hundred
-# coloured renders has no CLIP-scale knowledge to transfer, so self-training had nothing to build on.
-_TARGET_OPTIONS: dict[str, Any] = {
-    "target_views": "render",
-    "view_shift": 0.0,
-    "partiality": 0.4,
-    "noise": 0.01,
-    "clutter": 0.0,
-}
-
-DEFAULT_SCALE = DemoScale(
-    name="default",
+RECIPE = PretrainRecipe(
+    classes=DEMO_CLASSES,
+    # The broad 2D corpus: 120 objects per class (other objects than the source's and the target's), each seen in
+    # 6 random looks: 11.5k images, where the source has 3.8k renders in one clean look.
+    corpus=DomainSpec("corpus", 120, {"test_fraction": 0.05}),
     source=DomainSpec("source", 40),
-    target=DomainSpec("target", 40, dict(_TARGET_OPTIONS)),
     views=6,
     image_size=64,
     points=512,
     data_seed=0,
-    clip_epochs=80,
+    clip_epochs=60,
     ulip_epochs=30,
-    # ~40 passes over the 384 target training objects at batch 32; 300 steps left the point branch's gain over
-    # zero-shot at +8 to +9 points on average over 3 seeds, 500 reach +12 (about 2 minutes per run on 2 cores).
+    seed=0,
+)
+
+# The target domain: scans (seen from one to three viewpoints, noisy, rotated about the up axis) with renders of the
+# scanned object from near the horizon, each object in a look of its own between the source's (view_shift 0) and a
+# dark, washed-out one (view_shift 1). 30 test objects per class: 480 objects, one object = 0.21 points.
+_TARGET_OPTIONS: dict[str, Any] = {
+    "target_views": "render",
+    "view_shift": 1.0,
+    "view_shift_min": 0.0,
+    "partiality": 0.4,
+    "noise": 0.01,
+    "clutter": 0.0,
+    "test_fraction": 0.43,
+}
+
+DEFAULT_SCALE = DemoScale(
+    name="default",
+    recipe=RECIPE,
+    target=DomainSpec("target", 70, dict(_TARGET_OPTIONS)),
+    control=DomainSpec("target", 70, {**_TARGET_OPTIONS, "target_views": "depth"}),
+    source_eval=RECIPE.source,
     selftrain_steps=500,
 )
 
 QUICK_SCALE = DemoScale(
     name="quick",
-    source=DomainSpec("source", 24),
-    target=DomainSpec("target", 24, dict(_TARGET_OPTIONS)),
-    views=4,
-    image_size=64,
-    points=512,
-    data_seed=0,
-    clip_epochs=40,
-    ulip_epochs=15,
-    selftrain_steps=50,
+    recipe=RECIPE,
+    target=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5}),
+    control=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5, "target_views": "depth"}),
+    source_eval=DomainSpec("source", 12, {"test_fraction": 0.5}),
+    selftrain_steps=60,
 )

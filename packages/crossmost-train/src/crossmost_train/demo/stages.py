@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmost_train.config import TrainConfig, config_to_dict, load_config
-from crossmost_train.demo.scale import DemoScale, DomainSpec
+from crossmost_train.demo.scale import DomainSpec, PretrainRecipe
 
 __all__ = ["Stage", "StageError", "StageRunner", "synth_arguments"]
 
@@ -66,21 +66,22 @@ def _write_json(path: Path, content: Any) -> None:
     os.replace(tmp, path)
 
 
-def synth_arguments(scale: DemoScale, domain: DomainSpec, out: Path, *, workers: int, progress: bool) -> list[str]:
-    """The ``crossmost-data synth`` arguments that prepare ``domain`` at ``scale`` into ``out``."""
+def synth_arguments(
+    recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int, progress: bool
+) -> list[str]:
+    """The ``crossmost-data synth`` arguments that prepare ``domain`` of the benchmark of ``recipe`` into ``out``."""
     argv = [
         "synth",
         "--domain", domain.domain,
         "--objects-per-class", str(domain.objects_per_class),
-        "--views", str(scale.views),
-        "--image-size", str(scale.image_size),
-        "--points", str(scale.points),
-        "--seed", str(scale.data_seed),
+        "--classes", *recipe.classes,
+        "--views", str(recipe.views),
+        "--image-size", str(recipe.image_size),
+        "--points", str(recipe.points),
+        "--seed", str(recipe.data_seed),
         "--workers", str(workers),
         "--out", str(out),
     ]  # fmt: skip
-    if domain.classes:
-        argv += ["--classes", *domain.classes]
     for key, value in sorted(domain.options.items()):
         argv += ["--option", f"{key}={value}"]
     if not progress:
@@ -161,11 +162,14 @@ class StageRunner:
         return result
 
     # ------------------------------------------------------------------------------------------------ data
-    def synth(self, scale: DemoScale, domain: DomainSpec, out: Path, *, workers: int) -> Path:
-        """``crossmost-data synth`` of one domain (skipped when ``out`` already holds it)."""
+    def synth(
+        self, recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int, name: str | None = None
+    ) -> Path:
+        """``crossmost-data synth`` of one domain (skipped when ``out`` already holds it); ``name`` names the stage
+        (default ``synth <domain>``)."""
         from crossmost_data.cli import main as data_main
 
-        argv = synth_arguments(scale, domain, out, workers=workers, progress=self.progress)
+        argv = synth_arguments(recipe, domain, out, workers=workers, progress=self.progress)
         command = "crossmost-data " + shlex.join(argv)
 
         def body() -> dict[str, Any]:
@@ -174,7 +178,7 @@ class StageRunner:
                 raise StageError(f"crossmost-data synth exited with {code}")
             return {"root": str(out)}
 
-        self._run(f"synth {domain.domain}", command, out, {"data": scale.data_key(domain)}, body)
+        self._run(name or f"synth {domain.domain}", command, out, {"data": recipe.data_key(domain)}, body)
         return out
 
     # -------------------------------------------------------------------------------------------- training

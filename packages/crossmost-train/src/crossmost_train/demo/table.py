@@ -121,10 +121,17 @@ def _per_seed(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]], row: str,
     return [float(scores[row][branch]) for scores in per_seed.values() if row in scores]
 
 
-def check_orderings(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]], *, min_gain: float = 10.0) -> list[Check]:
-    """The demo's claims (zero-shot target below source, baseline above zero-shot, Cross-MoST above the baseline
-    on the image and the point branch, and at least ``min_gain`` points over zero-shot on one branch), each
-    judged on the means and counted per seed."""
+def check_orderings(
+    per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]], *, min_gain: float = 10.0, min_other_gain: float = 5.0
+) -> list[Check]:
+    """The demo's claims, each judged on the means over seeds and counted per seed:
+
+    * the target is shifted: zero-shot on the target below zero-shot on the source (image* and point);
+    * baseline self-training beats zero-shot (image* and point);
+    * Cross-MoST beats baseline self-training on image, image*, point and joint;
+    * Cross-MoST gains at least ``min_gain`` points over zero-shot on one branch and at least ``min_other_gain`` on
+      the other (the image branch scored by image*, the point branch by point).
+    """
     seeds = len(per_seed)
 
     def mean(row: str, branch: str) -> float:
@@ -151,22 +158,25 @@ def check_orderings(per_seed: Mapping[int, Mapping[str, Mapping[str, Any]]], *, 
     for branch in ("image*", "point"):
         less(f"baseline self-training > zero-shot ({branch})",
              ("zero-shot", branch), ("baseline self-training", branch))  # fmt: skip
-    for branch in ("image", "image*", "point"):
+    for branch in BRANCHES:
         less(f"Cross-MoST > baseline self-training ({branch})",
              ("baseline self-training", branch), ("Cross-MoST", branch))  # fmt: skip
-    gains = {b: mean("Cross-MoST", b) - mean("zero-shot", b) for b in ("image", "image*", "point")}
-    best = max(gains, key=lambda b: gains[b])
-    per_seed_best = sum(
-        1
-        for scores in per_seed.values()
-        if max(float(scores["Cross-MoST"][b]) - float(scores["zero-shot"][b]) for b in gains) >= min_gain
-    )
+
+    def gains(scores: Mapping[str, Mapping[str, Any]]) -> tuple[float, float]:
+        image, point = (float(scores["Cross-MoST"][b]) - float(scores["zero-shot"][b]) for b in ("image*", "point"))
+        return image, point
+
+    def enough(image: float, point: float) -> bool:
+        return max(image, point) >= min_gain and min(image, point) >= min_other_gain
+
+    image_gain = mean("Cross-MoST", "image*") - mean("zero-shot", "image*")
+    point_gain = mean("Cross-MoST", "point") - mean("zero-shot", "point")
     checks.append(
         Check(
-            f"Cross-MoST gains ≥ {min_gain:g} points over zero-shot on a branch",
-            gains[best] >= min_gain,
-            ", ".join(f"{b} {g:+.1f}" for b, g in gains.items()),
-            per_seed_best,
+            f"Cross-MoST gains ≥ {min_gain:g} points over zero-shot on one branch, ≥ {min_other_gain:g} on the other",
+            enough(image_gain, point_gain),
+            f"image* {image_gain:+.1f}, point {point_gain:+.1f}",
+            sum(1 for scores in per_seed.values() if enough(*gains(scores))),
             seeds,
         )
     )
