@@ -1,17 +1,21 @@
-"""`crossmost-train demo --quick` end to end through the command line: synthetic data, CLIP and ULIP pre-training,
-zero-shot, baseline and Cross-MoST self-training, the table, the report and a rerun from the stage cache.
+"""`crossmost-train demo --quick` end to end through the command line: the shipped towers, the synthetic target,
+zero-shot, baseline and Cross-MoST self-training, the table, the report and a rerun from the stage cache; and the
+`--from-scratch` path (corpus, CLIP and ULIP pre-training, export of the towers) on a miniature recipe.
 
-Asserted among the orderings is only the one that held in every seed of `crossmost-train demo --quick --seeds 3`:
-the target domain is shifted (zero-shot accuracy on the target below the source, image* and point). At this scale
-self-training does not reliably beat zero-shot, so that is not asserted.
+Asserted among the orderings are only those that held, with the margin asserted, in every seed of
+`crossmost-train demo --quick --seeds 5` (docs/synthetic-benchmark.md lists the figures).
 """
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from crossmost_train.cli import main
+from crossmost_train.demo.pipeline import DemoOptions, run_demo
+from crossmost_train.demo.pretrained import verify_towers
+from crossmost_train.demo.scale import QUICK_SCALE, DomainSpec
 
 pytestmark = pytest.mark.slow
 
@@ -31,29 +35,29 @@ def test_quick_demo_runs_end_to_end_and_reruns_from_the_cache(
     assert list(table) == list(METHODS)
     for method in METHODS:
         for branch in BRANCHES:
-            cell = table[method][branch]
-            assert cell["n"] == 1
-            assert 0.0 <= cell["mean"] <= 100.0
+            assert table[method][branch]["n"] == 1
     seed = results["per_seed"]["0"]
-    test_objects = 12 * round(24 * 0.2)  # twelve classes, 24 objects each, a 0.2 test fraction
-    assert all(seed[m]["num_samples"] == test_objects for m in METHODS)
+    target = QUICK_SCALE.target
+    test_objects = 16 * round(target.objects_per_class * target.options["test_fraction"])
+    assert all(seed[m]["num_samples"] == test_objects for m in METHODS[1:])
 
-    # the ordering that held in every seed at this scale: the target is shifted for both branches
-    assert seed["zero-shot"]["point"] < seed["zero-shot (source)"]["point"]
-    assert seed["zero-shot"]["image*"] < seed["zero-shot (source)"]["image*"]
+    # The orderings that held in every seed at this scale, with the margins they held by.
+    assert seed["zero-shot"]["point"] < seed["zero-shot (source)"]["point"] - 20
+    assert seed["zero-shot"]["image*"] < seed["zero-shot (source)"]["image*"] - 5
+    assert seed["Cross-MoST"]["point"] > seed["zero-shot"]["point"] + 3
     checks = {c["claim"]: c for c in results["checks"]}
-    assert len(checks) == 8
-    assert all(c["seeds"] == 1 and 0 <= c["seeds_holding"] <= 1 for c in checks.values())
+    assert len(checks) == 9
+    assert all(c["seeds"] == 1 for c in checks.values())
 
     # the printed summary: the table with every method, the stage times and the files
     for method in METHODS:
         assert method in printed
-    assert "pretrain clip" in printed
     assert "selftrain Cross-MoST" in printed
     assert str(out / "report.md") in printed
     report = (out / "report.md").read_text()
     assert "| Cross-MoST |" in report
     assert "crossmost-train selftrain -c demo " in report
+    assert "| soccer_ball | same shape as basketball |" in report  # the per-class table
     assert (out / "accuracy.png").stat().st_size > 0
     assert (out / "pseudo_labels.png").stat().st_size > 0
     assert (out / "seed-0" / "cross-most" / "model" / "config.json").is_file()
@@ -61,7 +65,43 @@ def test_quick_demo_runs_end_to_end_and_reruns_from_the_cache(
     # a rerun with the same config reuses every stage and reports the same numbers
     assert main(["demo", "--quick", "--out", str(out), "--no-progress"]) == 0
     rerun = capsys.readouterr().out
-    assert rerun.count(": reused ") == 8  # 2 data sets, 2 pre-trainings, 2 evaluations, 2 self-trainings
+    assert rerun.count(": reused ") == 6  # 2 data sets, 2 evaluations, 2 self-trainings
     again = json.loads((out / "results.json").read_text())
     assert again["table"] == results["table"]
     assert all(seconds == 0.0 for seconds in again["stage_seconds"].values())
+
+
+def test_from_scratch_makes_exports_and_uses_towers_of_its_own(tmp_path: Path) -> None:
+    recipe = dataclasses.replace(
+        QUICK_SCALE.recipe,
+        classes=("chair", "dice"),
+        corpus=DomainSpec("corpus", 20, {"test_fraction": 0.1}),  # each split at least one batch of 32
+        source=DomainSpec("source", 20, {"test_fraction": 0.1}),
+        views=2,
+        clip_epochs=1,
+        ulip_epochs=1,
+    )
+    scale = dataclasses.replace(
+        QUICK_SCALE,
+        recipe=recipe,
+        target=DomainSpec("target", 20, {**QUICK_SCALE.target.options, "test_fraction": 0.2}),
+        source_eval=recipe.source,
+        selftrain_steps=2,
+    )
+    towers = tmp_path / "towers"
+    options = DemoOptions(
+        out=tmp_path / "demo", scale=scale, from_scratch=True, export_towers=towers, progress=False, threads=1
+    )
+    lines: list[str] = []
+    result = run_demo(options, echo=lines.append)
+    assert result.from_scratch
+    assert Path(result.towers) == tmp_path / "demo" / "pretrained" / "pretrain-ulip" / "model"
+    record = verify_towers(towers, recipe)
+    assert [c.split()[:3] for c in record["commands"]] == [
+        ["crossmost-data", "synth", "--domain"],
+        ["crossmost-data", "synth", "--domain"],
+        ["crossmost-train", "pretrain", "--task"],
+        ["crossmost-train", "pretrain", "--task"],
+    ]
+    assert any(line.startswith("[demo] towers exported to ") for line in lines)
+    assert result.scores[0]["Cross-MoST"]["num_samples"] == 8  # 2 classes × 4 test objects
