@@ -69,7 +69,7 @@ def test_damaged_or_foreign_towers_are_refused_with_what_is_wrong(tmp_path: Path
     (dest / "config.json").unlink()
     with pytest.raises(PretrainedTowersError, match=r"config\.json is missing"):
         verify_towers(dest, RECIPE)
-    with pytest.raises(PretrainedTowersError, match="no recipe.json"):
+    with pytest.raises(PretrainedTowersError, match=r"no recipe\.json"):
         verify_towers(tmp_path / "model", RECIPE)
 
 
