@@ -11,7 +11,7 @@ from scipy.spatial import ConvexHull
 from crossmost_data.render import GLUnavailableError, PyOpenGLVersionError
 from crossmost_data.sampling import sample_surface
 from crossmost_data.synth import SYNTHETIC_CLASSES, SyntheticReader, generate_shape
-from crossmost_data.synth.looks import LOOK_STYLES, depth_shaded, line_drawing, random_look
+from crossmost_data.synth.looks import LOOK_STYLES, depth_shaded, line_drawing, occlude, random_look
 
 
 def _view(size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -85,6 +85,23 @@ def test_random_look_style_weights_pick_the_style() -> None:
 def test_random_look_rejects_bad_input(rgb: np.ndarray, depth: np.ndarray, weights: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         random_look(rgb, depth, np.random.default_rng(0), style_weights=weights)
+
+
+def test_occluder_stands_in_front_of_the_object_from_the_bottom_of_the_view() -> None:
+    rgb, depth = _view()
+    for seed in range(10):
+        occluded = occlude(rgb, depth, np.random.default_rng(seed))
+        changed = np.any(occluded != rgb, axis=2)
+        rows, cols = np.nonzero(changed)
+        assert rows.max() == 31  # it stands on the ground, at the bottom of the view
+        assert changed[rows.min() :, cols.min() : cols.max() + 1].all()  # one solid box
+        box_cols = cols.max() - cols.min() + 1
+        object_cols = np.nonzero((depth > 0).any(axis=0))[0]
+        assert 0.3 * len(object_cols) <= box_cols <= 0.7 * len(object_cols)
+        assert object_cols.min() <= cols.min() and cols.max() <= object_cols.max()
+        hidden = (changed & (depth > 0)).sum() / (depth > 0).sum()
+        assert 0.1 < hidden < 0.7
+    assert np.array_equal(occlude(rgb, np.zeros_like(depth), np.random.default_rng(0)), rgb)
 
 
 # --- classes made in pairs ---------------------------------------------------------------------------------------
@@ -164,5 +181,7 @@ def test_corpus_items_carry_a_mesh_and_varied_given_views() -> None:
 def test_target_view_shift_range_is_checked() -> None:
     with pytest.raises(ValueError, match="view_shift_min"):
         SyntheticReader(domain="target", view_shift=0.5, view_shift_min=0.7)
+    with pytest.raises(ValueError, match="occlusion"):
+        SyntheticReader(domain="target", occlusion=1.5)
     with pytest.raises(ValueError, match="synthetic domain"):
         SyntheticReader(domain="photos")  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ import colorsys
 
 import numpy as np
 
-__all__ = ["LOOK_STYLES", "depth_shaded", "line_drawing", "random_look"]
+__all__ = ["LOOK_STYLES", "depth_shaded", "line_drawing", "occlude", "random_look"]
 
 LOOK_STYLES = ("colour", "grey", "depth", "drawing")
 """The styles :func:`random_look` draws from, in the order of its ``style_weights``."""
@@ -177,3 +177,29 @@ def random_look(
     if rng.random() < 0.2:
         image = image + rng.normal(0.0, rng.uniform(0.02, 0.08), image.shape).astype(np.float32)
     return np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+
+
+def occlude(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Put something in front of the object: a box standing on the ground before the camera, in a dull colour and
+    lit from above, that hides the lower 40–80 % of a third to two thirds of the object's width.
+
+    Args:
+        rgb: The rendered view, H×W×3 uint8.
+        depth: Its depth map, H×W (``depth > 0`` is the object).
+        rng: Source of every random choice.
+
+    Returns:
+        The occluded view, H×W×3 uint8 (the view unchanged when the object is not in it).
+    """
+    rows, cols = np.nonzero(depth > 0)
+    if rows.size == 0:
+        return rgb.copy()
+    top, bottom, left, right = rows.min(), rows.max(), cols.min(), cols.max()
+    width = max(1, round((right - left + 1) * rng.uniform(0.35, 0.65)))
+    start = int(rng.integers(left, max(left + 1, right + 2 - width)))
+    reach = bottom - round((bottom - top + 1) * rng.uniform(0.4, 0.8))
+    out = rgb.astype(np.float32)
+    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.4), rng.uniform(0.25, 0.6))) * 255.0
+    shade = np.linspace(1.15, 0.7, rgb.shape[0] - reach, dtype=np.float32)[:, None, None]  # lit from above
+    out[reach:, start : start + width] = np.clip(colour * shade, 0, 255)
+    return np.rint(out).astype(np.uint8)

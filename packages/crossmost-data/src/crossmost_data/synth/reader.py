@@ -41,6 +41,7 @@ class SyntheticItemSpec:
     target_views: Literal["depth", "render"]
     view_shift: float = 1.0
     view_shift_min: float | None = None
+    occlusion: float = 0.0
 
     def rng(self) -> np.random.Generator:
         """The object's generator: a function of (seed, domain, class, index) only."""
@@ -109,7 +110,15 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
         light_intensity=float(toward_dark("light_intensity")),
         ambient=float(toward_dark("ambient")),
     )
-    return get_process_renderer(config).render(mesh).images
+    rendered = get_process_renderer(config).render(mesh, with_depth=spec.occlusion > 0)
+    if rendered.depths is None:
+        return rendered.images
+    from crossmost_data.synth.looks import occlude
+
+    return [
+        occlude(image, depth, rng) if rng.random() < spec.occlusion else image
+        for image, depth in zip(rendered.images, rendered.depths, strict=True)
+    ]
 
 
 _CORPUS_LIGHTING = (
@@ -191,7 +200,11 @@ class SyntheticReader:
         target_views: ``"depth"``: depth projections of the scan (no OpenGL needed); ``"render"``: renders of the
             object with washed-out colours, dim light and a dark background (needs OpenGL).
         view_shift: Target renders only; how far their look is from the source renders, 0 (the source look, only
-            the object turned) to 1 (the full washed-out, dim, dark-background look).
+            the object turned) to 1 (the full washed-out, dim, dark-background look seen from near the horizon).
+        view_shift_min: Target renders only; when given, each object's look is drawn uniformly between it and
+            ``view_shift``, so that the quality of the views varies from object to object.
+        occlusion: Target renders only; the probability that a view has something standing in front of the object
+            (:func:`~crossmost_data.synth.looks.occlude`), drawn per view.
 
     Raises:
         ValueError: An option is out of range, or an unknown class is named.
@@ -215,6 +228,7 @@ class SyntheticReader:
         target_views: Literal["depth", "render"] = "depth",
         view_shift: float = 1.0,
         view_shift_min: float | None = None,
+        occlusion: float = 0.0,
     ) -> None:
         if domain not in _DOMAIN_IDS:
             raise ValueError(f"synthetic domain must be one of {', '.join(_DOMAIN_IDS)}, got {domain!r}")
@@ -231,6 +245,8 @@ class SyntheticReader:
                 raise ValueError(f"{knob} must be in [0, 1], got {value}")
         if not 0.0 <= view_shift <= 1.0:
             raise ValueError(f"view_shift must be in [0, 1], got {view_shift}")
+        if not 0.0 <= occlusion <= 1.0:
+            raise ValueError(f"occlusion must be in [0, 1], got {occlusion}")
         if view_shift_min is not None and not 0.0 <= view_shift_min <= view_shift:
             raise ValueError(f"view_shift_min must be in [0, view_shift={view_shift}], got {view_shift_min}")
         if noise < 0:
@@ -253,6 +269,7 @@ class SyntheticReader:
         self.target_views: Literal["depth", "render"] = target_views
         self.view_shift = float(view_shift)
         self.view_shift_min = None if view_shift_min is None else float(view_shift_min)
+        self.occlusion = float(occlusion)
 
     @property
     def test_count(self) -> int:
@@ -296,6 +313,7 @@ class SyntheticReader:
                     target_views=self.target_views,
                     view_shift=self.view_shift,
                     view_shift_min=self.view_shift_min,
+                    occlusion=self.occlusion,
                 )
                 yield SourceItem(
                     uid=f"{self.domain}-{class_name}-{index:05d}",

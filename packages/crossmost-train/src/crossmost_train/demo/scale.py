@@ -25,6 +25,8 @@ __all__ = [
     "DEMO_CLASSES",
     "QUICK_SCALE",
     "RECIPE",
+    "TARGET_SEED",
+    "VALIDATION_SEED",
     "DemoScale",
     "DomainSpec",
     "PretrainRecipe",
@@ -50,21 +52,26 @@ class DomainSpec:
         objects_per_class: Objects per class over both splits (the last ``test_fraction`` are the test split).
         options: Other reader options (``partiality``, ``noise``, ``clutter``, ``target_views``, ``view_shift``,
             ``test_fraction`` …).
+        seed: Seed of its procedural objects; ``None`` takes the recipe's ``data_seed``. The demo's target has a
+            seed of its own, never used while the benchmark was designed (see ``TARGET_SEED``).
     """
 
     domain: str
     objects_per_class: int
     options: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
 
 
 DEMO_CLASSES: tuple[str, ...] = (
-    "airplane", "bed", "bookshelf", "car", "chair", "guitar", "lamp", "table",
+    "airplane", "bookshelf", "chair", "guitar", "lamp", "table",
     "basketball", "soccer_ball", "dice", "gift_box", "crate", "chest", "bucket", "barrel",
 )  # fmt: skip
-"""The demo's sixteen classes: eight of distinct shapes, and eight made in pairs whose confusions differ by modality
+"""The demo's fourteen classes: six of distinct shapes, and eight made in pairs whose confusions differ by modality
 (:mod:`crossmost_data.synth.paired_classes`): basketball/soccer_ball and dice/gift_box share a shape and differ in
 look (the point branch cannot tell them apart), crate/chest and bucket/barrel share a silhouette and differ by an
-opening (which a camera near the horizon does not see)."""
+opening (which a camera near the horizon does not see). ``car`` and ``bed`` are left out: on the target both
+branches take them for airplanes (the validation world's zero-shot car accuracy was 17 % for images and 12 % for
+points), so neither branch can teach the other there and self-training only deepens the shared error."""
 
 
 @dataclass(frozen=True)
@@ -153,9 +160,17 @@ RECIPE = PretrainRecipe(
     seed=0,
 )
 
+TARGET_SEED = 2
+"""Seed of the demo's target objects. The benchmark and the demo's settings were designed on the target objects of
+seed 1 (``VALIDATION_SEED``, a labelled validation world) and never on these; their test split gives the numbers the
+demo reports."""
+
+VALIDATION_SEED = 1
+"""Seed of the target objects the benchmark was designed on (see ``TARGET_SEED``)."""
+
 # The target domain: scans (seen from one to three viewpoints, noisy, rotated about the up axis) with renders of the
 # scanned object from near the horizon, each object in a look of its own between the source's (view_shift 0) and a
-# dark, washed-out one (view_shift 1). 30 test objects per class: 480 objects, one object = 0.21 points.
+# dark, washed-out one (view_shift 1). 35 test objects per class: 490 objects, one object = 0.20 points.
 _TARGET_OPTIONS: dict[str, Any] = {
     "target_views": "render",
     "view_shift": 1.0,
@@ -163,14 +178,14 @@ _TARGET_OPTIONS: dict[str, Any] = {
     "partiality": 0.4,
     "noise": 0.01,
     "clutter": 0.0,
-    "test_fraction": 0.43,
+    "test_fraction": 0.47,
 }
 
 DEFAULT_SCALE = DemoScale(
     name="default",
     recipe=RECIPE,
-    target=DomainSpec("target", 70, dict(_TARGET_OPTIONS)),
-    control=DomainSpec("target", 70, {**_TARGET_OPTIONS, "target_views": "depth"}),
+    target=DomainSpec("target", 75, dict(_TARGET_OPTIONS), TARGET_SEED),
+    control=DomainSpec("target", 75, {**_TARGET_OPTIONS, "target_views": "depth"}, TARGET_SEED),
     source_eval=RECIPE.source,
     selftrain_steps=500,
 )
@@ -178,8 +193,8 @@ DEFAULT_SCALE = DemoScale(
 QUICK_SCALE = DemoScale(
     name="quick",
     recipe=RECIPE,
-    target=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5}),
-    control=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5, "target_views": "depth"}),
+    target=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5}, TARGET_SEED),
+    control=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5, "target_views": "depth"}, TARGET_SEED),
     source_eval=DomainSpec("source", 12, {"test_fraction": 0.5}),
     selftrain_steps=60,
 )

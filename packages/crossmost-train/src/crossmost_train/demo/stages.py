@@ -78,7 +78,7 @@ def synth_arguments(
         "--views", str(recipe.views),
         "--image-size", str(recipe.image_size),
         "--points", str(recipe.points),
-        "--seed", str(recipe.data_seed),
+        "--seed", str(recipe.data_seed if domain.seed is None else domain.seed),
         "--workers", str(workers),
         "--out", str(out),
     ]  # fmt: skip
