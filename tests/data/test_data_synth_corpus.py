@@ -98,7 +98,8 @@ def test_occluder_stands_in_front_of_the_object_from_the_bottom_of_the_view() ->
         box_cols = cols.max() - cols.min() + 1
         object_cols = np.nonzero((depth > 0).any(axis=0))[0]
         assert 0.3 * len(object_cols) <= box_cols <= 0.7 * len(object_cols)
-        assert object_cols.min() <= cols.min() and cols.max() <= object_cols.max()
+        assert object_cols.min() <= cols.min()
+        assert cols.max() <= object_cols.max()
         hidden = (changed & (depth > 0)).sum() / (depth > 0).sum()
         assert 0.1 < hidden < 0.7
     assert np.array_equal(occlude(rgb, np.zeros_like(depth), np.random.default_rng(0)), rgb)
