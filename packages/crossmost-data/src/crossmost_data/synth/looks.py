@@ -11,7 +11,8 @@ The looks (each drawn with its own probability, see :func:`random_look`):
 * style: the rendered colours with jittered hue, saturation, brightness, contrast and gamma (most views); grey;
   depth-shaded grey (near surfaces bright, like a depth camera's preview or PointCLIP's projections); a line
   drawing (dark contours of the depth and colour edges on a light ground);
-* background: a plain colour, a two-colour gradient, or smooth noise texture (the object's mask is ``depth > 0``);
+* background: white (a product shot), a plain colour, a two-colour gradient, or smooth noise texture (the object's
+  mask is ``depth > 0``);
 * framing: a random crop that can cut part of the object off, resized back, and a horizontal flip;
 * degradations: blur and sensor noise.
 """
@@ -100,9 +101,11 @@ def _smooth_noise(size: int, rng: np.random.Generator) -> np.ndarray:
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
     kind = rng.random()
-    if kind < 0.5:
+    if kind < 0.3:  # a product shot: white or nearly
+        return np.full((size, size, 3), rng.uniform(0.9, 1.0), dtype=np.float32)
+    if kind < 0.55:
         return np.broadcast_to(_random_colour(rng), (size, size, 3)).copy()
-    if kind < 0.75:
+    if kind < 0.8:
         top, bottom = _random_colour(rng), _random_colour(rng)
         ramp = np.linspace(0.0, 1.0, size, dtype=np.float32)[:, None, None]
         return np.broadcast_to(top * (1.0 - ramp) + bottom * ramp, (size, size, 3)).copy()

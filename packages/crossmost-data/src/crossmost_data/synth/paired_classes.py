@@ -7,10 +7,10 @@ that happen by construction:
   ``basketball`` and ``soccer_ball`` are the same sphere, orange with dark seams or white with dark patches;
   ``dice`` and ``gift_box`` are the same near-cube, white with dark pips or coloured with a ribbon. Their patterns
   are painted on the faces, never modelled, so the two classes of a pair have one distribution of geometry.
-* **Same silhouette, different shape** (from a camera near the horizon the image branch sees the same outline, the
-  point branch sees an opening): ``crate`` (an open box, hollow) and ``chest`` (a closed box), ``bucket`` (an open
-  cylinder, hollow) and ``barrel`` (a closed one). Both classes of a pair draw their proportions and colours from
-  one distribution; only the opening differs.
+* **Same outline, different shape** (from a camera near the horizon the image branch sees the same flat-topped
+  outline, the point branch sees a round or a square cross-section): ``barrel`` and ``crate`` (closed drums, round
+  or square), ``bucket`` and ``bin`` (open tapered pails, round or square). Both classes of a pair draw their
+  profile and colours from one distribution; only the cross-section differs.
 
 Coordinates as in :mod:`crossmost_data.synth.shapes`: y up, front towards +z.
 """
@@ -129,40 +129,44 @@ def _gift_box(p: PartList, rng: Rng) -> None:
     p.paint(cube, np.where(ribbon[:, None], band, paper))
 
 
-def _box_proportions(rng: Rng) -> tuple[float, float, float, float]:
-    """Width, height, depth and wall thickness shared by crates and chests."""
-    width = rng.uniform(0.6, 1.0)
-    return width, width * rng.uniform(0.45, 0.7), width * rng.uniform(0.55, 0.8), rng.uniform(0.03, 0.05)
-
-
-def _crate(p: PartList, rng: Rng) -> None:
-    width, height, depth, wall = _box_proportions(rng)
-    p.box((width, wall, depth), (0, wall / 2.0, 0))  # floor
-    for side in (-1, 1):
-        p.box((wall, height, depth), (side * (width - wall) / 2.0, height / 2.0, 0))
-        p.box((width - 2 * wall, height, wall), (0, height / 2.0, side * (depth - wall) / 2.0))
-
-
-def _chest(p: PartList, rng: Rng) -> None:
-    width, height, depth, _ = _box_proportions(rng)
-    p.box((width, height, depth), (0, height / 2.0, 0))
-
-
-def _cylinder_proportions(rng: Rng) -> tuple[float, float, float, float]:
-    """Bottom radius, top radius, height and wall thickness shared by buckets and barrels."""
+def _container_profile(rng: Rng, *, open_top: bool) -> list[tuple[float, float]]:
+    """The side profile (radius, height) shared by a pair: a closed straight drum, or an open tapered pail."""
     bottom = rng.uniform(0.14, 0.2)
-    return bottom, bottom * rng.uniform(1.0, 1.25), bottom * rng.uniform(1.6, 2.4), rng.uniform(0.008, 0.014)
+    if not open_top:
+        height = bottom * rng.uniform(1.6, 2.4)
+        return [(0.0, 0.0), (bottom, 0.0), (bottom, height), (0.0, height)]
+    top, height, wall = bottom * rng.uniform(1.1, 1.3), bottom * rng.uniform(1.4, 2.0), rng.uniform(0.008, 0.014)
+    return [(0.0, 0.0), (bottom, 0.0), (top, height), (top - wall, height), (bottom - wall, wall), (0.0, wall)]
 
 
-def _bucket(p: PartList, rng: Rng) -> None:
-    bottom, top, height, wall = _cylinder_proportions(rng)
-    profile = [(0.0, 0.0), (bottom, 0.0), (top, height), (top - wall, height), (bottom - wall, wall), (0.0, wall)]
+def _round(p: PartList, profile: list[tuple[float, float]]) -> None:
     p.lathe(profile, (0, 0, 0), sections=24)
 
 
+def _square(p: PartList, profile: list[tuple[float, float]]) -> None:
+    # Four sections make a square cross-section; its corners at √2 × the radius make the faces touch the round
+    # twin's circle, so that seen face-on the two have one outline.
+    corners = np.asarray(profile, dtype=np.float64) * np.array([math.sqrt(2.0), 1.0])
+    solid = trimesh.creation.revolve(corners, sections=4)
+    upright = trimesh.transformations.rotation_matrix(-math.pi / 2.0, [1.0, 0.0, 0.0])
+    quarter = trimesh.transformations.rotation_matrix(math.pi / 4.0, [0.0, 1.0, 0.0])
+    p.add(solid, "main", quarter @ upright)
+
+
 def _barrel(p: PartList, rng: Rng) -> None:
-    bottom, top, height, _ = _cylinder_proportions(rng)
-    p.lathe([(0.0, 0.0), (bottom, 0.0), (top, height), (0.0, height)], (0, 0, 0), sections=24)
+    _round(p, _container_profile(rng, open_top=False))
+
+
+def _crate(p: PartList, rng: Rng) -> None:
+    _square(p, _container_profile(rng, open_top=False))
+
+
+def _bucket(p: PartList, rng: Rng) -> None:
+    _round(p, _container_profile(rng, open_top=True))
+
+
+def _bin(p: PartList, rng: Rng) -> None:
+    _square(p, _container_profile(rng, open_top=True))
 
 
 PAIRED_GENERATORS = {
@@ -170,10 +174,10 @@ PAIRED_GENERATORS = {
     "soccer_ball": _soccer_ball,
     "dice": _dice,
     "gift_box": _gift_box,
-    "crate": _crate,
-    "chest": _chest,
-    "bucket": _bucket,
     "barrel": _barrel,
+    "crate": _crate,
+    "bucket": _bucket,
+    "bin": _bin,
 }
 """Class name → generator, in pairs: (basketball, soccer_ball), (dice, gift_box) look different with the same
-shape; (crate, chest), (bucket, barrel) share a silhouette with different shapes."""
+shape; (barrel, crate), (bucket, bin) share an outline from the side, round or square."""

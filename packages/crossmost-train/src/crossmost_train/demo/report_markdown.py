@@ -56,10 +56,10 @@ _PAIR_NOTES = {
     "soccer_ball": "same shape as basketball",
     "dice": "same shape as gift_box",
     "gift_box": "same shape as dice",
-    "crate": "same outline as chest, open",
-    "chest": "same outline as crate, closed",
-    "bucket": "same outline as barrel, open",
-    "barrel": "same outline as bucket, closed",
+    "barrel": "same outline as crate, round",
+    "crate": "same outline as barrel, square",
+    "bucket": "same outline as bin, round",
+    "bin": "same outline as bucket, square",
 }
 
 
@@ -124,7 +124,7 @@ def render_report(result: DemoResult, checks: Sequence[Check], figures: Sequence
         + (f", mean over {seeds} seeds" if seeds > 1 else "")
         + ". The pairs are made so that the branches err on different objects: the point branch cannot tell a "
         "basketball from a soccer ball or a dice from a gift box (one shape, two looks), and from a camera near the "
-        "horizon the image branch cannot see whether a crate or a bucket is open. Cross-MoST's joint pseudo-labels "
+        "horizon the image branch hardly sees whether a barrel or a bucket is round or square. Cross-MoST's joint pseudo-labels "
         "carry each branch's knowledge to the other.",
         "",
         *per_class_markdown(result, scale.recipe.classes),
