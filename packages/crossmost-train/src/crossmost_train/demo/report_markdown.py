@@ -124,8 +124,8 @@ def render_report(result: DemoResult, checks: Sequence[Check], figures: Sequence
         + (f", mean over {seeds} seeds" if seeds > 1 else "")
         + ". The pairs are made so that the branches err on different objects: the point branch cannot tell a "
         "basketball from a soccer ball or a dice from a gift box (one shape, two looks), and from a camera near the "
-        "horizon the image branch hardly sees whether a barrel or a bucket is round or square. Cross-MoST's joint pseudo-labels "
-        "carry each branch's knowledge to the other.",
+        "horizon the image branch hardly sees whether a barrel or a bucket is round or square. Cross-MoST's joint "
+        "pseudo-labels carry each branch's knowledge to the other.",
         "",
         *per_class_markdown(result, scale.recipe.classes),
         "",
