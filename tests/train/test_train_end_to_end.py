@@ -61,9 +61,9 @@ def test_bad_inputs_give_clear_errors(dataset: Path, tmp_path: Path, capsys: pyt
     common = [f"data.root={dataset}", f"run.output_dir={tmp_path / 'r'}"]
     assert main(["selftrain", "-c", "tiny", *common, "model.classnames=[chair,table]"]) == 1
     assert "disagree with the dataset manifest" in capsys.readouterr().err
-    assert main(["selftrain", "-c", "tiny", f"data.root={tmp_path / 'nowhere'}"]) == 1
-    assert "is not a folder" in capsys.readouterr().err
-    assert main(["selftrain", "-c", "tiny", *common, "optim.lr=1"]) == 1
+    assert main(["selftrain", "-c", "tiny", f"data.root={tmp_path / 'nowhere'}"]) == 2  # usage: a missing path
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    assert main(["selftrain", "-c", "tiny", *common, "optim.lr=1"]) == 2  # usage: an unknown key
     assert "optim.base_lr" in capsys.readouterr().err
     broken = tmp_path / "broken"
     broken.mkdir()

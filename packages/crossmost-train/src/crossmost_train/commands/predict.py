@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from crossmost_train.commands import register_command
-from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import ConfigError, TrainConfig
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", help="mesh, point-cloud or image files, or folders of them")
-    parser.add_argument("--classes", nargs="+", default=None, help="class names (zero-shot model built from them)")
-    parser.add_argument("--run", default=None, help="a finished selftrain run folder (its last student is used)")
-    parser.add_argument("--out", default="predictions", help="output folder (predictions.json, predictions.csv)")
-    parser.add_argument("--views", type=int, default=10, help="views made for meshes and point clouds")
-    parser.add_argument("-c", "--config", action="append", default=None, metavar="PRESET", help="config preset(s)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.set_defaults(default_presets=["zeroshot"])
-
-
-def _run(args: argparse.Namespace) -> int:
-    def body(cfg: TrainConfig) -> int:
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train predict`` on a resolved and checked config."""
+    if True:
         from crossmost_train.predict import collect_inputs, predict_objects, prepare_object, write_predictions
 
         model: Any
@@ -49,7 +33,7 @@ def _run(args: argparse.Namespace) -> int:
         size = int(model.image_size[0])
         num_points = cfg.data.num_points or int(model.config.num_points)
         objects = [
-            prepare_object(p, num_points=num_points, image_size=size, num_views=args.views, seed=cfg.run.seed)
+            prepare_object(p, num_points=num_points, image_size=size, num_views=args.views or 10, seed=cfg.run.seed)
             for p in collect_inputs(args.inputs)
         ]
         rows = predict_objects(model, objects, classnames, joint_rule=cfg.eval.joint_rule)
@@ -60,13 +44,4 @@ def _run(args: argparse.Namespace) -> int:
         print(f"wrote {', '.join(map(str, files))}")
         return 0
 
-    try:
-        return run_with_config(args, body)
-    except (ValueError, json.JSONDecodeError) as err:
-        print(f"crossmost-train predict: error: {err}", flush=True)
-        return 1
-
-
-register_command(
-    "predict", "predict classes of meshes, point clouds or images (files or folders)", _add_arguments, _run
-)
+    return 0

@@ -11,8 +11,6 @@ from typing import Any
 import torch
 
 from crossmost_train.checkpoint import TrainingProgress, check_architecture, resolve_resume
-from crossmost_train.commands import add_config_arguments, register_command
-from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.evaluation import evaluate_model
@@ -218,16 +216,7 @@ def finish_run_folder(
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, default_presets=("crossmost",))
-
-
-def _run(args: argparse.Namespace) -> int:
-    def body(cfg: TrainConfig) -> int:
-        run_selftrain(cfg)
-        return 0
-
-    return run_with_config(args, body)
-
-
-register_command("selftrain", "self-train image and point branches with joint pseudo-labels", _add_arguments, _run)
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train selftrain`` on a resolved and checked config."""
+    run_selftrain(cfg)
+    return 0
