@@ -173,3 +173,21 @@ def test_predict_classes_with_a_run_needs_the_text_tower(trained_run: Path, tmp_
     assert "classifier rebuilt from the text tower for 3 classes" in capsys.readouterr().out
     (row,) = json.loads((tmp_path / "p" / "predictions.json").read_text())
     assert set(row["joint"]["probabilities"]) == {"mug", "kettle", "teapot"}
+
+
+def test_evaluations_show_progress(dataset: Path, trained_run: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    argv = ["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={run}", "schedule.max_steps=1"]
+    assert main([*argv, "run.progress_bar=true"]) == 0
+    err = capsys.readouterr().err
+    zero_shot = err.index("evaluate student (initial model (zero-shot))")
+    assert zero_shot < err.index("selftrain")  # the zero-shot pass before training has its own bar
+    assert "evaluate teacher (final model (last step))" in err
+    assert main(["evaluate", "--run", str(trained_run), f"data.root={dataset}", "run.progress_bar=true"]) == 0
+    assert "evaluate self-trained student (last step)" in capsys.readouterr().err
+    assert (
+        main(["evaluate", "--run", str(trained_run), f"data.root={dataset}", "run.progress_bar=true", "--no-progress"])
+        == 0
+    )
+    assert "evaluate self-trained" not in capsys.readouterr().err

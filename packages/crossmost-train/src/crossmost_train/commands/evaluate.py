@@ -59,6 +59,7 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
             joint_rule=cfg.eval.joint_rule,
             subsets=cfg.eval.subsets,
             subset_protocol=cfg.eval.subset_protocol,
+            progress=f"evaluate {label}" if cfg.run.progress_bar else None,
         )
         results[label] = scores
         accelerator.print(f"[crossmost] {label}: {score_line(scores, classnames)}")
@@ -87,5 +88,7 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
 
 def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     """``crossmost-train evaluate`` on a resolved and checked config."""
+    if args.no_progress:
+        cfg.run.progress_bar = False
     run_evaluate(cfg, run=args.run)
     return 0

@@ -145,7 +145,8 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         if cfg.eval.evaluate_teacher:
             models["teacher"] = teacher.module
         for name, m in models.items():
-            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, **eval_kwargs)  # type: ignore[arg-type]
+            bar = f"evaluate {name} ({label})" if cfg.run.progress_bar else None
+            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, progress=bar, **eval_kwargs)  # type: ignore[arg-type]
             results[name] = scores
             log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
         accelerator.print(f"[crossmost] {label}: {score_line(results['student'], classnames)}")
