@@ -102,7 +102,7 @@ def init_worker(config: PrepareConfig, view_source: ViewSource) -> None:
     _CONFIG = config
     _VIEW_SOURCE = view_source
     if view_source == "render":
-        if config.workers > 1:
+        if (config.workers or 0) > 1:
             # Mesa's software rasteriser starts one thread per core in every context; with one context per worker
             # those threads fight over the same cores and two workers render no faster than one. One rasteriser
             # thread per worker scales with the worker count (benchmarks/bench_render.py). A value the user set
