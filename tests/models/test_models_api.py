@@ -163,3 +163,15 @@ def test_create_model_and_transforms() -> None:
     with torch.no_grad():
         out = model.eval()(image[None], points[None])
     assert out.image_logits.shape == out.point_logits.shape == (1, 2)
+
+
+def test_random_init_warning_is_silenced_only_inside_the_block(caplog: pytest.LogCaptureFixture) -> None:
+    from crossmost_models.clip import random_towers_expected
+
+    notice = "No pretrained weights loaded for model 'crossmost-tiny-clip'"
+    with caplog.at_level("WARNING"):
+        with random_towers_expected():
+            create_clip("crossmost-tiny-clip")
+        assert not any(notice in r.getMessage() for r in caplog.records)
+        create_clip("crossmost-tiny-clip")  # elsewhere (a user's random towers) the warning stays
+    assert any(notice in r.getMessage() for r in caplog.records)

@@ -135,3 +135,22 @@ def test_a_saved_model_needs_no_point_weights(tmp_path: Path, capsys: pytest.Cap
     from crossmost_train.preflight import check_config
 
     check_config(load_config(["zeroshot"], [f"model.pretrained={saved}"]), data=False, weights_required=True)
+
+
+def test_the_demo_clip_stage_does_not_warn_about_random_towers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import crossmost_train.pretrain
+    from crossmost_models import create_clip
+    from crossmost_train.demo.stages import StageRunner
+
+    def building_only(cfg: object) -> Path:  # the stage's model-building call, without the training
+        create_clip("crossmost-tiny-clip")
+        return tmp_path / "open_clip_model.safetensors"
+
+    monkeypatch.setattr(crossmost_train.pretrain, "pretrain_clip", building_only)
+    with caplog.at_level("WARNING"):
+        StageRunner(progress=False, echo=lambda line: None).pretrain_clip(
+            ["demo-pretrain-clip"], [f"run.output_dir={tmp_path / 'clip'}", f"data.root={tmp_path}"]
+        )
+    assert not any("No pretrained weights loaded" in r.getMessage() for r in caplog.records)

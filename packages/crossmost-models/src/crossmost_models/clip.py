@@ -5,9 +5,11 @@ open_clip is imported lazily here, so ``import crossmost_models`` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -17,7 +19,14 @@ from torch import nn
 
 from crossmost_models.config import CrossModalConfig
 
-__all__ = ["OPEN_CLIP_CONFIG_DIR", "check_quickgelu", "create_clip", "create_text_encoder", "import_open_clip"]
+__all__ = [
+    "OPEN_CLIP_CONFIG_DIR",
+    "check_quickgelu",
+    "create_clip",
+    "create_text_encoder",
+    "import_open_clip",
+    "random_towers_expected",
+]
 
 OPEN_CLIP_CONFIG_DIR = Path(__file__).parent / "model_configs" / "open_clip"
 """open_clip-format JSON configs shipped with crossmost (e.g. ``crossmost-tiny-clip``)."""
@@ -46,6 +55,25 @@ def import_open_clip() -> ModuleType:
         open_clip.add_model_config(OPEN_CLIP_CONFIG_DIR)
         _REGISTERED = True
     return open_clip
+
+
+class _RandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def random_towers_expected() -> Iterator[None]:
+    """Inside the block, open_clip's "No pretrained weights loaded … initialized randomly" warning is not shown: for
+    towers that are meant to start from random weights (trained from scratch). Every other message passes, and
+    outside the block the warning is shown as usual."""
+    notice = _RandomInitNotice()
+    logger = logging.getLogger()  # open_clip logs through the root logger
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _is_torchscript_archive(path: Path) -> bool:
