@@ -170,3 +170,19 @@ def test_workers_default_to_the_available_cores_and_are_capped(
     assert "note: 8 workers asked, but 1 CPU cores are available here: 1 workers are used" in captured.err
     assert "note: 8 workers asked" in captured.out  # the summary repeats it
     assert "workers" not in Manifest.read(out).config["prepare"]  # how a run executes is not what it writes
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["render"], ["render", "nope", "--root", ".", "--out", "x"]], ids=" ".join
+)
+def test_help_and_usage_errors_import_no_torch(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom crossmost_data.cli import main\n"
+        f"try:\n    code = main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-2:] == ["0" if argv == ["--help"] else "2", "False"]

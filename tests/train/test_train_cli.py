@@ -38,6 +38,7 @@ print(code, ",".join(heavy) or "-")
         ["selftrain", "-c", "tiny", "data.root=/no/such/folder"],
         ["selftrain", "-c", "crossmost", "model.point_pretrained=/no/ulip.pt"],
         ["predict", "shoe.obj"],
+        ["predict", "missing.obj", "--classes", "a", "b", "model.require_pretrained=false"],
     ],
     ids=" ".join,
 )

@@ -7,6 +7,7 @@ This module is all that ``crossmost-train --help`` and a usage error load: the b
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from crossmost_train.commands import add_config_arguments, register_command
 from crossmost_train.commands._common import fail, run_with_config
@@ -117,6 +118,8 @@ def _predict_check(args: argparse.Namespace, cfg: TrainConfig) -> None:
         raise ConfigError("give --classes NAME ... (zero-shot) or --run RUN_FOLDER (a trained model)")
     if args.run:
         check_run_folder(args.run)
+    if not any(Path(path).exists() for path in args.inputs):
+        raise ConfigError("nothing to predict: " + "; ".join(f"{path}: no such file or folder" for path in args.inputs))
     for flag, value in (("--points", args.points), ("--views", args.views)):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} must be at least 1, got {value}")
