@@ -62,6 +62,7 @@ def check_tag(clip_name: str, tag: str, *, cache_dir: str | None = None) -> None
     raise ValueError(
         f"cannot download the open_clip weights {tag!r} of {clip_name} ({source}): they are not in the local cache "
         f'and {reason}. Download them once with network (python -c "import open_clip; open_clip.create_model('
-        f"'{clip_name}', pretrained='{tag}')\" fills the cache), or give a local open_clip checkpoint file "
-        "instead of the tag (model.pretrained=path/to/weights.safetensors)"
+        f"'{clip_name}', pretrained='{tag}')\" fills the cache; later runs need no network, HF_HUB_OFFLINE=1 "
+        "included), or give a local open_clip checkpoint file instead of the tag "
+        "(model.pretrained=path/to/weights.safetensors)"
     )
