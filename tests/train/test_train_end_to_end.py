@@ -148,7 +148,7 @@ def test_predict_prepares_inputs_like_the_training_data(trained_run: Path, datas
     assert f"inputs prepared as {dataset / 'manifest.json'}: y up, {manifest['points_per_sample']} points" in printed
     assert f"{manifest['num_views']} views of {manifest['image_size']} px (the data brought its own views" in printed
     (row,) = json.loads((out / "predictions.json").read_text())
-    assert row["notes"] == [f"views: {manifest['num_views']} depth"]
+    assert row["notes"] == ["views: depth projections of the points"]
     assert main(["predict", str(cloud), "--run", str(trained_run), "--out", str(out), "--no-progress", "--views", "2",
                  "--up-axis", "z", "--points", "256"]) == 0  # fmt: skip
     assert "z up, 256 points (random downsampling), 2 views of 64 px" in capsys.readouterr().out

@@ -28,6 +28,7 @@ MESH_SUFFIXES = {".obj", ".off", ".stl", ".glb", ".gltf", ".ply"}
 POINT_SUFFIXES = {".npy", ".npz", ".xyz", ".txt", ".pts"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 SUPPORTED_SUFFIXES = MESH_SUFFIXES | POINT_SUFFIXES | IMAGE_SUFFIXES
+_VIEW_NOTES = {"render": "rendered", "depth": "depth projections of the points", "given": "given"}
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def prepare_object(path: Path, recipe: Any, inputs: ModelInputs, *, seed: int = 
         load_view=lambda i: Image.fromarray(item.views[i]),
         epoch=0,
     )
-    notes = [f"views: {len(item.views)} {item.view_meta.get('view_source', recipe.view_source)}"]
+    source = item.view_meta.get("view_source", recipe.view_source)
+    notes = [f"views: {_VIEW_NOTES.get(source, source)}"]
     return PreparedObject(str(path), kind, views=sample["views"], points=sample["points"][None], notes=notes)
 
 
@@ -210,7 +212,7 @@ def predict_files(
             skipped.append(Skipped(str(path), str(error) or type(error).__name__))
             continue
         if fallback is not None and obj.kind == "mesh":
-            obj.notes.append(f"views: {fallback}")
+            obj.notes = [f"views: {fallback}"]
         rows.append(predict_object(model, obj, classnames, joint_rule))
     return rows, skipped
 
