@@ -259,3 +259,28 @@ def test_shape_and_value_errors_name_the_culprit() -> None:
         ObjectiveConfig(strategy="vote")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="temperature"):
         ObjectiveConfig(temperature=0.0)
+
+
+def test_student_without_masked_modelling_attributes_runs_when_those_terms_are_off() -> None:
+    # A student that only has the four always-read attributes: the masked-modelling terms are switched off.
+    student = SimpleNamespace(**_student_fields(masked=False))
+    config = ObjectiveConfig(mim_weight=0, mpm_weight=0, global_local_image_weight=0, global_local_point_weight=0)
+    out = CrossMoSTObjective(config)(student, TEACHER)
+    assert set(out.terms) == {"cls_image", "cls_point", "fairness_image", "fairness_point", "alignment"}
+
+
+def test_missing_student_attributes_are_named_with_the_terms_that_read_them() -> None:
+    student = SimpleNamespace(**_student_fields(masked=False))
+    with pytest.raises(TypeError) as info:
+        CrossMoSTObjective(ObjectiveConfig(mpm_weight=0, global_local_point_weight=0))(student, TEACHER)
+    message = str(info.value)
+    assert "image_reconstruction (mim)" in message
+    assert "image_patch_mask (mim, global_local_image)" in message
+    assert "point_token_prediction" not in message  # its term is off
+
+
+def test_missing_logits_are_named() -> None:
+    fields = _student_fields(masked=False)
+    del fields["point_logits"]
+    with pytest.raises(TypeError, match=r"lack point_logits \(cls_point, fairness_point\)"):
+        CrossMoSTObjective()(SimpleNamespace(**fields), TEACHER)

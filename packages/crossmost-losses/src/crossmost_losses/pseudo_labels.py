@@ -26,10 +26,12 @@ inside one softmax go to the lowest class index (``torch.argmax``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
+
+from .config import PseudoLabelStrategy, TieBreak
 
 __all__ = [
     "IMAGE_SOURCE",
@@ -40,9 +42,6 @@ __all__ = [
     "TieBreak",
     "select_pseudo_labels",
 ]
-
-PseudoLabelStrategy = Literal["joint", "independent", "image", "point", "random", "agreement"]
-TieBreak = Literal["image", "point"]
 
 IMAGE_SOURCE = 0
 """Value of `PseudoLabels.source` for a label taken from the image teacher."""

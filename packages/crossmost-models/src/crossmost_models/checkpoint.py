@@ -16,12 +16,20 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from crossmost_models.hub import download_saved_model, is_hub_id
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 
 if TYPE_CHECKING:
     from crossmost_models.model import CrossModalModel
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "from_pretrained", "load_model_weights", "save_pretrained"]
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "from_pretrained",
+    "load_model_weights",
+    "resolve_saved_model",
+    "save_pretrained",
+]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -140,29 +148,42 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
     return report
 
 
+def resolve_saved_model(directory: str | Path, *, cache_dir: str | Path | None = None) -> Path:
+    """The local folder of a saved model: ``directory`` itself, or the download of ``hf-hub:user/repo``."""
+    if is_hub_id(directory):
+        return download_saved_model(str(directory), (CONFIG_FILE, WEIGHTS_FILE), cache_dir=cache_dir)
+    return Path(directory)
+
+
 def from_pretrained(
-    directory: str | Path, *, strict: bool = True, device: str | torch.device | None = None
+    directory: str | Path,
+    *,
+    strict: bool = True,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
 ) -> CrossModalModel:
-    """Load a model written by :func:`save_pretrained`.
+    """Load a model written by :func:`save_pretrained`, from a folder or from the Hugging Face hub.
 
     The open_clip architecture is rebuilt from the saved config (randomly initialised, no download), then every
     weight is read from ``model.safetensors``.
 
     Args:
-        directory: the saved-model folder.
+        directory: the saved-model folder, or ``hf-hub:user/repo`` (optionally ``@revision``) for a hub repository
+            holding its two files (see :mod:`crossmost_models.hub`; cached, and usable offline once cached).
         strict: require the saved keys to match the model's exactly.
         device: where to put the model (default CPU).
+        cache_dir: the Hugging Face cache for ``hf-hub:`` models (default: the standard one).
 
     Raises:
         FileNotFoundError: missing files.
-        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, or
-            key/shape mismatches (listed).
+        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, key/shape
+            mismatches (listed), or an ``hf-hub:`` repository that cannot be had.
     """
     from crossmost_models.clip import build_clip_from_config
     from crossmost_models.config import CrossModalConfig
     from crossmost_models.model import CrossModalModel
 
-    folder = Path(directory)
+    folder = resolve_saved_model(directory, cache_dir=cache_dir)
     saved = _read_config(folder)
     config = CrossModalConfig.from_dict(saved["model_config"])
     if config.clip_config is None:

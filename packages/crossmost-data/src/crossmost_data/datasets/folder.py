@@ -7,8 +7,8 @@ Labelled layout::
                                        (.npy .npz .xyz .txt .pts, .ply without faces); nested folders are walked
     <root>/<class>/<object>/           optional: the object's images (any name; sorted by name)
     <root>/<class>/<object>_*.png|jpg  optional: the object's images beside it (used when there is no folder)
-    <root>/<class>/{train,val,test}/   optional split folders; otherwise every object is in "train", or a
-                                       deterministic hashed share ``test_fraction`` goes to "test"
+    <root>/<class>/{train,val,test}/   optional split folders; otherwise every object is in "train", or
+                                       ``test_fraction`` of each class goes to "test" (stratified, deterministic)
 
 Without ``classes.txt`` the classes are the sub-folder names, sorted (hidden folders and ``__MACOSX`` ignored).
 Class names are kept verbatim. ``up_axis`` names the axis that points up in the files; it is rotated to y.
@@ -17,7 +17,7 @@ Unlabelled layout (the objects are not sorted by class; self-training finds the 
 
     <root>/<object>.<ext>              objects anywhere under the root (nested folders are walked), with images
                                        beside them as above
-    <root>/{train,val,test}/...        optional split folders; otherwise as above ("train", or hashed "test")
+    <root>/{train,val,test}/...        optional split folders; otherwise as above ("train", or test_fraction in "test")
 
 The class list then comes from the reader option ``classes`` (a list, or names separated by commas:
 ``--option classes=chair,table,lamp``) or from the class file (``classes_file``, one name a line; a name in the
@@ -41,11 +41,11 @@ from crossmost_data.datasets._layout import (
     LayoutWarning,
     check_bool,
     check_fraction,
-    hashed_split,
     image_files,
     read_lines,
     relative_source,
     require_dir,
+    stratified_split,
     unique_uids,
 )
 from crossmost_data.datasets.point_files import ExtraColumns, ply_face_count, read_point_file
@@ -99,8 +99,9 @@ class FolderReader:
 
     Args:
         up_axis: The up axis of the files (``"y"``, ``"z"`` or ``"x"``); converted to y-up.
-        test_fraction: Without split folders, the share of objects put in ``"test"`` by a hashed rule on the
-            object's path (0 = everything in ``"train"``).
+        test_fraction: Without split folders, the share of each class put in ``"test"``: round(fraction × n)
+            objects of a class of n (at least one when n ≥ 2, never all), those with the lowest hash of their path,
+            so the same files always give the same split (0 = everything in ``"train"``).
         view_source: How views are made for objects without images: ``"render"`` (meshes) or ``"depth"``
             (projection of the points; works for meshes and point clouds). Point clouds without images need
             ``"depth"``; iterating with ``"render"`` then fails early with that advice.
@@ -269,9 +270,7 @@ class FolderReader:
                     for path, images in _walk(class_dir / split):
                         found.append(_FoundObject(path, class_name, split, images))
             else:
-                for path, images in _walk(class_dir):
-                    split = hashed_split(relative_source(path, root), self.test_fraction)
-                    found.append(_FoundObject(path, class_name, split, images))
+                found += _stratified(list(_walk(class_dir)), class_name, root, self.test_fraction)
         return found
 
     def _find_unlabelled(self, root: Path) -> list[_FoundObject]:
@@ -289,11 +288,8 @@ class FolderReader:
                     stacklevel=3,
                 )
             return [_FoundObject(path, "", split, images) for split in present for path, images in _walk(root / split)]
-        return [
-            _FoundObject(path, "", hashed_split(relative_source(path, root), self.test_fraction), images)
-            for path, images in _walk(root)
-            if path.resolve() != class_file
-        ]
+        objects = [(path, images) for path, images in _walk(root) if path.resolve() != class_file]
+        return _stratified(objects, "", root, self.test_fraction)
 
     @staticmethod
     def _split_folders(root: Path, classes: list[str]) -> list[str]:
@@ -331,6 +327,14 @@ def _parse_classes(classes: str | Sequence[str] | None) -> list[str] | None:
     if not names:
         raise ValueError(f"classes names no class: {classes!r}")
     return names
+
+
+def _stratified(
+    objects: list[tuple[Path, tuple[Path, ...]]], class_name: str, root: Path, test_fraction: float
+) -> list[_FoundObject]:
+    """The objects of one class, ``test_fraction`` of them (rounded, see ``stratified_test_count``) in ``test``."""
+    splits = stratified_split([relative_source(path, root) for path, _ in objects], test_fraction)
+    return [_FoundObject(path, class_name, splits[relative_source(path, root)], images) for path, images in objects]
 
 
 def _root_split_folders(root: Path) -> list[str]:

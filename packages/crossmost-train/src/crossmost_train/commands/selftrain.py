@@ -11,8 +11,6 @@ from typing import Any
 import torch
 
 from crossmost_train.checkpoint import TrainingProgress, check_architecture, resolve_resume
-from crossmost_train.commands import add_config_arguments, register_command
-from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.evaluation import evaluate_model
@@ -147,7 +145,8 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         if cfg.eval.evaluate_teacher:
             models["teacher"] = teacher.module
         for name, m in models.items():
-            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, **eval_kwargs)  # type: ignore[arg-type]
+            bar = f"evaluate {name} ({label})" if cfg.run.progress_bar else None
+            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, progress=bar, **eval_kwargs)  # type: ignore[arg-type]
             results[name] = scores
             log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
         accelerator.print(f"[crossmost] {label}: {score_line(results['student'], classnames)}")
@@ -218,16 +217,7 @@ def finish_run_folder(
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, default_presets=("crossmost",))
-
-
-def _run(args: argparse.Namespace) -> int:
-    def body(cfg: TrainConfig) -> int:
-        run_selftrain(cfg)
-        return 0
-
-    return run_with_config(args, body)
-
-
-register_command("selftrain", "self-train image and point branches with joint pseudo-labels", _add_arguments, _run)
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train selftrain`` on a resolved and checked config."""
+    run_selftrain(cfg)
+    return 0

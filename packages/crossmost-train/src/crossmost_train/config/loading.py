@@ -92,6 +92,11 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
     return keys
 
 
+def config_keys() -> list[str]:
+    """Every dotted key of :class:`TrainConfig` that takes a value (``schedule.epochs``, ``model.name``, …)."""
+    return _all_keys(TrainConfig)
+
+
 def _unknown_key(key: str, section: type = TrainConfig, prefix: str = "") -> ConfigError:
     close = difflib.get_close_matches(key, _all_keys(section, prefix), n=4, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -56,6 +56,10 @@ class ModelConfig:
     open_clip checkpoint for the CLIP towers; empty: random towers (tests)."""
     point_pretrained: str = ""
     """A ULIP / Point-BERT / Cross-MoST checkpoint for the point branch (loaded strictly); empty: none."""
+    require_pretrained: bool = True
+    """``selftrain``, ``evaluate`` and ``predict`` refuse to start when ``pretrained`` (or, with
+    ``init_point_encoder``, ``point_pretrained``) is empty and ``pretrained`` is not a saved model: random towers
+    score chance. The tiny presets set it to false."""
     classnames: list[str] = field(default_factory=list)
     """Class names of the classifier; empty takes them from the dataset manifest (they must agree when both given)."""
     templates: str = "paper"

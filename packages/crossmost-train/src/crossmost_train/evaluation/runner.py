@@ -12,7 +12,7 @@ Branches (DESIGN.md §5):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,11 +185,21 @@ def evaluate_model(
     joint_rule: str = "probability",
     subsets: str = "auto",
     subset_protocol: str = "forty-way",
+    progress: str | None = None,
 ) -> tuple[dict[str, Any], Predictions]:
-    """Predict this process's part, gather every part exactly once, and score (same result on every process)."""
+    """Predict this process's part, gather every part exactly once, and score (same result on every process).
+
+    ``progress`` names a progress bar over this process's batches, shown on the main process (``None``: none).
+    """
+    batches: Iterable[dict[str, Any]] = loader
+    if progress is not None and accelerator.is_main_process:
+        from tqdm.auto import tqdm
+
+        total = len(loader) if isinstance(loader, Sized) else None
+        batches = tqdm(loader, desc=progress, total=total, unit="batch", dynamic_ncols=True, leave=False)
     local = predict_batches(
         model,
-        loader,
+        batches,
         device=accelerator.device,
         eval_view=eval_view,
         joint_rule=joint_rule,
