@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from crossmost_train.checkpoint import TrainingProgress, save_checkpoint
+from crossmost_train.checkpoint import RunState, TrainingProgress, save_checkpoint
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.wiring import masks_images, masks_points
@@ -203,11 +203,14 @@ def train_loop(
     samples_since, t_since = 0, time.perf_counter()
     last_saved = -1
     accum = cfg.optim.grad_accum_steps if cfg.optim.grad_accum_steps > 0 else 1
+    state = RunState(
+        trainer.student, trainer.optimizer, trainer.teacher, trainer.scheduler, progress, scaler=accelerator.scaler
+    )
 
     def checkpoint() -> None:
         nonlocal last_saved
         if last_saved != progress.global_step:
-            save_checkpoint(accelerator, run_dir, model=trainer.student, progress=progress, keep_last=cfg.run.keep_last)
+            save_checkpoint(accelerator, run_dir, state, keep_last=cfg.run.keep_last)
             last_saved = progress.global_step
 
     while progress.global_step < stop_at:

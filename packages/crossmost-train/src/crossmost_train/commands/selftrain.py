@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from crossmost_train.checkpoint import TrainingProgress, check_architecture, resolve_resume
+from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.commands import add_config_arguments, register_command
 from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
@@ -118,15 +118,14 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         model = torch.compile(model)  # type: ignore[assignment]
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = TrainingProgress()
-    accelerator.register_for_checkpointing(teacher, scheduler, progress)
     if accelerator.trackers is not None and cfg.run.trackers:
         accelerator.init_trackers("crossmost", config=_flat_hparams(cfg))
     log = MetricsLog(run_dir, accelerator)
     resume_from = resolve_resume(run_dir, cfg.run.resume)
     student: Any = accelerator.unwrap_model(model)
     if resume_from is not None:
-        check_architecture(resume_from, student)
-        accelerator.load_state(str(resume_from))
+        state = RunState(student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler)
+        load_checkpoint(accelerator, resume_from, state)
         log.truncate_after(progress.global_step)
         accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
     else:
