@@ -121,6 +121,10 @@ class ObjectiveConfig:
             )
         if self.tie_break not in get_args(TieBreak):
             raise ValueError(f"ObjectiveConfig.tie_break must be 'image' or 'point', got {self.tie_break!r}")
+        for name in ("threshold", "image_threshold", "point_threshold", "agreement_floor"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"ObjectiveConfig.{name} is a confidence and must be in [0, 1], got {value}")
         if not self.temperature > 0:
             raise ValueError(f"ObjectiveConfig.temperature must be positive, got {self.temperature}")
         if not self.point_confidence_scale > 0:

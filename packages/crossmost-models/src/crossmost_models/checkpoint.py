@@ -122,8 +122,8 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
         The :class:`LoadReport`.
 
     Raises:
-        ValueError: the checkpoint's class count differs from the model's (both counts and the file are named), or
-            keys/shapes do not match.
+        ValueError: the file is damaged or truncated, the checkpoint's class count differs from the model's (both
+            counts and the file are named), or keys/shapes do not match.
     """
     from safetensors.torch import load_file
 
@@ -132,7 +132,10 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
         path = path / WEIGHTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error type for every kind of damage
+        raise ValueError(f"weights file {path} is damaged or truncated ({error})") from None
     _check_classifier(state, model.num_classes, path, f"the model (classes {model.classnames[:3]}…)")
     report = compare_state_dicts(model.state_dict(), state, source=str(path))
     report.check(strict=strict)

@@ -124,13 +124,21 @@ def create_clip(
         ``(clip_model, tokenizer)``.
 
     Raises:
-        ValueError: a local file that looks like OpenAI weights with a GELU architecture.
+        ValueError: a local file that looks like OpenAI weights with a GELU architecture, or that cannot be read
+            (truncated, damaged, not a checkpoint).
         RuntimeError: open_clip does not know ``name`` or ``pretrained`` (its own message).
     """
     open_clip = import_open_clip()
     if not open_clip_kwargs.get("force_quick_gelu", False):
         check_quickgelu(name, pretrained, allow_mismatch=allow_quickgelu_mismatch)
-    model = open_clip.create_model(name, pretrained=pretrained, device=device or "cpu", **open_clip_kwargs)
+    local = pretrained is not None and Path(pretrained).is_file()
+    try:
+        model = open_clip.create_model(name, pretrained=pretrained, device=device or "cpu", **open_clip_kwargs)
+    except Exception as error:
+        if not local:
+            raise
+        # torch and safetensors report a damaged file with their own error types and no file name
+        raise ValueError(f"pretrained weights {pretrained} cannot be read: {error}") from None
     tokenizer = open_clip.get_tokenizer(name)
     return model, tokenizer
 

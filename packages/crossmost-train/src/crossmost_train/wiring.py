@@ -261,15 +261,22 @@ def eval_dataset(cfg: TrainConfig, model: nn.Module, split: str | None = None) -
 def train_loader(
     dataset: Dataset[Any], cfg: TrainConfig, *, batch_size: int, grad_accum_steps: int, accelerator: Any
 ) -> tuple[DataLoader[Any], GlobalBatchSampler]:
-    """A loader over this process's share of each global batch, with a resumable sampler."""
-    sampler = GlobalBatchSampler(
-        len(dataset),  # type: ignore[arg-type]
-        batch_size=batch_size,
-        grad_accum_steps=grad_accum_steps,
-        num_replicas=accelerator.num_processes,
-        rank=accelerator.process_index,
-        seed=cfg.data.seed,
-    )
+    """A loader over this process's share of each global batch, with a resumable sampler.
+
+    Raises:
+        ConfigError: the dataset holds fewer samples than one global batch.
+    """
+    try:
+        sampler = GlobalBatchSampler(
+            len(dataset),  # type: ignore[arg-type]
+            batch_size=batch_size,
+            grad_accum_steps=grad_accum_steps,
+            num_replicas=accelerator.num_processes,
+            rank=accelerator.process_index,
+            seed=cfg.data.seed,
+        )
+    except ValueError as error:
+        raise ConfigError(f"{cfg.data.root or 'the training set'}: {error}") from None
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

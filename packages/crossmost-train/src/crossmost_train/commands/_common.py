@@ -24,7 +24,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run_with_config(args: argparse.Namespace, body: Callable[[TrainConfig], int]) -> int:
     """Resolve the config (or print it with ``--print-config``), run ``body``, and turn the errors a user can fix
-    into one clear line on stderr and exit code 1."""
+    into one clear line on stderr and exit code 1 (an interrupt with Ctrl-C into one line and exit code 130)."""
     try:
         cfg = config_from_args(args)
         if args.print_config:
@@ -34,3 +34,8 @@ def run_with_config(args: argparse.Namespace, body: Callable[[TrainConfig], int]
     except USER_ERRORS as err:
         print(f"crossmost-train {args.command}: error: {err}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        # Every file is written under a temporary name and renamed, so an interrupt leaves nothing half-written.
+        hint = "; run the same command again to resume from the last checkpoint" if args.command == "selftrain" else ""
+        print(f"crossmost-train {args.command}: interrupted (Ctrl-C){hint}", file=sys.stderr)
+        return 130
