@@ -4,6 +4,7 @@ refused before anything in it is read, and damaged parts give one clear error na
 import importlib.util
 import json
 import math
+import os
 import random
 import sys
 from pathlib import Path
@@ -164,3 +165,16 @@ def test_damaged_checkpoint_parts_give_one_clear_error(tmp_path: Path, damage: s
     with pytest.raises(CheckpointError) as info:
         run_selftrain(_cfg(run), parts)
     assert message in str(info.value)
+
+
+def test_checkpoint_files_get_the_permissions_of_a_plain_open(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        run = tmp_path / "run"
+        run_selftrain(_cfg(run, "run.stop_after_steps=1"), fx.fake_components())
+    finally:
+        os.umask(old)
+    (checkpoint,) = list_checkpoints(run)
+    assert (checkpoint.stat().st_mode & 0o777) == 0o755
+    for path in [*checkpoint.iterdir(), run / "config.yaml"]:
+        assert (path.stat().st_mode & 0o777) == 0o644, path.name

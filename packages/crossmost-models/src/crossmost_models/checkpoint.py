@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,14 @@ from crossmost_models.load_report import LoadReport, compare_state_dicts
 if TYPE_CHECKING:
     from crossmost_models.model import CrossModalModel
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "from_pretrained", "load_model_weights", "save_pretrained"]
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "from_pretrained",
+    "load_model_weights",
+    "save_pretrained",
+    "save_safetensors",
+]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -33,6 +40,31 @@ def _version() -> str:
     from crossmost_models import __version__
 
     return __version__
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``os.umask`` sets it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def save_safetensors(
+    tensors: Mapping[str, Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+) -> None:
+    """``safetensors.torch.save_file`` with the permissions a plain ``open`` gives (0666 minus the umask); safetensors
+    itself always writes 0600, which another user, a container or a web server cannot read."""
+    from safetensors.torch import save_file
+
+    save_file(dict(tensors), str(path), metadata=metadata)
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
@@ -49,8 +81,6 @@ def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
     Returns:
         The folder path.
     """
-    from safetensors.torch import save_file
-
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
@@ -63,9 +93,11 @@ def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
         "num_classes": model.num_classes,
         "templates": model.templates,
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # A plain mkdir (not mkdtemp, which makes 0700 folders): the saved model gets the umask's permissions.
+    staging = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
     try:
-        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_safetensors(state, staging / WEIGHTS_FILE, metadata={"format": "pt"})
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"

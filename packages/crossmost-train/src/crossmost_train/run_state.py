@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from crossmost_models.checkpoint import save_safetensors
+
 __all__ = ["StateFileError", "capture_rng_state", "load_state_file", "restore_rng_state", "save_state_file"]
 
 _SKELETON_KEY = "crossmost_state"
@@ -88,11 +90,9 @@ def save_state_file(path: str | os.PathLike[str], state: Any) -> None:
     Raises:
         TypeError: ``state`` holds an object that is neither a tensor nor a plain value.
     """
-    from safetensors.torch import save_file
-
     tensors: dict[str, Tensor] = {}
     skeleton = _encode(state, tensors, "")
-    save_file(tensors, str(path), metadata={_SKELETON_KEY: json.dumps(skeleton)})
+    save_safetensors(tensors, path, metadata={_SKELETON_KEY: json.dumps(skeleton)})
 
 
 def load_state_file(path: str | os.PathLike[str]) -> Any:

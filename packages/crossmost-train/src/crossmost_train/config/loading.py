@@ -11,7 +11,6 @@ import dataclasses
 import difflib
 import math
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 
+from crossmost_data.manifest import write_text_atomic
 from crossmost_train.config.bounds import check_bounds
 from crossmost_train.config.errors import ConfigError
 from crossmost_train.config.schema import TrainConfig
@@ -302,14 +302,8 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> None:
-    """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write the resolved config as YAML, atomically (with the permissions a plain ``open`` gives)."""
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
