@@ -69,8 +69,8 @@ class ObjectiveConfig:
         strategy: pseudo-label strategy (`select_pseudo_labels`).
         threshold: confidence threshold (official 0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN).
         point_confidence_scale: point confidence factor (official 0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN).
-        image_threshold: image threshold of ``independent`` (``None``: ``threshold``).
-        point_threshold: point threshold of ``independent`` (``None``: ``threshold``).
+        image_threshold: image threshold of ``independent`` and the threshold of ``image`` (``None``: ``threshold``).
+        point_threshold: point threshold of ``independent`` and the threshold of ``point`` (``None``: ``threshold``).
         tie_break: modality that wins an exact confidence tie.
         agreement_floor: minimum confidence of the ``agreement`` strategy (official 0.2).
         agreement_requires_threshold: ``agreement`` also requires the joint confidence above ``threshold``.

@@ -92,20 +92,27 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
     if name not in crossmost_models.list_models():
         close = difflib.get_close_matches(name, crossmost_models.list_models(), n=4)
         raise ConfigError(f"model.name={name!r} is not a model config" + (f"; did you mean {close}?" if close else ""))
-    point_weights = cfg.model.point_pretrained if cfg.model.init_point_encoder else ""
+    m = cfg.model
+    point_weights = m.point_pretrained if m.init_point_encoder else ""
+    # "Init ✗" skips the aligned point tower but keeps a pre-trained tokenizer (the authors' from_scratch path).
+    tokenizer_weights = m.point_tokenizer_pretrained or ("" if m.init_point_encoder else m.point_pretrained)
     try:
         model = crossmost_models.create_model(
             name,
-            pretrained=cfg.model.pretrained or None,
+            pretrained=m.pretrained or None,
             point_pretrained=point_weights or None,
             classnames=list(classnames),
-            templates=cfg.model.templates,
-            **cfg.model.overrides,
+            templates=m.templates,
+            **m.overrides,
         )
+        if not m.init_point_encoder:
+            reset_point_encoder(model)
+        if tokenizer_weights:
+            from crossmost_models.convert import load_point_tokenizer
+
+            load_point_tokenizer(model, tokenizer_weights)
     except (ValueError, KeyError) as err:
         raise ConfigError(f"cannot build model {name!r}: {err}") from None
-    if not cfg.model.init_point_encoder:
-        reset_point_encoder(model)
     return model
 
 
@@ -117,12 +124,19 @@ def point_tokenizer(model: nn.Module) -> nn.Module:
 
 
 def reset_point_encoder(model: nn.Module) -> None:
-    """Re-initialise the point tower and its projection (the "Init ✗" ablation)."""
+    """Re-initialise the point tower, its projections and its MPM head, keeping the tokenizer (the "Init ✗"
+    ablation: only the pre-trained alignment is skipped)."""
     encoder: Any = model.point_encoder
+    tokenizer = {k: v.clone() for k, v in point_tokenizer(model).state_dict().items()}
     encoder.reset_parameters()
-    projection: Any = getattr(model, "point_projection", None)
-    if projection is not None:
-        nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
+    point_tokenizer(model).load_state_dict(tokenizer)
+    for name in ("point_projection", "point_local_projection"):
+        projection: Any = getattr(model, name, None)
+        if projection is not None:
+            nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
+    head: Any = getattr(model, "mpm_head", None)
+    if head is not None:
+        head.reset_parameters()
 
 
 def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:

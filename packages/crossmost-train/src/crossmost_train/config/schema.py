@@ -62,8 +62,14 @@ class ModelConfig:
     templates: str = "paper"
     """Prompt templates initialising the classifier: ``paper`` (2 templates), ``modelnet40_64`` (the authors' code),
     or a path to a JSON list."""
+    point_tokenizer_pretrained: str = ""
+    """A checkpoint whose mini-PointNet tokenizer alone is loaded into the point tower (Point-BERT's ``dVAE.pth``, a
+    Point-BERT, ULIP or Cross-MoST checkpoint, or a crossmost model); every other weight stays as built."""
     init_point_encoder: bool = True
-    """False is the paper's "Init ✗" ablation: the point tower starts from random weights instead of ``pretrained``."""
+    """False is the paper's "Init ✗" ablation (Table 3): the point tower (transformer, tokens, positions, both point
+    projections and the MPM head) starts from random weights instead of ``point_pretrained``, while its pre-trained
+    tokenizer stays, as in the authors' code: the one of ``point_tokenizer_pretrained`` when set, else that of
+    ``point_pretrained``, else the one the model was built or loaded with."""
     freeze_point_tokenizer: bool = True
     """The mini-PointNet tokenizer never trains (spec §1.1) and is left out of the optimiser."""
     freeze_tokenizer_batchnorm: bool = True
@@ -81,9 +87,9 @@ class ObjectiveConfig(LossObjectiveConfig):
     overrides replace it, and its values are checked when they are set."""
 
     image_threshold: float = 0.80
-    """Image threshold of the ``independent`` strategy (the baseline)."""
+    """Image threshold of the ``independent`` strategy (the baseline) and of the ``image`` strategy."""
     point_threshold: float = 0.82
-    """Point threshold of the ``independent`` strategy (the baseline)."""
+    """Point threshold of the ``independent`` strategy (the baseline) and of the ``point`` strategy."""
     gather_alignment: bool = True
     """InfoNCE negatives from every process, so the objective is the one of the global batch for any number of
     processes (the authors' code: per-GPU negatives)."""
