@@ -89,7 +89,7 @@ def test_frozen_tokenizer_unchanged_and_run_folder_complete(tmp_path: Path) -> N
 
 def test_no_confident_sample_is_logged_and_training_continues(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    run_selftrain(_cfg(run, "objective.threshold=1.01", "schedule.epochs=1"), fx.fake_components())
+    run_selftrain(_cfg(run, "objective.threshold=1.0", "schedule.epochs=1"), fx.fake_components())  # strict >
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     events = [r for r in records if r["kind"] == "event"]
     assert len(events) == 4

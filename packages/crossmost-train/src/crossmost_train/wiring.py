@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,20 +229,52 @@ def train_augment(cfg: TrainConfig, shape: DataShape) -> AugmentConfig:
     )
 
 
+def skipped_at_indexing(*datasets: Any) -> list[str]:
+    """What each dataset left out when it indexed its shards (``ShardDataset.skipped``), one line per shard."""
+    lines: list[str] = []
+    for dataset in datasets:
+        split = getattr(dataset, "split", "")
+        lines += [f"{split}: {entry}" if split else str(entry) for entry in getattr(dataset, "skipped", [])]
+    return list(dict.fromkeys(lines))
+
+
+def _shard_dataset(cfg: TrainConfig, split: str, **options: Any) -> Dataset[Any]:
+    """A ``ShardDataset`` of ``split`` with the run's damage settings; a split that cannot be used is a
+    :class:`DataError` in one line."""
+    from crossmost_data.loader import ShardDataset
+    from crossmost_data.shards import ShardCorruptError
+
+    check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
+    try:
+        dataset = ShardDataset(
+            cfg.data.root,
+            split,
+            seed=cfg.data.seed,
+            on_corrupt=cfg.data.on_corrupt,
+            max_unreadable=cfg.data.max_unreadable,
+            log_skipped=False,
+            **options,
+        )
+    except ShardCorruptError as error:
+        raise DataError(str(error)) from None
+    except ValueError as error:  # a setting the prepared data cannot serve, such as more points than it stores
+        raise DataError(f"{cfg.data.root} split {split!r}: {error}") from None
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        for line in skipped_at_indexing(dataset):
+            print(f"[crossmost] left out when indexing {cfg.data.root}: {line}", file=sys.stderr)
+    return dataset
+
+
 def shard_train_dataset(cfg: TrainConfig, shape: DataShape) -> Dataset[Any]:
     """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``)."""
-    from crossmost_data.loader import ShardDataset
-
-    check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
-    augment = train_augment(cfg, shape)
-    return ShardDataset(
-        cfg.data.root,
+    return _shard_dataset(
+        cfg,
         cfg.data.train_split,
         mode="train",
         views_subset=cfg.data.views_per_object or None,
-        seed=cfg.data.seed,
-        augment=augment,
-        on_corrupt=cfg.data.on_corrupt,
+        augment=train_augment(cfg, shape),
         image_size=shape.image_size,
         num_points=shape.num_points,
     )
@@ -254,19 +287,13 @@ def train_dataset(cfg: TrainConfig, model: nn.Module) -> Dataset[Any]:
 
 def eval_dataset(cfg: TrainConfig, model: nn.Module, split: str | None = None) -> Dataset[Any]:
     """An evaluation split with every view (``view_policy="all"``, ``image`` = view ``data.eval_view``)."""
-    from crossmost_data.loader import ShardDataset
-
-    split = split or cfg.data.eval_split
     shape = data_shape(cfg, model)
-    check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
-    return ShardDataset(
-        cfg.data.root,
-        split,
+    return _shard_dataset(
+        cfg,
+        split or cfg.data.eval_split,
         mode="eval",
         view_policy="all",
         fixed_view=cfg.data.eval_view,
-        seed=cfg.data.seed,
-        on_corrupt=cfg.data.on_corrupt,
         image_size=shape.image_size,
         num_points=shape.num_points,
     )

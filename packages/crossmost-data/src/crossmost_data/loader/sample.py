@@ -24,8 +24,20 @@ from crossmost_data.loader.views import ViewPolicy, choose_view
 __all__ = ["EVAL_KEYS", "TRAIN_KEYS", "LoaderMode", "SampleBuilder", "resolve_label"]
 
 LoaderMode = Literal["train", "eval"]
-TRAIN_KEYS = ("index", "uid", "label", "image_weak", "image_strong", "image_mask", "points_weak", "points_strong")
-EVAL_KEYS = ("index", "uid", "label", "image", "points")
+TRAIN_KEYS = (
+    "index",
+    "uid",
+    "label",
+    "replaces",
+    "image_weak",
+    "image_strong",
+    "image_mask",
+    "points_weak",
+    "points_strong",
+)
+EVAL_KEYS = ("index", "uid", "label", "replaces", "image", "points")
+"""``replaces`` is ``""``, or, when this sample was read in place of an unreadable one, what that sample was and why
+it could not be read (see :class:`~crossmost_data.loader.ShardDataset`)."""
 
 
 class SampleBuilder:
@@ -145,7 +157,7 @@ class SampleBuilder:
             self.view_policy, self.num_views, self.fixed_view, sample_rng(self.seed, epoch, index, Stream.VIEW, repeat)
         )
         if self.mode == "eval":
-            sample: dict[str, Any] = {"index": index, "uid": uid, "label": label}
+            sample: dict[str, Any] = {"index": index, "uid": uid, "label": label, "replaces": ""}
             if self.view_policy == "all":
                 views = torch.stack([self.eval_image(load_view(v)) for v in range(self.num_views)])
                 sample["image"] = views[self.fixed_view].clone()
@@ -164,6 +176,7 @@ class SampleBuilder:
             "index": index,
             "uid": uid,
             "label": label,
+            "replaces": "",
             "image_weak": self.weak_image(image, rng(Stream.IMAGE_WEAK)),
             "image_strong": self.strong_image(image, rng(Stream.IMAGE_STRONG)),
             "image_mask": torch.from_numpy(self.mask(rng(Stream.MASK))),

@@ -41,6 +41,9 @@ class DataConfig:
     ``translate``, ``dropout_max``); empty keeps the official pipelines, which were made for 8192-point clouds."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """A damaged sample in a shard is skipped (logged, listed) or stops the run."""
+    max_unreadable: float = field(default=0.5, metadata=within(0, 1))
+    """The share of a split that may be unreadable (and skipped) before the run stops with one message: beyond it
+    the data is broken rather than damaged."""
     num_workers: int = field(default=2, metadata=within(0))
     seed: int = field(default=0, metadata=within(0))
     """Seed of the per-sample view choice and augmentations (a function of seed, epoch and index)."""
