@@ -14,6 +14,7 @@ import torch
 
 from crossmost_data.loader import ShardDataset, build_dataloader
 from crossmost_data.loader.index import scan_shard
+from crossmost_data.manifest import ManifestError
 from crossmost_data.shard_plan import ShardRecord
 from crossmost_data.shards import ShardCorruptError, decode_sample, encode_sample
 
@@ -95,6 +96,12 @@ def test_a_manifest_whose_classes_were_reordered_stops_with_one_message(tmp_path
     manifest = write_dataset(tmp_path)
     manifest.class_names = list(reversed(CLASSES))
     manifest.write(tmp_path)
+    with pytest.raises(ManifestError, match=r"class_names \(3 classes\) are not the list the shards were written"):
+        ShardDataset(tmp_path, "train", mode="eval")
+    # A manifest written before the class list's digest was recorded: the samples' labels give it away.
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    del data["class_names_sha256"]
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ShardCorruptError) as info:
         ShardDataset(tmp_path, "train", mode="eval")
     message = str(info.value)

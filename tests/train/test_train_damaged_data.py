@@ -92,7 +92,7 @@ def test_a_manifest_with_reordered_classes_stops_with_one_line(
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "the labels stored in the samples disagree with manifest.json's class_names" in err[0]
+    assert "class_names (4 classes) are not the list the shards were written with" in err[0]
 
 
 def test_a_truncated_shard_lists_the_samples_it_lost(

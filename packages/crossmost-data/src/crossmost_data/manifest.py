@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ __all__ = [
     "ManifestError",
     "ShardEntry",
     "SkippedItem",
+    "class_list_digest",
     "write_json_atomic",
     "write_text_atomic",
 ]
@@ -74,6 +76,9 @@ class Manifest:
         crossmost_data_version: Version of ``crossmost-data`` that wrote the folder.
         created: ISO-8601 UTC time of writing.
         format_version: Version of the on-disk format.
+        class_names_sha256: Digest of the class list the shards were written with (:func:`class_list_digest`),
+            filled when the manifest is first written; a class list edited afterwards no longer matches it (see
+            :meth:`class_names_problem`). Empty in manifests written before it was recorded.
     """
 
     dataset: str
@@ -91,6 +96,7 @@ class Manifest:
     crossmost_data_version: str = ""
     created: str = ""
     format_version: int = FORMAT_VERSION
+    class_names_sha256: str = ""
 
     def num_samples(self, split: str) -> int:
         """Total number of samples of ``split`` (``ManifestError`` when the split does not exist)."""
@@ -105,6 +111,17 @@ class Manifest:
         if split not in self.splits:
             raise ManifestError(f"split {split!r} is not in the manifest; available splits: {sorted(self.splits)}")
         return self.splits[split]
+
+    def class_names_problem(self) -> str | None:
+        """Why ``class_names`` is not the list the shards were written with (``None`` when it is, or when the
+        manifest predates the recorded digest)."""
+        if not self.class_names_sha256 or class_list_digest(self.class_names) == self.class_names_sha256:
+            return None
+        return (
+            f"class_names ({len(self.class_names)} classes) are not the list the shards were written with: a class "
+            "was added, removed, renamed or moved after preparation, which changes the classifier's classes or the "
+            "labels; restore the list, or prepare the dataset again"
+        )
 
     def label_of(self, class_name: str) -> int:
         """The label (index in ``class_names``) of ``class_name``."""
@@ -173,6 +190,7 @@ class Manifest:
                 crossmost_data_version=str(data.get("crossmost_data_version", "")),
                 created=str(data.get("created", "")),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),
+                class_names_sha256=str(data.get("class_names_sha256", "")),
             )
         except ManifestError:
             raise
@@ -210,9 +228,16 @@ class Manifest:
             self.crossmost_data_version = __version__
         if not self.created:
             self.created = datetime.now(UTC).replace(microsecond=0).isoformat()
+        if not self.class_names_sha256:
+            self.class_names_sha256 = class_list_digest(self.class_names)
         path = Path(directory) / MANIFEST_NAME
         write_json_atomic(path, self.to_dict())
         return path
+
+
+def class_list_digest(class_names: list[str]) -> str:
+    """Hex sha256 of a class list, one name per line, in order."""
+    return hashlib.sha256("\n".join(class_names).encode("utf-8")).hexdigest()
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

@@ -41,11 +41,15 @@ def read_manifest(root: str | os.PathLike[str]) -> Any:
     if not path.is_dir():
         raise DataError(f"data.root={str(root)!r} is not a folder (prepare one with `crossmost-data render ...`)")
     try:
-        return Manifest.read(path)
+        manifest = Manifest.read(path)
     except FileNotFoundError as err:
         raise DataError(f"{path} holds no manifest.json: not a prepared crossmost dataset ({err})") from None
     except ValueError as err:
         raise DataError(f"{path}/manifest.json is not valid: {err}") from None
+    changed = manifest.class_names_problem()
+    if changed:
+        raise DataError(f"{path}/manifest.json: {changed}")
+    return manifest
 
 
 def check_shards(manifest: Any, root: str | os.PathLike[str], split: str) -> None:
