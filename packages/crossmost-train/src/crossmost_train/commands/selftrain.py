@@ -68,10 +68,13 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
     """
     from accelerate import PartialState
-    from accelerate.utils import set_seed
+    from accelerate.utils import parse_flag_from_env, set_seed
 
     run_dir = Path(cfg.run.output_dir)
-    batch_size, accum = per_device_batch(cfg, PartialState().num_processes)
+    # The first state built decides: honour `--cpu` (ACCELERATE_USE_CPU) as the Accelerator would, or several CPU
+    # processes would each run alone.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    batch_size, accum = per_device_batch(cfg, state.num_processes)
     cfg.optim.grad_accum_steps = accum
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
