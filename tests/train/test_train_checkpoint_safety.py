@@ -1,12 +1,10 @@
 """Checkpoints never unpickle: run state round-trips through safetensors + JSON, a pickled checkpoint folder is
 refused before anything in it is read, and damaged parts give one clear error naming the file."""
 
-import importlib.util
 import json
 import math
 import os
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +22,7 @@ from crossmost_train.run_state import (
     save_state_file,
 )
 
-_spec = importlib.util.spec_from_file_location("_train_fixtures", Path(__file__).parent / "_train_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-sys.modules["_train_fixtures"] = fx
-_spec.loader.exec_module(fx)
+from . import _train_fixtures as fx
 
 
 def _cfg(run_dir: Path, *extra: str):

@@ -2,8 +2,6 @@
 build Python objects, syntax errors, repeated keys, numbers out of range, a global batch larger than the dataset,
 damaged weight files, and Ctrl-C."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,10 +11,7 @@ from crossmost_train.cli import main
 from crossmost_train.commands.selftrain import run_selftrain
 from crossmost_train.config import ConfigError, load_config, read_config
 
-_spec = importlib.util.spec_from_file_location("_train_fixtures", Path(__file__).parent / "_train_fixtures.py")
-fx = importlib.util.module_from_spec(_spec)
-sys.modules["_train_fixtures"] = fx
-_spec.loader.exec_module(fx)
+from . import _train_fixtures as fx
 
 
 def test_yaml_python_tags_are_refused_with_file_and_line(tmp_path: Path) -> None:
