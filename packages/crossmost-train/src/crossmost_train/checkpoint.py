@@ -192,10 +192,7 @@ def save_checkpoint(accelerator: Any, run_dir: str | os.PathLike[str], state: Ru
         meta = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "global_step": progress.global_step,
-            "epoch": progress.epoch,
-            "batches_in_epoch": progress.batches_in_epoch,
-            "progress": progress.state_dict(),
+            **progress.state_dict(),
             "num_processes": accelerator.num_processes,
             "model_name": meta_model_name(state.model),
             "parameter_shapes": parameter_shapes(state.model),
@@ -272,7 +269,7 @@ def load_checkpoint(accelerator: Any, path: str | os.PathLike[str], state: RunSt
         except (KeyError, ValueError, TypeError, RuntimeError) as error:
             raise CheckpointError(f"cannot resume: {file} does not fit this run ({error})") from None
     try:
-        state.progress.load_state_dict(meta["progress"])
+        state.progress.load_state_dict(meta)
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"cannot resume: {folder / 'meta.json'} lacks the training progress ({error})") from None
     rng = folder / f"rng-{accelerator.process_index}.safetensors"

@@ -245,6 +245,8 @@ def skipped_at_indexing(*datasets: Any) -> list[str]:
 def _shard_dataset(cfg: TrainConfig, split: str, **options: Any) -> Dataset[Any]:
     """A ``ShardDataset`` of ``split`` with the run's damage settings; a split that cannot be used is a
     :class:`DataError` in one line."""
+    from accelerate import PartialState
+
     from crossmost_data.loader import ShardDataset
     from crossmost_data.shards import ShardCorruptError
 
@@ -263,8 +265,6 @@ def _shard_dataset(cfg: TrainConfig, split: str, **options: Any) -> Dataset[Any]
         raise DataError(str(error)) from None
     except ValueError as error:  # a setting the prepared data cannot serve, such as more points than it stores
         raise DataError(f"{cfg.data.root} split {split!r}: {error}") from None
-    from accelerate import PartialState
-
     if PartialState().is_main_process:
         for line in skipped_at_indexing(dataset):
             print(f"[crossmost] left out when indexing {cfg.data.root}: {line}", file=sys.stderr)
