@@ -42,6 +42,7 @@ class Outputs:
     point_token_prediction: Tensor | None = None
     point_token_target: Tensor | None = None
     point_local_embedding: Tensor | None = None
+    point_cls_embedding: Tensor | None = None
 
 
 class TwoBranchNet(nn.Module):
@@ -94,6 +95,9 @@ class TwoBranchNet(nn.Module):
                 "point_token_prediction": self.token_head(point_tokens),
                 "point_token_target": target.detach(),
                 "point_local_embedding": F.normalize(self.point_proj(point_tokens), dim=-1),
+                # The global side of the point global-local alignment, in the projection of the group tokens
+                # (this network has no CLS token: its pooled token, so the point embedding itself).
+                "point_cls_embedding": point_embedding,
             }
         logits = {"image_logits": self._logits(image_embedding), "point_logits": self._logits(point_embedding)}
         return Outputs(**logits, image_embedding=image_embedding, point_embedding=point_embedding, **fields)

@@ -106,6 +106,24 @@ def test_verify_reports_count_mismatch_and_missing(tmp_path: Path) -> None:
     assert "test-000000.tar: missing" in problems
 
 
+@pytest.mark.parametrize("edit", ["extra class", "class removed", "classes swapped"])
+def test_verify_catches_a_class_list_edited_after_preparation(tmp_path: Path, edit: str) -> None:
+    out = _render(tmp_path)
+    assert verify_dataset(out).ok  # "empty_class" has no item: a reader's own class list may have such classes
+    manifest_path = out / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    if edit == "extra class":
+        data["class_names"].append("sphere")
+    elif edit == "class removed":
+        data["class_names"].remove("empty_class")
+    else:
+        data["class_names"][:2] = data["class_names"][1::-1]
+    manifest_path.write_text(json.dumps(data))
+    problems = verify_dataset(out, decode_views=False).problems
+    count = len(data["class_names"])
+    assert f"manifest.json: class_names ({count} classes) are not the list the shards were written with" in problems[0]
+
+
 def test_unknown_dataset_and_missing_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "nope", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

@@ -38,6 +38,7 @@ class FakeOutput:
     point_token_prediction: torch.Tensor | None = None
     point_token_target: torch.Tensor | None = None
     point_local_embedding: torch.Tensor | None = None
+    point_cls_embedding: torch.Tensor | None = None
 
 
 B, C, D, H, P, G, W = 3, 3, 4, 8, 4, 5, 6  # batch, classes, embed dim, image side, patch side, groups, token width
@@ -66,6 +67,7 @@ def _student_fields(seed: int = 0, masked: bool = True) -> dict[str, torch.Tenso
             "point_token_prediction": randn(B, G, W),
             "point_token_target": torch.randn(B, G, W, dtype=torch.float64, generator=g),
             "point_local_embedding": randn(B, G, D),
+            "point_cls_embedding": randn(B, D),
         }
     return fields
 
@@ -123,7 +125,7 @@ def test_total_is_the_weighted_sum_of_independently_computed_terms() -> None:
             fields["image_local_embedding"], fields["image_embedding"], fields["image_patch_mask"]
         ),
         "global_local_point": global_local_alignment_loss(
-            fields["point_local_embedding"], fields["point_embedding"], fields["point_group_mask"]
+            fields["point_local_embedding"], fields["point_cls_embedding"], fields["point_group_mask"]
         ),
         "alignment": cross_modal_infonce(
             fields["image_embedding"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -203,6 +203,7 @@ def _make_views(
         rendered = project_depth_views(np.ascontiguousarray(points[:, :3]), depth_config)
     else:
         raise BadItemError(f"the item has no given views and the reader's view source is {view_source!r}")
+    _check_not_blank(rendered.images, points, config.image_size)
     meta = {
         "view_source": view_source,
         "camera_poses": rendered.camera_poses,
@@ -242,6 +243,18 @@ def make_item(
         mesh.apply_scale(1.0 / radius)
     views, view_meta = _make_views(loaded, points, mesh, config, view_source)
     return PreparedItem(points, views, view_meta)
+
+
+def _check_not_blank(images: Sequence[np.ndarray], points: np.ndarray, size: int) -> None:
+    """Refuse an object whose every rendered or projected view is one flat colour: it shows nothing (a needle or a
+    sheet thinner than a pixel), and views that show nothing would teach the image branch nothing."""
+    if any(np.any(image != image[:1, :1]) for image in images):
+        return
+    extents = np.ptp(points[:, :3], axis=0)
+    raise BadItemError(
+        f"every view is blank: the object is too thin to cover a pixel at {size} px (its extents are "
+        f"{' × '.join(f'{e:.2g}' for e in extents)} after scaling to the unit sphere)"
+    )
 
 
 def process_item(task: ItemTask) -> ItemResult:

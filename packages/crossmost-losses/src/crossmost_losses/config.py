@@ -53,8 +53,8 @@ class ObjectiveConfig:
         strategy: pseudo-label strategy (`select_pseudo_labels`).
         threshold: confidence threshold (official 0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN).
         point_confidence_scale: point confidence factor (official 0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN).
-        image_threshold: image threshold of ``independent`` (``None``: ``threshold``).
-        point_threshold: point threshold of ``independent`` (``None``: ``threshold``).
+        image_threshold: image threshold of ``independent`` and the threshold of ``image`` (``None``: ``threshold``).
+        point_threshold: point threshold of ``independent`` and the threshold of ``point`` (``None``: ``threshold``).
         tie_break: modality that wins an exact confidence tie.
         agreement_floor: minimum confidence of the ``agreement`` strategy (official 0.2).
         agreement_requires_threshold: ``agreement`` also requires the joint confidence above ``threshold``.
@@ -105,6 +105,10 @@ class ObjectiveConfig:
             )
         if self.tie_break not in get_args(TieBreak):
             raise ValueError(f"ObjectiveConfig.tie_break must be 'image' or 'point', got {self.tie_break!r}")
+        for name in ("threshold", "image_threshold", "point_threshold", "agreement_floor"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:  # also refuses NaN
+                raise ValueError(f"ObjectiveConfig.{name} is a confidence and must be in [0, 1], got {value}")
         if not self.temperature > 0:
             raise ValueError(f"ObjectiveConfig.temperature must be positive, got {self.temperature}")
         if not self.point_confidence_scale > 0:

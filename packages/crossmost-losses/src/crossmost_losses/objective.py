@@ -66,7 +66,7 @@ _TERM_INPUTS: dict[str, tuple[str, ...]] = {
     "mim": ("image_reconstruction", "image_target", "image_patch_mask"),
     "mpm": ("point_token_prediction", "point_token_target", "point_group_mask"),
     "global_local_image": ("image_local_embedding", "image_embedding", "image_patch_mask"),
-    "global_local_point": ("point_local_embedding", "point_embedding", "point_group_mask"),
+    "global_local_point": ("point_local_embedding", "point_cls_embedding", "point_group_mask"),
     "alignment": ("image_embedding", "point_embedding"),
 }
 """The student attributes each term reads (an attribute may be ``None``: the masked-modelling terms are then
@@ -258,9 +258,18 @@ class CrossMoSTObjective(nn.Module):
                 detach_global=config.detach_global,
             )
         if weights["global_local_point"] and point_local is not None and group_mask is not None:
+            # Both sides in one projection (the paper's; the authors' code too): the global side is the CLS token
+            # through the projection of the group tokens, not f^P, which would start from two unrelated spaces.
+            point_global = getattr(student, "point_cls_embedding", None)
+            if point_global is None:
+                raise ValueError(
+                    "CrossMoSTObjective: student.point_local_embedding is set but student.point_cls_embedding is None; "
+                    "the point global-local alignment compares the group tokens with the CLS token in the same "
+                    "projection"
+                )
             terms["global_local_point"] = global_local_alignment_loss(
                 self._finite("global_local_point", "student.point_local_embedding", point_local, checked),
-                self._finite("global_local_point", "student.point_embedding", point_embedding, checked),
+                self._finite("global_local_point", "student.point_cls_embedding", point_global, checked),
                 group_mask,
                 detach_global=config.detach_global,
             )

@@ -156,8 +156,9 @@ def create_clip(
         ``(clip_model, tokenizer)``.
 
     Raises:
-        ValueError: a local file that looks like OpenAI weights with a GELU architecture; a tag that open_clip does
-            not know for ``name``, or whose weights are not cached and cannot be downloaded now (one line each, see
+        ValueError: a local file that looks like OpenAI weights with a GELU architecture, or that cannot be read
+            (truncated, damaged, not a checkpoint); a tag that open_clip does not know for ``name``, or whose weights
+            are not cached and cannot be downloaded now (one line each, see
             :func:`crossmost_models.pretrained.check_tag`), or a download that failed.
         RuntimeError: open_clip does not know ``name`` (its own message).
     """
@@ -168,12 +169,16 @@ def create_clip(
         check_quickgelu(name, pretrained, allow_mismatch=allow_quickgelu_mismatch)
     if pretrained is not None:
         check_tag(name, pretrained, cache_dir=cache_dir)
+    local = pretrained is not None and Path(pretrained).is_file()
     try:
         model = open_clip.create_model(
             name, pretrained=pretrained, device=device or "cpu", cache_dir=cache_dir, **open_clip_kwargs
         )
-    except RuntimeError as error:
-        if pretrained is None or "download" not in str(error).lower():
+    except Exception as error:
+        if local:
+            # torch and safetensors report a damaged file with their own error types and no file name
+            raise ValueError(f"pretrained weights {pretrained} cannot be read: {error}") from None
+        if pretrained is None or not isinstance(error, RuntimeError) or "download" not in str(error).lower():
             raise
         raise ValueError(f"{name} pretrained={pretrained!r}: {str(error).splitlines()[0]}") from None
     tokenizer = open_clip.get_tokenizer(name)

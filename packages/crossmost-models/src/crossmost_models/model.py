@@ -31,9 +31,10 @@ class CrossModalModel(nn.Module):
     - ``point_encoder``: ``PointBertEncoder``; ``[CLS ; max-pool]`` of width ``2W``.
     - ``point_projection``: ``f^P``, ``Linear(2W → D)`` without bias, init ``N(0, D^-0.5)`` (official
       ``pc_projection``).
-    - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment of the masked group
-      tokens, init ``N(0, D^-0.5)``. The official code uses a separate ``W×D`` matrix initialised with std 1 on the
-      class and group tokens; converted official checkpoints load that matrix here.
+    - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment, applied to both of
+      its sides: the masked group tokens and the CLS token, init ``N(0, D^-0.5)``. The official code uses a
+      separate ``W×D`` matrix initialised with std 1 on the class and group tokens; converted official checkpoints
+      load that matrix here.
     - ``mpm_head``: ``Linear(W → W)`` predicting the pre-mask group tokens (official ``lm_head``).
     - ``classifier``: :class:`TextInitialisedClassifier` (``D×C``) built from the text tower at creation. The text
       tower is not part of the model; :meth:`set_classnames` rebuilds the classifier for other class names from
@@ -191,6 +192,7 @@ class CrossModalModel(nn.Module):
             fields["point_token_prediction"] = self.mpm_head(out.tokens)
             fields["point_token_target"] = out.pre_mask_tokens.detach()
             fields["point_local_embedding"] = F.normalize(self.point_local_projection(out.tokens), dim=-1)
+            fields["point_cls_embedding"] = F.normalize(self.point_local_projection(out.cls_token), dim=-1)
         return fields
 
     # ------------------------------------------------------------------ construction and persistence

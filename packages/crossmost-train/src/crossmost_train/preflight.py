@@ -67,7 +67,9 @@ def check_config(cfg: TrainConfig, *, data: bool = True, weights_required: bool 
     problems = [
         _data_root(cfg.data.root) if data else None,
         _existing("model.pretrained", cfg.model.pretrained),
-        _existing("model.point_pretrained", cfg.model.point_pretrained) if cfg.model.init_point_encoder else None,
+        # Without init_point_encoder ("Init ✗") point_pretrained still gives the tokenizer, so it is read either way.
+        _existing("model.point_pretrained", cfg.model.point_pretrained),
+        _existing("model.point_tokenizer_pretrained", cfg.model.point_tokenizer_pretrained),
         _existing("model.templates", cfg.model.templates, is_path=cfg.model.templates.endswith(".json")),
         _existing("pretrain.clip_pretrained", cfg.pretrain.clip_pretrained, folder=True),
     ]

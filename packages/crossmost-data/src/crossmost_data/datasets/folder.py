@@ -29,6 +29,7 @@ sub-folder in the root; ``unlabelled=true``/``false`` forces the choice.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -250,7 +251,9 @@ class FolderReader:
         yield from unique_uids(items, root)
 
     def _find(self, root: Path) -> list[_FoundObject]:
-        if not self.labelled(root):
+        labelled = self.labelled(root)
+        _warn_unread_files([root / name for name in self.class_names(root)] if labelled else [root], root)
+        if not labelled:
             return self._find_unlabelled(root)
         classes = self.class_names(root)
         split_mode = bool(self._split_folders(root, classes))
@@ -356,12 +359,52 @@ def _is_object(path: Path) -> bool:
     return path.suffix.lower() in OBJECT_SUFFIXES and not path.name.startswith(".")
 
 
+def _is_file_or_broken_link(path: Path) -> bool:
+    """A file, or a symbolic link to nothing (kept so that loading it reports the broken link instead of the object
+    silently missing)."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
+# Files that travel with an object file and are read with it (OBJ materials, glTF buffers), or describe the dataset.
+_COMPANION_SUFFIXES = frozenset({".mtl", ".bin", ".md"})
+
+
+def _warn_unread_files(folders: list[Path], root: Path) -> None:
+    """Warn, with counts per kind, about the files under ``folders`` the reader neither loads as objects nor uses
+    as images (a folder of mixed downloads otherwise loses files without a word)."""
+    kinds: dict[str, int] = {}
+    broken = 0
+    for folder in folders:
+        for directory, subfolders, files in os.walk(folder):
+            subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
+            for name in files:
+                path = Path(directory) / name
+                suffix = path.suffix.lower()
+                if name.startswith(".") or suffix in IMAGE_SUFFIXES or suffix in _COMPANION_SUFFIXES:
+                    continue
+                if _is_object(path):
+                    continue  # read (a broken link among them is reported as a bad item)
+                if path.is_symlink() and not path.exists():
+                    broken += 1
+                kinds[suffix or "(no suffix)"] = kinds.get(suffix or "(no suffix)", 0) + 1
+    if not kinds:
+        return
+    shown = ", ".join(f"{kind} ×{count}" for kind, count in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    links = f", {broken} of them broken symbolic links" if broken else ""
+    warnings.warn(
+        f"{sum(kinds.values())} files under {root} are of types the folder reader does not read and are left out "
+        f"({shown}{links}); it reads {' '.join(OBJECT_SUFFIXES)} as objects and images beside them",
+        LayoutWarning,
+        stacklevel=4,
+    )
+
+
 def _walk(folder: Path) -> Iterator[tuple[Path, tuple[Path, ...]]]:
     """(object file, its images) for every object under ``folder``, sorted by path; image folders are not walked."""
     if not folder.is_dir():
         return
     entries = sorted(folder.iterdir(), key=lambda path: path.name)
-    objects = [path for path in entries if path.is_file() and _is_object(path)]
+    objects = [path for path in entries if _is_object(path) and _is_file_or_broken_link(path)]
     stems = {path.stem for path in objects}
     loose_images = [path for path in entries if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
     for path in objects:

@@ -11,7 +11,8 @@ from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.wiring import Components, build_accelerator, eval_loader
+from crossmost_train.unreadable import announce_left_out
+from crossmost_train.wiring import Components, build_accelerator, eval_loader, skipped_at_indexing
 
 
 def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:
@@ -43,6 +44,7 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
     classnames = parts.classnames(cfg)
     models = models_to_evaluate(cfg, run, parts, classnames)
     results: dict[str, dict[str, Any]] = {}
+    announced: set[str] = set()
     dataset = None
     for label, model in models.items():
         if list(getattr(model, "classnames", classnames)) != classnames:
@@ -63,6 +65,8 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
         )
         results[label] = scores
         accelerator.print(f"[crossmost] {label}: {score_line(scores, classnames)}")
+        if accelerator.is_main_process:
+            announce_left_out(scores["unreadable/samples"], announced)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
@@ -81,6 +85,14 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
             classnames=classnames,
             figures=figures,
             per_class_of=next(iter(results)),
+            unreadable=[
+                *skipped_at_indexing(dataset),
+                *dict.fromkeys(
+                    f"{cfg.data.eval_split}: {line}"
+                    for scores in results.values()
+                    for line in scores["unreadable/samples"]
+                ),
+            ],
         )
     accelerator.wait_for_everyone()
     return results

@@ -1,6 +1,6 @@
 """Typed configuration, presets and overrides."""
 
-from crossmost_train.config.loading import ConfigError as ConfigError
+from crossmost_train.config.errors import ConfigError as ConfigError
 from crossmost_train.config.loading import apply_override as apply_override
 from crossmost_train.config.loading import apply_section as apply_section
 from crossmost_train.config.loading import config_from_dict as config_from_dict
