@@ -8,12 +8,16 @@ start-up is excluded.
 
 Default (about a minute on 2 cores): uv run --no-sync python benchmarks/bench_loader.py
 Paper-size points: uv run --no-sync python benchmarks/bench_loader.py --points 8192 --image-sizes 224
+Cost of the read-time CRC-32 checks (the same shards with and without recorded checksums, measured alternately in
+one process, 0 workers): uv run --no-sync python benchmarks/bench_loader.py --checksum-overhead --points 8192
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +27,7 @@ import torch
 
 from crossmost_data.loader import AugmentConfig, MaskConfig, ShardDataset, build_dataloader, set_loader_epoch
 from crossmost_data.manifest import Manifest, ShardEntry
-from crossmost_data.shards import ShardWriter, encode_sample, shard_name
+from crossmost_data.shards import CHECKSUM_KEY, ShardWriter, encode_sample, shard_name
 
 
 def render_like_view(size: int, index: int, view: int) -> np.ndarray:
@@ -38,8 +42,11 @@ def render_like_view(size: int, index: int, view: int) -> np.ndarray:
     return image
 
 
-def write_shards(root: Path, *, samples: int, views: int, image_size: int, points: int, per_shard: int) -> None:
-    """Write ``samples`` training samples in the on-disk format and their manifest."""
+def write_shards(
+    root: Path, *, samples: int, views: int, image_size: int, points: int, per_shard: int, checksums: bool = True
+) -> None:
+    """Write ``samples`` training samples in the on-disk format and their manifest (``checksums=False``: without
+    the members' CRC-32 in the json, as samples written before checksums were recorded, which are not checked)."""
     rng = np.random.default_rng(0)
     entries = []
     for start in range(0, samples, per_shard):
@@ -50,7 +57,12 @@ def write_shards(root: Path, *, samples: int, views: int, image_size: int, point
                 cloud /= np.linalg.norm(cloud, axis=1).max()
                 images = [render_like_view(image_size, index, v) for v in range(views)]
                 meta = {"class_name": f"class{index % 10}", "source": uid}
-                writer.write(uid, encode_sample(uid, cloud, images, meta))
+                files = encode_sample(uid, cloud, images, meta)
+                if not checksums:
+                    record = json.loads(files["json"])
+                    del record[CHECKSUM_KEY]
+                    files["json"] = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
+                writer.write(uid, files)
         assert writer.info is not None
         entries.append(ShardEntry(writer.info.path.name, writer.info.num_samples, writer.info.sha256))
     Manifest(
@@ -81,6 +93,70 @@ def measure(root: Path, *, workers: int, batch_size: int, max_samples: int, mask
     return count / elapsed if elapsed > 0 else float("nan")
 
 
+def crc_seconds_per_sample(root: Path, views: int) -> float:
+    """Seconds of the CRC-32 a training read adds to one sample: its cloud and one view, summed over the split."""
+    import zlib
+
+    from crossmost_data.loader.index import read_span, scan_shard
+
+    total, count = 0.0, 0
+    for path in sorted(root.glob("train-*.tar")):
+        with open(path, "rb") as handle:
+            for sample in scan_shard(path, views).samples:
+                members = [read_span(handle.fileno(), sample.points), read_span(handle.fileno(), sample.views[0])]
+                start = time.perf_counter()
+                for data in members:
+                    zlib.crc32(data)
+                total += time.perf_counter() - start
+                count += 1
+    return total / max(1, count)
+
+
+def checksum_overhead(args: argparse.Namespace) -> None:
+    """Samples/s of the same shards with and without recorded checksums, measured alternately, their ratio, and
+    the time of the checks themselves against the time of a whole sample."""
+    image_size = args.image_sizes[0]
+    mask_patch, model_patch = (32, 16) if image_size % 32 == 0 else (16, 8)
+    with tempfile.TemporaryDirectory(prefix="bench_loader_crc_") as folder:
+        roots = {"checked": Path(folder) / "checked", "unchecked": Path(folder) / "unchecked"}
+        for name, root in roots.items():
+            root.mkdir()
+            write_shards(
+                root,
+                samples=args.samples,
+                views=args.views,
+                image_size=image_size,
+                points=args.points[0],
+                per_shard=args.per_shard,
+                checksums=name == "checked",
+            )
+        rates: dict[str, list[float]] = {name: [] for name in roots}
+        timed = min(args.measure, args.samples - args.batch_size)
+        for _ in range(args.repeats):
+            for name, root in roots.items():
+                rate = measure(
+                    root,
+                    workers=0,
+                    batch_size=args.batch_size,
+                    max_samples=timed,
+                    mask_patch=mask_patch,
+                    model_patch=model_patch,
+                )
+                rates[name].append(rate)
+        crc = crc_seconds_per_sample(roots["checked"], args.views)
+    print(f"image {image_size}, points {args.points[0]}, {args.repeats} alternating runs, 0 workers")
+    for name, values in rates.items():
+        runs = ", ".join(f"{v:.1f}" for v in values)
+        print(f"{name:>10}: median {statistics.median(values):7.1f} samples/s  ({runs})")
+    ratio = statistics.median(rates["unchecked"]) / statistics.median(rates["checked"])
+    print(f"time per sample with checks / without (medians): {ratio:.3f} ({100 * (ratio - 1):+.1f} %)")
+    per_sample = 1.0 / statistics.median(rates["checked"])
+    print(
+        f"CRC-32 of the bytes one sample reads (cloud + one view): {1e6 * crc:.1f} µs = "
+        f"{100 * crc / per_sample:.2f} % of the {1e3 * per_sample:.1f} ms a sample takes"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build shards for each image size and print training samples/s for each worker count."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,11 +175,20 @@ def main(argv: list[str] | None = None) -> None:
         help="intra-op threads of this process (workers always use 1); with 0 workers on a busy machine, idle "
         "OpenMP threads spinning after each collate compete with the loading thread",
     )
+    parser.add_argument(
+        "--checksum-overhead",
+        action="store_true",
+        help="compare the same shards with and without recorded member checksums (first image size and points)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="alternating runs of --checksum-overhead")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.torch_threads)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cpu cores available: {cores}; torch intra-op threads in the main process: {torch.get_num_threads()}")
     print(f"load average at start: {os.getloadavg()[0]:.1f} (figures are noisy when other work shares the cores)")
+    if args.checksum_overhead:
+        checksum_overhead(args)
+        return
     print(f"{'image':>6} {'points':>7} {'workers':>8} {'samples/s':>10}")
     for image_size in args.image_sizes:
         # the official 32-pixel blocks on 16-pixel patches where they fit, else 16 on 8 (tiny demo images)

@@ -1,15 +1,20 @@
 """Classify a point cloud and an image with class names of your choice, using only crossmost-models.
 
-One object, a ball, is given twice: as a point cloud (points sampled on a sphere with numpy) and as a picture (a
-shaded disc drawn with PIL). A ``CrossModalModel`` scores both against the class names you pass, and the two
-predictions are combined into a joint one, the way crossmost evaluates (the mean of the two softmax distributions).
+One object, a ball, is given twice: as a point cloud (points sampled on a sphere with numpy, z up as many scanners
+write them) and as a picture (a shaded disc drawn with PIL). ``create_model_and_transforms`` returns the model and
+the two transforms that make its inputs (the image resized, cropped and CLIP-normalised; the cloud turned y-up,
+resampled to the model's point count and scaled into the unit sphere). The model scores both against the class names
+you pass, and the two predictions are combined into a joint one, the way crossmost evaluates (the mean of the two
+softmax distributions).
 
 By default the model is the ``tiny`` architecture with ``pretrained=None``: every weight is random, so the
 predictions are **untrained** and only show the shapes and the API. Nothing is downloaded and it runs in seconds on
 a CPU. For real predictions pass real weights (see ``--help`` and the comments in ``build_model``), e.g.::
 
     python examples/classify_point_cloud_and_image.py --model vit-b16-pointbert --pretrained openai \\
-        --point-pretrained ulip_pointbert.pt --classes sphere cube chair
+        --point-pretrained checkpoints/ulip-june11.safetensors --classes sphere cube chair
+
+(``docs/reproduction.md`` says where the point checkpoint comes from.)
 
 Run: ``uv run python examples/classify_point_cloud_and_image.py --classes sphere cube cone``
 """
@@ -17,7 +22,7 @@ Run: ``uv run python examples/classify_point_cloud_and_image.py --classes sphere
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,21 +30,11 @@ from PIL import Image, ImageDraw
 
 import crossmost_models as cm
 
-# CLIP's pixel statistics: every crossmost image tower expects images normalised with them (docs/architecture.md).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
 
 def sphere_points(num_points: int, rng: np.random.Generator) -> np.ndarray:
     """``num_points×3`` points uniformly on the unit sphere (normalised Gaussian samples)."""
     points = rng.normal(size=(num_points, 3))
     return points / np.linalg.norm(points, axis=1, keepdims=True)
-
-
-def to_unit_sphere(points: np.ndarray) -> np.ndarray:
-    """Centre a cloud on its centroid and scale it to radius 1: the frame every crossmost model expects (y up)."""
-    centred = points - points.mean(axis=0)
-    return centred / np.linalg.norm(centred, axis=1).max()
 
 
 def ball_picture(size: int = 224) -> Image.Image:
@@ -54,19 +49,10 @@ def ball_picture(size: int = 224) -> Image.Image:
     return image
 
 
-def image_to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
-    """``3×H×W`` float tensor: resized (bicubic) to the tower's input size and CLIP-normalised."""
-    resized = image.convert("RGB").resize((size[1], size[0]), Image.Resampling.BICUBIC)
-    pixels = torch.from_numpy(np.asarray(resized, dtype=np.float32) / 255.0).permute(2, 0, 1)
-    mean = torch.tensor(CLIP_MEAN).view(3, 1, 1)
-    std = torch.tensor(CLIP_STD).view(3, 1, 1)
-    return (pixels - mean) / std
-
-
 def build_model(
-    name: str, classes: Sequence[str], pretrained: str | None, point_pretrained: str | None
-) -> cm.CrossModalModel:
-    """The classifier for ``classes``.
+    name: str, classes: Sequence[str], pretrained: str | None, point_pretrained: str | None, *, up_axis: str = "z"
+) -> tuple[cm.CrossModalModel, Callable[[Image.Image], torch.Tensor], cm.PointTransform]:
+    """The classifier for ``classes`` and the transforms of its inputs (clouds with ``up_axis`` pointing up).
 
     ``pretrained`` sets the CLIP towers: ``None`` (random; nothing downloaded), an open_clip pretrained tag such as
     ``"openai"`` for ``vit-b16-pointbert`` (open_clip downloads it once into its cache), a local open_clip
@@ -75,13 +61,14 @@ def build_model(
     (the same as ``model.load_point_weights(crossmost_models.convert.read_checkpoint(path))``, which returns a
     report of loaded / missing / unexpected keys).
     """
-    model = cm.create_model(
+    model, image_transform, point_transform = cm.create_model_and_transforms(
         name,
         pretrained=pretrained,
         point_pretrained=point_pretrained,
         classnames=list(classes),  # any names: the classifier is built from their prompt embeddings
+        up_axis=up_axis,
     )
-    return model.eval()
+    return model.eval(), image_transform, point_transform
 
 
 def format_row(label: str, probabilities: torch.Tensor, classes: Sequence[str], width: int) -> str:
@@ -107,11 +94,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         parser.error("give at least two class names")
 
     torch.manual_seed(args.seed)  # random towers (pretrained=None) are drawn from torch's generator
-    model = build_model(args.model, args.classes, args.pretrained, args.point_pretrained)
-    num_points = args.points or model.config.num_points
+    model, image_transform, point_transform = build_model(
+        args.model, args.classes, args.pretrained, args.point_pretrained
+    )
+    if args.points:
+        point_transform = cm.PointTransform(args.points, up_axis=point_transform.up_axis, seed=args.seed)
     rng = np.random.default_rng(args.seed)
-    points = torch.from_numpy(to_unit_sphere(sphere_points(num_points, rng)).astype(np.float32))[None]  # 1×N×3
-    image = image_to_tensor(ball_picture(), model.image_size)[None]  # 1×3×H×W
+    cloud = 0.3 * sphere_points(2 * point_transform.num_points, rng) + [2.0, -1.0, 5.0]  # anywhere, any size
+    points = point_transform(cloud)[None]  # 1×N×3: y up, centred, unit sphere
+    image = image_transform(ball_picture())[None]  # 1×3×H×W
+    num_points = points.shape[1]
 
     with torch.no_grad():
         out = model(image, points)  # CrossModalOutput: embeddings and logits of both branches

@@ -14,8 +14,9 @@ shows the exact commands:
 
 The ``tiny`` preset builds the ``tiny`` model with random CLIP towers (nothing is downloaded), so the accuracies are
 those of an untrained model and only show that the pipeline runs end to end. For a real classifier use a model with
-weights, e.g. ``-c crossmost model.pretrained=openai model.point_pretrained=ulip_pointbert.pt`` (ViT-B/16 and
-Point-BERT, on a GPU) and prepare the data at that model's size (``--image-size 224 --points 8192``).
+weights, e.g. ``-c crossmost model.pretrained=openai model.point_pretrained=checkpoints/ulip-june11.safetensors``
+(ViT-B/16 and Point-BERT, on a GPU; docs/reproduction.md says where the point checkpoint comes from) and prepare the
+data at that model's size (``--image-size 224 --points 8192``).
 
 Run: ``uv run python examples/custom_folder_dataset.py --work-dir /tmp/my-shapes``
 """

@@ -106,6 +106,24 @@ def test_verify_reports_count_mismatch_and_missing(tmp_path: Path) -> None:
     assert "test-000000.tar: missing" in problems
 
 
+@pytest.mark.parametrize("edit", ["extra class", "class removed", "classes swapped"])
+def test_verify_catches_a_class_list_edited_after_preparation(tmp_path: Path, edit: str) -> None:
+    out = _render(tmp_path)
+    assert verify_dataset(out).ok  # "empty_class" has no item: a reader's own class list may have such classes
+    manifest_path = out / "manifest.json"
+    data = json.loads(manifest_path.read_text())
+    if edit == "extra class":
+        data["class_names"].append("sphere")
+    elif edit == "class removed":
+        data["class_names"].remove("empty_class")
+    else:
+        data["class_names"][:2] = data["class_names"][1::-1]
+    manifest_path.write_text(json.dumps(data))
+    problems = verify_dataset(out, decode_views=False).problems
+    count = len(data["class_names"])
+    assert f"manifest.json: class_names ({count} classes) are not the list the shards were written with" in problems[0]
+
+
 def test_unknown_dataset_and_missing_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "nope", "--root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -149,3 +167,40 @@ def test_synth_target_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixt
     assert manifest.config["reader"]["options"]["domain"] == "target"
     assert sum(manifest.num_samples(s) for s in manifest.splits) == 4
     assert verify_dataset(out).ok
+
+
+def test_workers_default_to_the_available_cores_and_are_capped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crossmost_data import prepare_config
+
+    monkeypatch.setattr(prepare_config, "available_cores", lambda: 4)
+    assert prepare_config.resolve_workers(None) == (4, None)
+    assert prepare_config.resolve_workers(None, items=30) == (1, None)  # one worker per 64 items
+    assert prepare_config.resolve_workers(None, items=200) == (4, None)
+    assert prepare_config.resolve_workers(0, items=200) == (0, None)
+    assert prepare_config.resolve_workers(3, items=2) == (2, None)  # never more workers than items
+    message = "8 workers asked, but 4 CPU cores are available here: 4 workers are used"
+    assert prepare_config.resolve_workers(8, items=1000) == (4, message)
+    monkeypatch.setattr(prepare_config, "available_cores", lambda: 1)
+    out = _render(tmp_path, "--workers", "8")
+    captured = capsys.readouterr()
+    assert "note: 8 workers asked, but 1 CPU cores are available here: 1 workers are used" in captured.err
+    assert "note: 8 workers asked" in captured.out  # the summary repeats it
+    assert "workers" not in Manifest.read(out).config["prepare"]  # how a run executes is not what it writes
+
+
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["render"], ["render", "nope", "--root", ".", "--out", "x"]], ids=" ".join
+)
+def test_help_and_usage_errors_import_no_torch(argv: list[str]) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom crossmost_data.cli import main\n"
+        f"try:\n    code = main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print(code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split()[-2:] == ["0" if argv == ["--help"] else "2", "False"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,21 @@ def test_make_uid() -> None:
     assert make_uid("a/b") != make_uid("a_b")
     assert make_uid("...")
     assert all(c.isalnum() or c in "_-" for c in make_uid("é/ü.x"))
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_manifest_and_shard_records_get_the_permissions_of_a_plain_open(tmp_path: Path, umask: int, mode: int) -> None:
+    from crossmost_data.shard_plan import ShardRecord
+
+    old = os.umask(umask)
+    try:
+        _manifest().write(tmp_path)
+        ShardRecord("train-000000.tar", "train", "f" * 8, ["u"], 1, "ab" * 32).write(tmp_path / "train-000000.json")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert (plain.stat().st_mode & 0o777) == mode
+    for name in ("manifest.json", "train-000000.json"):
+        assert ((tmp_path / name).stat().st_mode & 0o777) == mode, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "plain.txt", "train-000000.json"]

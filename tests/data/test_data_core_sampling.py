@@ -135,3 +135,36 @@ def test_with_layout() -> None:
     rgb = with_layout(xyz, "xyzrgb")
     np.testing.assert_array_equal(rgb[:, 3:], DEFAULT_GREY)
     assert with_layout(rgb, "xyz").shape == (4, 3)
+
+
+def _exact_fps(xyz: np.ndarray, count: int, start: int) -> np.ndarray:
+    """The textbook O(N·count) farthest point sampling from ``start``."""
+    chosen = [start]
+    distance = ((xyz - xyz[start]) ** 2).sum(axis=1)
+    for _ in range(count - 1):
+        chosen.append(int(distance.argmax()))
+        distance = np.minimum(distance, ((xyz - xyz[chosen[-1]]) ** 2).sum(axis=1))
+    return np.array(chosen)
+
+
+@pytest.mark.parametrize(("n", "count"), [(300, 64), (5000, 1024), (40_000, 512)])
+def test_fps_is_exact_farthest_point_sampling_and_seeded(n: int, count: int) -> None:
+    from crossmost_data.sampling import farthest_point_indices
+
+    xyz = np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)
+    index = farthest_point_indices(xyz, count, np.random.default_rng(7))
+    assert len(np.unique(index)) == count
+    np.testing.assert_array_equal(index, _exact_fps(xyz.astype(np.float64), count, int(index[0])))
+    np.testing.assert_array_equal(index, farthest_point_indices(xyz, count, np.random.default_rng(7)))
+
+
+def test_fps_falls_back_when_the_bucket_kernel_repeats_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fpsample
+
+    from crossmost_data.sampling import farthest_point_indices
+
+    monkeypatch.setattr(fpsample, "bucket_fps_kdline_sampling", lambda pc, n, h, start_idx: np.zeros(n, np.int64))
+    xyz = np.random.default_rng(0).normal(size=(200, 3))
+    index = farthest_point_indices(xyz, 32, np.random.default_rng(1))
+    start = int(np.random.default_rng(1).integers(200))
+    np.testing.assert_array_equal(index, _exact_fps(xyz.astype(np.float32).astype(np.float64), 32, start))

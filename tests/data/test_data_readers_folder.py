@@ -212,3 +212,31 @@ def test_missing_or_empty_root(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetLayoutError, match="one sub-folder per class"):
         get_reader("folder").class_names(tmp_path / "empty")
+
+
+def test_test_fraction_is_a_share_of_each_class(tmp_path: Path) -> None:
+    # 8 objects per class and 0.3: round(2.4) = 2 test objects in every class (a hash per object left some
+    # classes without any); a class of 2 gets 1, a class of 1 keeps its object for training.
+    root = tmp_path / "shapes"
+    for name, count in (("ball", 8), ("box", 8), ("cone", 8), ("cup", 2), ("lone", 1)):
+        (root / name).mkdir(parents=True)
+        for i in range(count):
+            np.savetxt(root / name / f"{name}_{i:02d}.xyz", CLOUD + i)
+    reader = get_reader("folder", test_fraction=0.3, view_source="depth")
+    test = [item.class_name for item in reader.iter_items(root, "test")]
+    assert {name: test.count(name) for name in ("ball", "box", "cone", "cup", "lone")} == {
+        "ball": 2, "box": 2, "cone": 2, "cup": 1, "lone": 0,
+    }  # fmt: skip
+    again = [
+        item.source for item in get_reader("folder", test_fraction=0.3, view_source="depth").iter_items(root, "test")
+    ]
+    assert again == [item.source for item in reader.iter_items(root, "test")]  # deterministic
+    assert len(list(reader.iter_items(root, "train"))) == 27 - 7
+
+
+def test_stratified_test_count() -> None:
+    from crossmost_data.datasets._layout import stratified_test_count
+
+    assert [stratified_test_count(n, 0.3) for n in (0, 1, 2, 3, 8, 10)] == [0, 0, 1, 1, 2, 3]
+    assert stratified_test_count(8, 0.0) == 0
+    assert stratified_test_count(4, 0.99) == 3  # never the whole class

@@ -51,16 +51,19 @@ def test_main_refuses_a_single_class(example: ModuleType) -> None:
         example.main(["--classes", "only"])
 
 
-def test_unit_sphere_frame(example: ModuleType) -> None:
+def test_the_model_sees_a_centred_unit_sphere_cloud(example: ModuleType) -> None:
+    _, _, point_transform = example.build_model("tiny", ["a", "b"], None, None)
     rng = np.random.default_rng(0)
-    points = example.to_unit_sphere(3.0 * example.sphere_points(500, rng) + np.array([5.0, -2.0, 1.0]))
-    np.testing.assert_allclose(points.mean(axis=0), 0.0, atol=1e-9)
+    points = point_transform(3.0 * example.sphere_points(500, rng) + np.array([5.0, -2.0, 1.0])).numpy()
+    np.testing.assert_allclose(points.mean(axis=0), 0.0, atol=0.05)
     assert np.linalg.norm(points, axis=1).max() == pytest.approx(1.0)
+    assert point_transform.up_axis == "z"
 
 
-def test_image_tensor_is_clip_normalised(example: ModuleType) -> None:
-    white = Image.new("RGB", (10, 10), (255, 255, 255))
-    tensor = example.image_to_tensor(white, (4, 6))
-    assert tuple(tensor.shape) == (3, 4, 6)
-    expected = [(1.0 - m) / s for m, s in zip(example.CLIP_MEAN, example.CLIP_STD, strict=True)]
+def test_image_transform_is_clip_normalised(example: ModuleType) -> None:
+    model, image_transform, _ = example.build_model("tiny", ["a", "b"], None, None)
+    tensor = image_transform(Image.new("RGB", (90, 70), (255, 255, 255)))
+    assert tuple(tensor.shape) == (3, *model.image_size)
+    mean, std = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+    expected = [(1.0 - m) / s for m, s in zip(mean, std, strict=True)]
     torch.testing.assert_close(tensor[:, 0, 0], torch.tensor(expected), rtol=1e-5, atol=1e-5)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -54,3 +57,17 @@ def test_ema_update_known_answer(example: ModuleType) -> None:
     example.ema_update(teacher, student, momentum=0.9)
     torch.testing.assert_close(teacher.weight.detach(), torch.full((2,), 0.1))
     assert int(teacher.num_batches_tracked) == 7  # integer buffers are copied, not averaged
+
+
+def test_runs_with_crossmost_losses_alone() -> None:
+    # The script imports nothing of crossmost but crossmost_losses.
+    script = Path(__file__).resolve().parents[2] / "examples" / "losses_in_your_training_loop.py"
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['x', '--steps', '1', '--batch-size', '2', '--points', '64']\n"
+        f"runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules if m.startswith('crossmost')})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "step 0: total" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "crossmost_losses"

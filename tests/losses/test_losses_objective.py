@@ -38,6 +38,7 @@ class FakeOutput:
     point_token_prediction: torch.Tensor | None = None
     point_token_target: torch.Tensor | None = None
     point_local_embedding: torch.Tensor | None = None
+    point_cls_embedding: torch.Tensor | None = None
 
 
 B, C, D, H, P, G, W = 3, 3, 4, 8, 4, 5, 6  # batch, classes, embed dim, image side, patch side, groups, token width
@@ -66,6 +67,7 @@ def _student_fields(seed: int = 0, masked: bool = True) -> dict[str, torch.Tenso
             "point_token_prediction": randn(B, G, W),
             "point_token_target": torch.randn(B, G, W, dtype=torch.float64, generator=g),
             "point_local_embedding": randn(B, G, D),
+            "point_cls_embedding": randn(B, D),
         }
     return fields
 
@@ -123,7 +125,7 @@ def test_total_is_the_weighted_sum_of_independently_computed_terms() -> None:
             fields["image_local_embedding"], fields["image_embedding"], fields["image_patch_mask"]
         ),
         "global_local_point": global_local_alignment_loss(
-            fields["point_local_embedding"], fields["point_embedding"], fields["point_group_mask"]
+            fields["point_local_embedding"], fields["point_cls_embedding"], fields["point_group_mask"]
         ),
         "alignment": cross_modal_infonce(
             fields["image_embedding"],
@@ -259,3 +261,28 @@ def test_shape_and_value_errors_name_the_culprit() -> None:
         ObjectiveConfig(strategy="vote")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="temperature"):
         ObjectiveConfig(temperature=0.0)
+
+
+def test_student_without_masked_modelling_attributes_runs_when_those_terms_are_off() -> None:
+    # A student that only has the four always-read attributes: the masked-modelling terms are switched off.
+    student = SimpleNamespace(**_student_fields(masked=False))
+    config = ObjectiveConfig(mim_weight=0, mpm_weight=0, global_local_image_weight=0, global_local_point_weight=0)
+    out = CrossMoSTObjective(config)(student, TEACHER)
+    assert set(out.terms) == {"cls_image", "cls_point", "fairness_image", "fairness_point", "alignment"}
+
+
+def test_missing_student_attributes_are_named_with_the_terms_that_read_them() -> None:
+    student = SimpleNamespace(**_student_fields(masked=False))
+    with pytest.raises(TypeError) as info:
+        CrossMoSTObjective(ObjectiveConfig(mpm_weight=0, global_local_point_weight=0))(student, TEACHER)
+    message = str(info.value)
+    assert "image_reconstruction (mim)" in message
+    assert "image_patch_mask (mim, global_local_image)" in message
+    assert "point_token_prediction" not in message  # its term is off
+
+
+def test_missing_logits_are_named() -> None:
+    fields = _student_fields(masked=False)
+    del fields["point_logits"]
+    with pytest.raises(TypeError, match=r"lack point_logits \(cls_point, fairness_point\)"):
+        CrossMoSTObjective()(SimpleNamespace(**fields), TEACHER)

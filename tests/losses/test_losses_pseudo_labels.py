@@ -1,11 +1,19 @@
 """Pseudo-label selection: every strategy on a constructed batch whose answers are worked out by hand."""
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from crossmost_losses import IMAGE_SOURCE, POINT_SOURCE, PseudoLabelSelector, select_pseudo_labels
+from crossmost_losses import (
+    IMAGE_SOURCE,
+    POINT_SOURCE,
+    CrossMoSTObjective,
+    ObjectiveConfig,
+    PseudoLabelSelector,
+    select_pseudo_labels,
+)
 
 # Teacher probabilities, C = 3. Logits are log-probabilities, so softmax gives these rows back.
 #            image probs (argmax, conf)        point probs (argmax, conf, ×0.9)
@@ -104,6 +112,19 @@ def test_image_and_point_strategies_use_one_modality_for_both_branches() -> None
     assert point.image_labels.tolist() == POINT_ARGMAX == point.point_labels.tolist()
     assert point.image_keep.tolist() == _bools("TTFFF")  # raw .93, .96 (no scale for a single modality)
     assert point.source.tolist() == [POINT_SOURCE] * 5
+
+
+def test_image_and_point_strategies_use_their_own_modality_threshold() -> None:
+    # The authors' image-only / point-only switches act without joint labels: image 0.80, point 0.82 (not 0.84).
+    image = select_pseudo_labels(IMAGE_LOGITS, POINT_LOGITS, strategy="image", threshold=0.84, image_threshold=0.79)
+    assert image.image_keep.tolist() == _bools("TFFTF") == image.point_keep.tolist()  # .85 and .80 > .79
+    point = select_pseudo_labels(
+        IMAGE_LOGITS, POINT_LOGITS, strategy="point", threshold=0.84, image_threshold=0.99, point_threshold=0.69
+    )
+    assert point.image_keep.tolist() == _bools("TTTTF") == point.point_keep.tolist()  # .93 .96 .70 .70 > .69
+    objective = ObjectiveConfig(strategy="image", threshold=0.84, image_threshold=0.79)
+    kept = CrossMoSTObjective(objective).select(SimpleNamespace(image_logits=IMAGE_LOGITS, point_logits=POINT_LOGITS))
+    assert kept.image_keep.tolist() == _bools("TFFTF")
 
 
 def test_random_strategy_follows_its_generator() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,19 @@ def test_missing_or_foreign_folders(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"format": "something-else"}))
     with pytest.raises(ValueError, match="not a crossmost model config"):
         from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "dir_mode"), [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
+def test_saved_model_gets_the_permissions_of_a_plain_open(
+    model: CrossModalModel, tmp_path: Path, umask: int, file_mode: int, dir_mode: int
+) -> None:
+    old = os.umask(umask)
+    try:
+        folder = save_pretrained(model, tmp_path / "saved")
+        save_pretrained(model, folder)  # replacing an existing folder too
+    finally:
+        os.umask(old)
+    assert (folder.stat().st_mode & 0o777) == dir_mode
+    for name in ("config.json", "model.safetensors"):
+        assert ((folder / name).stat().st_mode & 0o777) == file_mode, name
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]

@@ -128,3 +128,23 @@ def test_classifier_rejects_bad_input() -> None:
         TextInitialisedClassifier(torch.ones(2, 2), scale=0.0)
     with pytest.raises(ValueError, match=r"B×2 features"):
         TextInitialisedClassifier(torch.ones(2, 2))(torch.ones(1, 3))
+
+
+def test_logits_are_float32_under_bf16_autocast_so_threshold_decisions_do_not_flip() -> None:
+    torch.manual_seed(0)
+    num_classes, dim = 40, 64
+    classifier = TextInitialisedClassifier(F.normalize(torch.randn(dim, num_classes), dim=0))
+    # Embeddings near class 0 so that the top softmax probability sits around the 0.84 threshold.
+    features = classifier.weight[:, 0].detach() + 0.4 * torch.randn(4096, dim)
+    features_bf16 = features.to(torch.bfloat16)  # what the towers hand over under autocast
+    exact = classifier(features_bf16.float())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = classifier(features_bf16)
+    assert logits.dtype == torch.float32
+    assert torch.allclose(logits, exact, rtol=0, atol=1e-4)
+    keep = logits.softmax(dim=1).amax(dim=1) > 0.84
+    assert torch.equal(keep, exact.softmax(dim=1).amax(dim=1) > 0.84)
+    assert 0.1 < keep.float().mean() < 0.9  # the threshold really cuts through this batch
+    # ... and bf16 logits would flip some of its decisions (about 0.6 %, as measured on the teacher).
+    rounded = (classifier.scale() * F.normalize(features_bf16, dim=-1) @ classifier.weight.to(torch.bfloat16)).float()
+    assert (keep != (rounded.softmax(dim=1).amax(dim=1) > 0.84)).sum() > 0

@@ -52,7 +52,7 @@ def test_student_path(model: CrossModalModel) -> None:
     model.train()
     out = model(images, points, image_mask=mask, mask_points=True, generator=torch.Generator().manual_seed(0))
     assert out.is_student
-    assert len(out.present()) == 12
+    assert len(out.present()) == 13
     assert out.image_patch_mask is mask
     assert out.image_target is images
     assert out.image_reconstruction is not None
@@ -70,6 +70,8 @@ def test_student_path(model: CrossModalModel) -> None:
     assert out.point_token_prediction.shape == (2, 16, 64)
     assert out.point_local_embedding is not None
     assert out.point_local_embedding.shape == (2, 16, 32)
+    assert out.point_cls_embedding is not None
+    assert out.point_cls_embedding.shape == (2, 32)
     total = sum(
         t.float().sum()
         for t in (
@@ -152,3 +154,27 @@ def test_bad_input_is_refused(model: CrossModalModel) -> None:
         model(torch.zeros(2, 3, 32, 32), points)
     with pytest.raises(ValueError, match=r"B×3×H×W"):
         model(torch.zeros(2, 1, 64, 64), points)
+
+
+def test_point_global_local_alignment_uses_one_projection_on_both_sides() -> None:
+    from crossmost_losses import CrossMoSTObjective, ObjectiveConfig
+
+    torch.manual_seed(0)
+    model = create_model("tiny", classnames=CLASSES, templates="photo").eval()
+    images, points, mask = _inputs(4)
+    objective = CrossMoSTObjective(ObjectiveConfig(threshold=0.0))
+
+    def run() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            out = model(images, points, image_mask=mask, mask_points=True, generator=torch.Generator().manual_seed(5))
+            encoded = model.point_encoder(points, mask_groups=True, generator=torch.Generator().manual_seed(5))
+            term = objective(out, out).terms["global_local_point"]
+        assert out.point_cls_embedding is not None
+        return out.point_cls_embedding, F.normalize(model.point_local_projection(encoded.cls_token), dim=-1), term
+
+    cls_embedding, expected, term = run()
+    torch.testing.assert_close(cls_embedding, expected)
+    with torch.no_grad():
+        model.point_projection.weight.normal_()  # f^P is not part of the point global-local alignment
+    _, _, unchanged = run()
+    torch.testing.assert_close(unchanged, term)

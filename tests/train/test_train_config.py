@@ -1,5 +1,6 @@
 """Presets, YAML overlays, typed key=value overrides, unknown keys and the config round trip."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,14 @@ def test_augment_fields_reach_the_loader_typed_and_bad_ones_are_named() -> None:
     reversed_range = load_config(["demo"], ["data.point_augment={strong_scale: [2.0, 0.5]}"])
     with pytest.raises(ConfigError, match=r"data\.point_augment: strong_scale must be a \(min, max\) pair"):
         train_augment(reversed_range, shape)
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_saved_config_gets_the_permissions_of_a_plain_open(tmp_path: Path, umask: int, mode: int) -> None:
+    old = os.umask(umask)
+    try:
+        save_config(load_config(["tiny"]), tmp_path / "config.yaml")
+    finally:
+        os.umask(old)
+    assert ((tmp_path / "config.yaml").stat().st_mode & 0o777) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]

@@ -7,6 +7,7 @@ masking is off because its masks are drawn per process.
 """
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -42,13 +43,15 @@ OVERRIDES = [
 ]
 
 
-def _launch(tmp_path: Path, processes: int, run: Path) -> None:
+def _launch(tmp_path: Path, processes: int, run: Path, *extra: str) -> None:
     script = tmp_path / "run_fake.py"
     script.write_text(SCRIPT.format(fixtures=str(Path(__file__).parent / "_train_fixtures.py")))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes), "--cpu",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(script),
-           f"run.output_dir={run}", *OVERRIDES]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    # torchrun starts the processes (`accelerate launch --cpu` starts one process however many are asked for on a
+    # machine without GPUs); ACCELERATE_USE_CPU makes them one gloo group on the CPU.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), str(script),
+           f"run.output_dir={run}", *OVERRIDES, *extra]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "ACCELERATE_MIXED_PRECISION": "no"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -77,3 +80,18 @@ def test_two_processes_match_one(tmp_path: Path) -> None:
     w2 = torch.load(two / "model" / "weights.pt", weights_only=True)
     for k in w1:
         torch.testing.assert_close(w2[k], w1[k], atol=2e-4, rtol=1e-3, msg=k)
+
+
+def test_two_processes_resume_bit_exact_from_a_safe_checkpoint(tmp_path: Path) -> None:
+    full, split = tmp_path / "full", tmp_path / "split"
+    _launch(tmp_path, 2, full)
+    _launch(tmp_path, 2, split, "run.stop_after_steps=2", "run.keep_last=1")
+    (checkpoint,) = (split / "checkpoints").iterdir()
+    assert sorted(p.name for p in checkpoint.glob("rng-*")) == ["rng-0.safetensors", "rng-1.safetensors"]
+    assert not [p for p in checkpoint.iterdir() if p.suffix in (".bin", ".pkl", ".pt")]
+    _launch(tmp_path, 2, split)
+    for name in ("model", "teacher"):
+        a = torch.load(full / name / "weights.pt", weights_only=True)
+        b = torch.load(split / name / "weights.pt", weights_only=True)
+        for k in a:
+            assert torch.equal(a[k], b[k]), f"{name}.{k} differs after resume"

@@ -61,9 +61,9 @@ def test_bad_inputs_give_clear_errors(dataset: Path, tmp_path: Path, capsys: pyt
     common = [f"data.root={dataset}", f"run.output_dir={tmp_path / 'r'}"]
     assert main(["selftrain", "-c", "tiny", *common, "model.classnames=[chair,table]"]) == 1
     assert "disagree with the dataset manifest" in capsys.readouterr().err
-    assert main(["selftrain", "-c", "tiny", f"data.root={tmp_path / 'nowhere'}"]) == 1
-    assert "is not a folder" in capsys.readouterr().err
-    assert main(["selftrain", "-c", "tiny", *common, "optim.lr=1"]) == 1
+    assert main(["selftrain", "-c", "tiny", f"data.root={tmp_path / 'nowhere'}"]) == 2  # usage: a missing path
+    assert "nowhere: no such folder" in capsys.readouterr().err
+    assert main(["selftrain", "-c", "tiny", *common, "optim.lr=1"]) == 2  # usage: an unknown key
     assert "optim.base_lr" in capsys.readouterr().err
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -94,3 +94,100 @@ def test_ulip_point_branch_loads_strictly_into_a_model_for_other_classes(dataset
     state = model.state_dict()
     for key, value in weights.items():
         assert torch.equal(state[key], value), key
+
+
+@pytest.fixture(scope="module")
+def trained_run(dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    assert (
+        main(["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={run}", "schedule.max_steps=1"]) == 0
+    )
+    return run
+
+
+def test_predict_skips_and_lists_bad_inputs(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.npy"
+    np.save(good, np.random.default_rng(0).normal(size=(600, 3)))
+    (tmp_path / "broken.off").write_text("OFF\n3 1 0\nnot numbers at all\n")
+    (tmp_path / "notes.doc").write_text("x")
+    inputs = [str(tmp_path / "missing.obj"), str(tmp_path / "broken.off"), str(good), str(tmp_path / "notes.doc")]
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    assert main(["predict", *inputs, "--run", str(trained_run), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{good}: " in printed
+    assert "skipped 3 of 4 inputs:" in printed
+    assert f"{tmp_path / 'missing.obj'}: no such file or folder" in printed
+    assert f"{tmp_path / 'broken.off'}: unreadable OFF file" in printed
+    assert "unsupported file type '.doc'" in printed
+    rows = json.loads((out / "predictions.json").read_text())
+    assert [r["kind"] for r in rows] == ["points", "skipped", "skipped", "skipped"]
+    assert rows[0]["point"]["class"] in ("airplane", "bottle", "chair", "lamp")
+    csv_lines = (out / "predictions.csv").read_text().splitlines()
+    assert csv_lines[0].endswith(",error")
+    assert any(line.startswith(f"{tmp_path / 'broken.off'},skipped,") for line in csv_lines)
+
+
+def test_predict_with_only_bad_inputs_is_a_usage_error(trained_run: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    assert main(["predict", str(tmp_path / "nope.obj"), "--run", str(trained_run)]) == 2
+    assert "nothing to predict: " in capsys.readouterr().err
+
+
+def test_predict_prepares_inputs_like_the_training_data(trained_run: Path, dataset: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    cloud = tmp_path / "cloud.xyz"
+    np.savetxt(cloud, np.random.default_rng(1).normal(size=(800, 3)))
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    assert main(["predict", str(cloud), "--run", str(trained_run), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert f"inputs prepared as {dataset / 'manifest.json'}: y up, {manifest['points_per_sample']} points" in printed
+    assert f"{manifest['num_views']} views of {manifest['image_size']} px (the data brought its own views" in printed
+    (row,) = json.loads((out / "predictions.json").read_text())
+    assert row["notes"] == ["views: depth projections of the points"]
+    assert main(["predict", str(cloud), "--run", str(trained_run), "--out", str(out), "--no-progress", "--views", "2",
+                 "--up-axis", "z", "--points", "256"]) == 0  # fmt: skip
+    assert "z up, 256 points (random downsampling), 2 views of 64 px" in capsys.readouterr().out
+
+
+def test_predict_classes_with_a_run_needs_the_text_tower(trained_run: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from safetensors.torch import save_file
+
+    from crossmost_models import create_clip
+
+    cloud = tmp_path / "cloud.npy"
+    np.save(cloud, np.random.default_rng(2).normal(size=(600, 3)))
+    argv = ["predict", str(cloud), "--run", str(trained_run), "--out", str(tmp_path / "p"), "--no-progress",
+            "--classes", "mug", "kettle", "teapot"]  # fmt: skip
+    assert main(argv) == 2  # random towers record no text-tower weights: refused, not ignored
+    assert "records no text-tower weights" in capsys.readouterr().err
+    clip, _ = create_clip("crossmost-tiny-clip")
+    weights = tmp_path / "tiny_clip.safetensors"
+    save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(weights))
+    assert main([*argv, "--text-weights", str(weights)]) == 0
+    assert "classifier rebuilt from the text tower for 3 classes" in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "p" / "predictions.json").read_text())
+    assert set(row["joint"]["probabilities"]) == {"mug", "kettle", "teapot"}
+
+
+def test_evaluations_show_progress(dataset: Path, trained_run: Path, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    run = tmp_path / "run"
+    argv = ["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={run}", "schedule.max_steps=1"]
+    assert main([*argv, "run.progress_bar=true"]) == 0
+    err = capsys.readouterr().err
+    zero_shot = err.index("evaluate student (initial model (zero-shot))")
+    assert zero_shot < err.index("selftrain")  # the zero-shot pass before training has its own bar
+    assert "evaluate teacher (final model (last step))" in err
+    assert main(["evaluate", "--run", str(trained_run), f"data.root={dataset}", "run.progress_bar=true"]) == 0
+    assert "evaluate self-trained student (last step)" in capsys.readouterr().err
+    assert (
+        main(["evaluate", "--run", str(trained_run), f"data.root={dataset}", "run.progress_bar=true", "--no-progress"])
+        == 0
+    )
+    assert "evaluate self-trained" not in capsys.readouterr().err

@@ -89,7 +89,7 @@ def test_frozen_tokenizer_unchanged_and_run_folder_complete(tmp_path: Path) -> N
 
 def test_no_confident_sample_is_logged_and_training_continues(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    run_selftrain(_cfg(run, "objective.threshold=1.01", "schedule.epochs=1"), fx.fake_components())
+    run_selftrain(_cfg(run, "objective.threshold=1.0", "schedule.epochs=1"), fx.fake_components())  # strict >
     records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     events = [r for r in records if r["kind"] == "event"]
     assert len(events) == 4
@@ -150,3 +150,36 @@ def test_selftraining_raises_accuracy_above_zero_shot(tmp_path: Path) -> None:
     assert final["point"] >= zero["point"] + 10.0
     assert final["joint"] > zero["joint"]
     assert final["image*"] >= zero["image*"]
+
+
+class PartlyUnreadable(fx.SeparableTrainSet):
+    """Samples whose index is in ``unreadable`` come back as read in place of an unreadable sample."""
+
+    def __init__(self, num_samples: int, num_classes: int, unreadable: set[int], seed: int = 0) -> None:
+        super().__init__(num_samples, num_classes, seed=seed)
+        self.unreadable = unreadable
+
+    def __getitem__(self, index: int) -> dict:
+        sample = super().__getitem__(index)
+        sample["replaces"] = f"data/train-000000.tar: sample 'obj{index}': damaged" if index in self.unreadable else ""
+        return sample
+
+
+def test_unreadable_samples_are_listed_and_a_mostly_unreadable_split_stops(tmp_path: Path) -> None:
+    from crossmost_train.wiring import DataError
+
+    parts = fx.fake_components()
+    parts.train_dataset = lambda cfg, model: PartlyUnreadable(32, 4, set(range(4, 32)), seed=cfg.data.seed)
+    with pytest.raises(DataError, match=r"could not be read so far, more than data\.max_unreadable=0\.5"):
+        run_selftrain(_cfg(tmp_path / "stopped", "schedule.epochs=1"), parts)  # 28 of 32 unreadable
+    parts.train_dataset = lambda cfg, model: PartlyUnreadable(32, 4, {3, 11, 19, 27}, seed=cfg.data.seed)
+    run = tmp_path / "listed"
+    run_selftrain(_cfg(run, "schedule.epochs=1"), parts)
+    report = (run / "report.md").read_text()
+    expected = sorted(f"data/train-000000.tar: sample 'obj{i}': damaged" for i in (3, 11, 19, 27))
+    assert "## Unreadable samples" in report
+    assert sorted(line for line in report.splitlines() if line.startswith("- train: ")) == [
+        f"- train: {line}" for line in expected
+    ]
+    events = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert sorted(e["sample"] for e in events if e.get("event") == "unreadable_sample") == expected

@@ -56,7 +56,13 @@ def _add_prepare_options(parser: argparse.ArgumentParser, *, points: int, image_
     run.add_argument("--out", type=Path, help="output folder (shards + manifest.json)")
     run.add_argument("--splits", nargs="+", default=None, help="splits to prepare (default: all)")
     run.add_argument("--samples-per-shard", type=int, default=500)
-    run.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes (default: one per 64 items, up to the CPU cores available; a request above the "
+        "cores is capped with a message)",
+    )
     run.add_argument("--shard-index", type=int, default=0, help="this machine's index when splitting the work")
     run.add_argument("--num-shards", type=int, default=1, help="number of machines sharing the work")
     run.add_argument("--merge", action="store_true", help="only write manifest.json from finished shards")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,10 +35,12 @@ __all__ = [
     "ItemProcessingError",
     "ItemResult",
     "ItemTask",
+    "PreparedItem",
     "ViewSource",
     "fit_image",
     "init_worker",
     "item_rng",
+    "make_item",
     "process_item",
 ]
 
@@ -80,6 +82,16 @@ class ItemResult:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class PreparedItem:
+    """One item's stored content before encoding: the points (unit sphere, y up, the config's layout), the views
+    (uint8 ``H×W×3``) and the view metadata (view source, camera poses, renderer settings)."""
+
+    points: np.ndarray
+    views: list[np.ndarray]
+    view_meta: dict[str, Any]
+
+
 _CONFIG: PrepareConfig | None = None
 _VIEW_SOURCE: ViewSource = "given"
 
@@ -90,7 +102,7 @@ def init_worker(config: PrepareConfig, view_source: ViewSource) -> None:
     _CONFIG = config
     _VIEW_SOURCE = view_source
     if view_source == "render":
-        if config.workers > 1:
+        if (config.workers or 0) > 1:
             # Mesa's software rasteriser starts one thread per core in every context; with one context per worker
             # those threads fight over the same cores and two workers render no faster than one. One rasteriser
             # thread per worker scales with the worker count (benchmarks/bench_render.py). A value the user set
@@ -191,12 +203,58 @@ def _make_views(
         rendered = project_depth_views(np.ascontiguousarray(points[:, :3]), depth_config)
     else:
         raise BadItemError(f"the item has no given views and the reader's view source is {view_source!r}")
+    _check_not_blank(rendered.images, points, config.image_size)
     meta = {
         "view_source": view_source,
         "camera_poses": rendered.camera_poses,
         "renderer": rendered.settings,
     }
     return list(rendered.images), meta
+
+
+def make_item(
+    loaded: LoadedItem, config: PrepareConfig, view_source: ViewSource, rng: np.random.Generator
+) -> PreparedItem:
+    """Points and views of one loaded item, exactly as ``crossmost-data render`` stores them.
+
+    This is the one code path that prepares an item: the preparation workers call it for every item of a dataset,
+    and ``crossmost-train predict`` for every input file, with the settings read back from the training data's
+    manifest (:mod:`crossmost_data.recipe`), so the two cannot drift apart.
+
+    Args:
+        loaded: The item's mesh or points (y up), and its given views if any.
+        config: The preparation settings (points, layout, resampling, views, image size, render/depth options).
+        view_source: How views are made when the item brings none: ``"render"``, ``"depth"`` or ``"given"``.
+        rng: The item's random generator (see :func:`item_rng`).
+
+    Raises:
+        BadItemError: The item cannot be used (the reason says why).
+    """
+    if loaded.mesh is not None:
+        validate_mesh(loaded.mesh)
+    raw = _make_points(loaded, config, rng)
+    centre, radius = unit_sphere_transform(raw[:, :3])
+    points = with_layout(normalize_to_unit_sphere(raw), config.point_layout)
+    mesh = None
+    if loaded.mesh is not None and loaded.images is None and view_source == "render":
+        # The renderer receives the mesh in the frame of the stored points: same centre and scale.
+        mesh = loaded.mesh.copy()
+        mesh.apply_translation(-centre)
+        mesh.apply_scale(1.0 / radius)
+    views, view_meta = _make_views(loaded, points, mesh, config, view_source)
+    return PreparedItem(points, views, view_meta)
+
+
+def _check_not_blank(images: Sequence[np.ndarray], points: np.ndarray, size: int) -> None:
+    """Refuse an object whose every rendered or projected view is one flat colour: it shows nothing (a needle or a
+    sheet thinner than a pixel), and views that show nothing would teach the image branch nothing."""
+    if any(np.any(image != image[:1, :1]) for image in images):
+        return
+    extents = np.ptp(points[:, :3], axis=0)
+    raise BadItemError(
+        f"every view is blank: the object is too thin to cover a pixel at {size} px (its extents are "
+        f"{' × '.join(f'{e:.2g}' for e in extents)} after scaling to the unit sphere)"
+    )
 
 
 def process_item(task: ItemTask) -> ItemResult:
@@ -225,19 +283,8 @@ def _process(task: ItemTask, config: PrepareConfig) -> ItemResult:
         raise BadItemError(f"cannot load: {type(error).__name__}: {error}") from error
     if not isinstance(loaded, LoadedItem):
         raise TypeError(f"load() must return a LoadedItem, got {type(loaded).__name__}")
-    if loaded.mesh is not None:
-        validate_mesh(loaded.mesh)
-    rng = item_rng(config.seed, task.uid)
-    raw = _make_points(loaded, config, rng)
-    centre, radius = unit_sphere_transform(raw[:, :3])
-    points = with_layout(normalize_to_unit_sphere(raw), config.point_layout)
-    mesh = None
-    if loaded.mesh is not None and loaded.images is None and _VIEW_SOURCE == "render":
-        # The renderer receives the mesh in the frame of the stored points: same centre and scale.
-        mesh = loaded.mesh.copy()
-        mesh.apply_translation(-centre)
-        mesh.apply_scale(1.0 / radius)
-    views, view_meta = _make_views(loaded, points, mesh, config, _VIEW_SOURCE)
+    item = make_item(loaded, config, _VIEW_SOURCE, item_rng(config.seed, task.uid))
+    points, views, view_meta = item.points, item.views, item.view_meta
     meta = {
         "class_name": task.class_name or None,
         "label": task.label,

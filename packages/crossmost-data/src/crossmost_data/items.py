@@ -72,6 +72,8 @@ def check_item_file(path: str | os.PathLike[str], suffixes: Sequence[str], kind:
     if suffix not in suffixes:
         raise BadItemError(f"unsupported {kind} format {suffix!r} (supported: {', '.join(suffixes)})")
     if not path.is_file():
+        if path.is_symlink():
+            raise BadItemError(f"broken symbolic link: {path} points to {os.readlink(path)}, which does not exist")
         raise BadItemError(f"file not found: {path}")
     return path, suffix
 

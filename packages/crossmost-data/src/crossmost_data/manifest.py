@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import tempfile
+import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-__all__ = ["MANIFEST_NAME", "Manifest", "ManifestError", "ShardEntry", "SkippedItem", "write_json_atomic"]
+__all__ = [
+    "MANIFEST_NAME",
+    "Manifest",
+    "ManifestError",
+    "ShardEntry",
+    "SkippedItem",
+    "class_list_digest",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
@@ -66,6 +76,9 @@ class Manifest:
         crossmost_data_version: Version of ``crossmost-data`` that wrote the folder.
         created: ISO-8601 UTC time of writing.
         format_version: Version of the on-disk format.
+        class_names_sha256: Digest of the class list the shards were written with (:func:`class_list_digest`),
+            filled when the manifest is first written; a class list edited afterwards no longer matches it (see
+            :meth:`class_names_problem`). Empty in manifests written before it was recorded.
     """
 
     dataset: str
@@ -83,6 +96,7 @@ class Manifest:
     crossmost_data_version: str = ""
     created: str = ""
     format_version: int = FORMAT_VERSION
+    class_names_sha256: str = ""
 
     def num_samples(self, split: str) -> int:
         """Total number of samples of ``split`` (``ManifestError`` when the split does not exist)."""
@@ -97,6 +111,17 @@ class Manifest:
         if split not in self.splits:
             raise ManifestError(f"split {split!r} is not in the manifest; available splits: {sorted(self.splits)}")
         return self.splits[split]
+
+    def class_names_problem(self) -> str | None:
+        """Why ``class_names`` is not the list the shards were written with (``None`` when it is, or when the
+        manifest predates the recorded digest)."""
+        if not self.class_names_sha256 or class_list_digest(self.class_names) == self.class_names_sha256:
+            return None
+        return (
+            f"class_names ({len(self.class_names)} classes) are not the list the shards were written with: a class "
+            "was added, removed, renamed or moved after preparation, which changes the classifier's classes or the "
+            "labels; restore the list, or prepare the dataset again"
+        )
 
     def label_of(self, class_name: str) -> int:
         """The label (index in ``class_names``) of ``class_name``."""
@@ -165,6 +190,7 @@ class Manifest:
                 crossmost_data_version=str(data.get("crossmost_data_version", "")),
                 created=str(data.get("created", "")),
                 format_version=int(data.get("format_version", FORMAT_VERSION)),
+                class_names_sha256=str(data.get("class_names_sha256", "")),
             )
         except ManifestError:
             raise
@@ -202,20 +228,36 @@ class Manifest:
             self.crossmost_data_version = __version__
         if not self.created:
             self.created = datetime.now(UTC).replace(microsecond=0).isoformat()
+        if not self.class_names_sha256:
+            self.class_names_sha256 = class_list_digest(self.class_names)
         path = Path(directory) / MANIFEST_NAME
         write_json_atomic(path, self.to_dict())
         return path
 
 
+def class_list_digest(class_names: list[str]) -> str:
+    """Hex sha256 of a class list, one name per line, in order."""
+    return hashlib.sha256("\n".join(class_names).encode("utf-8")).hexdigest()
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    """Write ``data`` as indented JSON to ``path`` with :func:`write_text_atomic`."""
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    The temporary file is created exclusively under a unique name, like ``mkstemp`` would, but with a plain
+    ``open``, so the result has the permissions any other file gets (0666 minus the umask), not ``mkstemp``'s 0600.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with open(tmp, "x", encoding="utf-8") as handle:
+            handle.write(text)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise

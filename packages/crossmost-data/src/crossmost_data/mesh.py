@@ -36,17 +36,22 @@ UpAxis = Literal["x", "y", "z"]
 
 # ModelNet's OFF files sometimes glue the counts to the magic word: "OFF490 488 0".
 _GLUED_OFF = re.compile(rb"^\s*(C?N?OFF)[ \t]*(\d[^\r\n]*)")
+# Coordinates are sampled and rendered in float32, which ends at 3.4e38; stay well inside it.
+_MAX_COORDINATE = 1e30
 
 
 def repair_off_header(data: bytes) -> bytes:
-    """Split an OFF header whose counts are glued to the keyword (``b"OFF490 488 0"`` → ``b"OFF\\n490 488 0"``).
+    """Split an OFF header whose counts are glued to the keyword (``b"OFF490 488 0"`` → ``b"OFF\\n490 488 0"``),
+    dropping a comment after the counts (``b"OFF4 4 0 # note"`` → ``b"OFF\\n4 4 0"``).
 
-    Files with a correct header are returned unchanged.
+    Files with a correct header are returned unchanged. :func:`load_mesh` uses this only for a file the OFF parser
+    cannot read as it is: current trimesh reads glued headers itself.
     """
     match = _GLUED_OFF.match(data)
     if match is None:
         return data
-    return match.group(1) + b"\n" + match.group(2) + data[match.end() :]
+    counts = match.group(2).split(b"#", 1)[0].rstrip()
+    return match.group(1) + b"\n" + counts + data[match.end() :]
 
 
 def flatten_scene(scene: trimesh.Scene) -> trimesh.Trimesh:
@@ -86,7 +91,8 @@ def validate_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 
     Raises:
         BadItemError: With the reason: ``empty mesh``, ``point-only file (no faces)``, ``non-finite vertex
-            coordinates``, ``face indices out of range``, ``zero surface area``.
+            coordinates``, ``face indices out of range``, ``coordinates too large to process``, ``zero surface
+            area``.
     """
     vertices = np.asarray(mesh.vertices)
     faces = np.asarray(mesh.faces)
@@ -102,7 +108,15 @@ def validate_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
         raise BadItemError(f"faces must be triangles, got an array of shape {faces.shape}")
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise BadItemError(f"face indices out of range [0, {len(vertices)}): min {faces.min()}, max {faces.max()}")
-    triangles = vertices[faces]
+    scale = float(np.abs(vertices).max())
+    if scale > _MAX_COORDINATE:
+        raise BadItemError(
+            f"coordinates too large to process (largest |coordinate| {scale:.3g}; points and views are computed "
+            f"in float32, which ends at 3.4e38): rescale the mesh"
+        )
+    # Areas of the mesh scaled to unit size, so that tiny or huge (but valid) coordinates neither under- nor
+    # overflow: "zero surface area" then means degenerate faces, nothing else.
+    triangles = vertices[faces] / (scale if scale > 0 else 1.0)
     area = 0.5 * np.linalg.norm(np.cross(triangles[:, 1] - triangles[:, 0], triangles[:, 2] - triangles[:, 0]), axis=1)
     if not area.sum() > 0.0:
         raise BadItemError("zero surface area (all faces are degenerate)")
@@ -114,8 +128,14 @@ def _load_raw(path: Path) -> object:
 
     suffix = path.suffix.lower()
     if suffix == ".off":
-        data = repair_off_header(path.read_bytes())
-        return trimesh.load(io.BytesIO(data), file_type="off", process=False)
+        data = path.read_bytes()
+        try:
+            return trimesh.load(io.BytesIO(data), file_type="off", process=False)
+        except Exception:  # an OFF parser that does not know glued headers: try the repaired header
+            repaired = repair_off_header(data)
+            if repaired == data:
+                raise
+            return trimesh.load(io.BytesIO(repaired), file_type="off", process=False)
     return trimesh.load(str(path), file_type=suffix[1:], process=False)
 
 

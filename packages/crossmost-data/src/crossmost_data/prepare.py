@@ -9,8 +9,10 @@ finds every shard finished (or a ``merge_only`` run) writes the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 from crossmost_data.item_pipeline import ItemProcessingError, ItemResult, ItemTask, init_worker, process_item
 from crossmost_data.items import SourceItem
 from crossmost_data.manifest import Manifest, ShardEntry, SkippedItem
-from crossmost_data.prepare_config import PrepareConfig
+from crossmost_data.prepare_config import PrepareConfig, resolve_workers
 from crossmost_data.shard_plan import PlannedShard, ShardRecord, plan_split, read_record, select_items
 from crossmost_data.shards import ShardInfo, ShardWriter
 
@@ -70,6 +72,7 @@ class PrepareSummary:
         elapsed_s: Wall time of the run.
         strict: Whether skipped items make the run fail.
         planned_items: Items in the plan (all machines).
+        notes: Remarks on how the run was carried out (e.g. a worker count capped at the available cores).
     """
 
     out_dir: Path
@@ -83,6 +86,7 @@ class PrepareSummary:
     elapsed_s: float = 0.0
     strict: bool = False
     planned_items: int = 0
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_samples(self) -> int:
@@ -117,6 +121,7 @@ class PrepareSummary:
             lines += [f"  [{s.split}] {s.uid} ({s.source}): {s.reason}" for s in self.skipped]
             reasons = Counter(s.reason.split(":")[0].split("(")[0].strip() for s in self.skipped)
             lines.append("  by reason: " + ", ".join(f"{r} ×{n}" for r, n in reasons.most_common()))
+        lines += [f"note: {note}" for note in self.notes]
         if self.manifest_path is not None:
             lines.append(f"manifest: {self.manifest_path}")
         elif self.shards_pending:
@@ -353,15 +358,20 @@ def _run(
     labels = {name: i for i, name in enumerate(class_names)}
     tasks = _tasks(todo, labels, reader.name, reader.view_source, unlabelled_allowed)
     pool = None
-    if config.workers > 1:
+    total = sum(len(shard.items) for shard in todo)
+    workers, capped = resolve_workers(config.workers, total)
+    if capped is not None:
+        summary.notes.append(capped)
+        tqdm.write(f"note: {capped}", file=sys.stderr)
+    config = dataclasses.replace(config, workers=workers)
+    if workers > 1:
         # spawn: GL contexts (EGL/OSMesa) do not survive fork; each worker builds its renderer once.
         context = multiprocessing.get_context("spawn")
-        pool = context.Pool(config.workers, initializer=init_worker, initargs=(config, reader.view_source))
+        pool = context.Pool(workers, initializer=init_worker, initargs=(config, reader.view_source))
         results: Iterator[ItemResult] = pool.imap(process_item, tasks, chunksize=1)
     else:
         init_worker(config, reader.view_source)
         results = map(process_item, tasks)
-    total = sum(len(shard.items) for shard in todo)
     try:
         with tqdm(total=total, desc=f"{reader.name}", unit="item", disable=not config.progress) as progress:
             for shard in todo:

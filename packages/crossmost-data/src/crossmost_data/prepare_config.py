@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["RUN_ONLY_FIELDS", "PrepareConfig"]
+__all__ = ["ITEMS_PER_WORKER", "RUN_ONLY_FIELDS", "PrepareConfig", "available_cores", "resolve_workers"]
+
+ITEMS_PER_WORKER = 64
+"""Items per worker process when the count is chosen automatically. Starting a worker (a spawned interpreter, the
+readers, a renderer) took 3.5-7 s on a 2-core machine (``benchmarks/bench_prepare_workers.py``), as long as
+preparing tens of small items: a smaller share per worker makes a run slower, not faster."""
 
 RUN_ONLY_FIELDS = frozenset({"workers", "shard_index", "num_shards", "strict", "progress", "merge_only"})
 """Fields that change how a run executes but not what it writes; they are left out of the manifest and the
@@ -39,7 +45,8 @@ class PrepareConfig:
         samples_per_shard: Items assigned to one shard (skipped items leave it a little smaller).
         max_items: Per split, keep at most this many items, taken round-robin over classes (quick runs).
         seed: Base seed; each item's randomness is seeded by ``(seed, uid)``, independent of workers.
-        workers: Worker processes; ``0`` or ``1`` process items in the calling process.
+        workers: Worker processes; ``0`` or ``1`` process items in the calling process; ``None`` picks one per
+            :data:`ITEMS_PER_WORKER` items, up to the available cores (see :func:`resolve_workers`).
         shard_index: This machine's index when the shard list is split across ``num_shards`` machines.
         num_shards: Number of machines sharing the shard list (shard ``k`` goes to machine ``k % num_shards``).
         strict: A run with skipped items ends with a non-zero exit code.
@@ -63,7 +70,7 @@ class PrepareConfig:
     samples_per_shard: int = 500
     max_items: int | None = None
     seed: int = 0
-    workers: int = 1
+    workers: int | None = None
     shard_index: int = 0
     num_shards: int = 1
     strict: bool = False
@@ -83,7 +90,7 @@ class PrepareConfig:
             (self.image_format in ("png", "jpg"), "image_format must be 'png' or 'jpg'"),
             (self.samples_per_shard >= 1, "samples_per_shard must be ≥ 1"),
             (self.max_items is None or self.max_items >= 1, "max_items must be ≥ 1"),
-            (self.workers >= 0, "workers must be ≥ 0"),
+            (self.workers is None or self.workers >= 0, "workers must be ≥ 0"),
             (self.num_shards >= 1, "num_shards must be ≥ 1"),
             (0 <= self.shard_index < self.num_shards, "shard_index must be in [0, num_shards)"),
         ]
@@ -105,3 +112,34 @@ class PrepareConfig:
         content = {k: v for k, v in self.content_dict().items() if k not in ("splits", "max_items")}
         text = json.dumps({"config": content, **context}, sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, e.g. a container's share), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_workers(requested: int | None, items: int | None = None) -> tuple[int, str | None]:
+    """The worker processes to use for ``items`` items.
+
+    ``None`` (the default of ``crossmost-data render``) takes one worker per :data:`ITEMS_PER_WORKER` items, up to
+    the available cores. A request is capped at the available cores, with a message: each worker is a spawned
+    Python process that imports the readers and builds its own renderer, so more workers than cores only contend
+    for the same cores and multiply that start-up. No more workers than items are started.
+
+    Returns:
+        ``(workers, message)``; the message says why a request was capped (``None`` when it was not).
+    """
+    cores = available_cores()
+    message = None
+    if requested is None:
+        workers = cores if items is None else min(cores, max(1, -(-items // ITEMS_PER_WORKER)))
+    elif requested > cores:
+        workers = cores
+        message = f"{requested} workers asked, but {cores} CPU cores are available here: {cores} workers are used"
+    else:
+        workers = max(requested, 0)
+    return (workers if items is None else min(workers, max(items, 1))), message

@@ -1,8 +1,10 @@
 """``crossmost-data verify DIR``: check a prepared dataset against its manifest.
 
-Every shard listed in ``manifest.json`` is re-hashed (sha256) and read through; sample counts, decodability of
-points and views, point shape, view count and size, labels and uid uniqueness are checked. Every mismatch is
-reported by shard and sample name.
+Every shard listed in ``manifest.json`` is re-hashed (sha256) and read through; sample counts, the CRC-32 of every
+member, decodability of points and views, point shape, view count and size, labels and uid uniqueness are checked.
+The class list must be the one the shards were written with (a class added to, removed from or moved in
+``manifest.json`` by hand changes the classifier's class count or its labels), and ``class_counts`` may only name
+listed classes. Every mismatch is reported by shard and sample name.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ def verify_dataset(
     columns = 6 if manifest.point_layout == "xyzrgb" else 3
     seen: dict[str, str] = {}
     listed: set[str] = set()
+    classes_seen: set[str] = set()
+    changed = manifest.class_names_problem()
+    if changed:
+        report.problems.append(f"manifest.json: {changed}")
     for split, entries in manifest.splits.items():
         class_counts: dict[str, int] = {}
         unlabelled = 0
@@ -120,13 +126,26 @@ def verify_dataset(
             report.problems.append(
                 f"split {split!r}: class counts {class_counts} differ from the manifest's {expected}"
             )
+        classes_seen |= set(class_counts)
         if unlabelled != manifest.unlabelled_counts.get(split, 0):
             report.problems.append(
                 f"split {split!r}: {unlabelled} unlabelled samples, the manifest says "
                 f"{manifest.unlabelled_counts.get(split, 0)}"
             )
+    report.problems += _check_class_list(manifest, classes_seen)
     report.unlisted = sorted(p.name for p in root.glob("*.tar") if p.name not in listed)
     return report
+
+
+def _check_class_list(manifest: Manifest, classes_seen: set[str]) -> list[str]:
+    """Classes the samples name that ``class_names`` lacks, and ``class_counts`` entries for unlisted classes."""
+    problems = []
+    for name in sorted(classes_seen - set(manifest.class_names)):
+        problems.append(f"manifest.json: samples have class {name!r}, which is not in class_names")
+    for split, counts in manifest.class_counts.items():
+        for name in sorted(set(counts) - set(manifest.class_names)):
+            problems.append(f"manifest.json: class_counts of split {split!r} names {name!r}, which is not a class")
+    return problems
 
 
 def _check_sample(sample: DecodedSample, manifest: Manifest, columns: int, where: str, decode_views: bool) -> list[str]:

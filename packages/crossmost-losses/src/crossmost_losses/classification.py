@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ClassificationNormalization", "MaskedCrossEntropyLoss", "masked_cross_entropy"]
+from .config import ClassificationNormalization
 
-ClassificationNormalization = Literal["kept", "batch"]
+__all__ = ["ClassificationNormalization", "MaskedCrossEntropyLoss", "masked_cross_entropy"]
 
 
 def masked_cross_entropy(

@@ -1,7 +1,9 @@
 """Global–local alignment: pull each masked local embedding towards its object's global embedding.
 
 For masked entry m of sample b the loss is ‖normalize(local_bm) − normalize(global_b)‖² = 2 − 2 cos, averaged over
-all masked entries of the batch (paper's L_lg-align, one modality). Gradients flow into both the local and the
+all masked entries of the batch (paper's L_lg-align, one modality). Both embeddings must come from the same
+projection (the objective passes the image patches with the image embedding, and the point groups with the point
+class token, both through the local projection). Gradients flow into both the local and the
 global embedding, as in the official code; ``detach_global=True`` stops the global side.
 """
 

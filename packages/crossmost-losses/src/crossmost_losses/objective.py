@@ -15,129 +15,24 @@ and does not appear in `ObjectiveOutput.terms`.
 from __future__ import annotations
 
 import functools
-import math
 import operator
-from dataclasses import asdict, dataclass, fields
-from typing import get_args
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
 
 from .alignment import cross_modal_infonce
-from .classification import ClassificationNormalization, masked_cross_entropy
+from .classification import masked_cross_entropy
+from .config import TERM_NAMES, ObjectiveConfig
 from .diagnostics import pseudo_label_diagnostics
 from .fairness import fairness_loss
 from .global_local import global_local_alignment_loss
 from .mim import masked_image_modeling_loss
 from .mpm import masked_point_modeling_loss
 from .outputs import ModelOutputs, TeacherOutputs
-from .pseudo_labels import PseudoLabels, PseudoLabelStrategy, TieBreak, select_pseudo_labels
+from .pseudo_labels import PseudoLabels, select_pseudo_labels
 
 __all__ = ["TERM_NAMES", "CrossMoSTObjective", "ObjectiveConfig", "ObjectiveOutput"]
-
-TERM_NAMES: tuple[str, ...] = (
-    "cls_image",
-    "cls_point",
-    "fairness_image",
-    "fairness_point",
-    "mim",
-    "mpm",
-    "global_local_image",
-    "global_local_point",
-    "alignment",
-)
-"""Every term the objective can compute, in the order `ObjectiveOutput.terms` lists them."""
-
-
-@dataclass(frozen=True)
-class ObjectiveConfig:
-    """Weights and settings of `CrossMoSTObjective` (defaults: official ModelNet40 Cross-MoST).
-
-    Attributes:
-        cls_image_weight: weight of the image-branch cross-entropy on pseudo-labels.
-        cls_point_weight: weight of the point-branch cross-entropy on pseudo-labels.
-        fairness_image_weight: weight of the image-branch fairness term.
-        fairness_point_weight: weight of the point-branch fairness term.
-        mim_weight: weight of masked image modelling.
-        mpm_weight: weight of masked point modelling.
-        global_local_image_weight: weight of the image global–local alignment (official 0.2).
-        global_local_point_weight: weight of the point global–local alignment (official 0.2).
-        alignment_weight: weight of the cross-modal InfoNCE (0 disables it: the baseline).
-        image_to_point_weight: InfoNCE weight of the image→point direction (official 1, paper ½).
-        point_to_image_weight: InfoNCE weight of the point→image direction (official 1, paper ½).
-        temperature: InfoNCE temperature τ (official 1).
-        strategy: pseudo-label strategy (`select_pseudo_labels`).
-        threshold: confidence threshold (official 0.84 ModelNet/Co3D, 0.82 Redwood/ScanObjectNN).
-        point_confidence_scale: point confidence factor (official 0.9 ModelNet/Co3D, 1.0 Redwood/ScanObjectNN).
-        image_threshold: image threshold of ``independent`` (``None``: ``threshold``).
-        point_threshold: point threshold of ``independent`` (``None``: ``threshold``).
-        tie_break: modality that wins an exact confidence tie.
-        agreement_floor: minimum confidence of the ``agreement`` strategy (official 0.2).
-        agreement_requires_threshold: ``agreement`` also requires the joint confidence above ``threshold``.
-        label_smoothing: cross-entropy label smoothing (0 in the paper).
-        classification_normalization: ``kept`` (official) or ``batch`` (paper Eq. 2) denominator of the CE.
-        gather_fairness: average the fairness term over the global batch (official).
-        gather_alignment: use every process's embeddings as InfoNCE negatives (official: per process).
-        detach_global: stop the global-local gradient into the global embedding (official: not stopped).
-        check_finite: raise a named error when an input of a computed term holds NaN or inf (one host
-            synchronisation per input).
-    """
-
-    cls_image_weight: float = 1.0
-    cls_point_weight: float = 1.0
-    fairness_image_weight: float = 1.0
-    fairness_point_weight: float = 1.0
-    mim_weight: float = 1.0
-    mpm_weight: float = 1.0
-    global_local_image_weight: float = 0.2
-    global_local_point_weight: float = 0.2
-    alignment_weight: float = 1.0
-    image_to_point_weight: float = 1.0
-    point_to_image_weight: float = 1.0
-    temperature: float = 1.0
-    strategy: PseudoLabelStrategy = "joint"
-    threshold: float = 0.84
-    point_confidence_scale: float = 0.9
-    image_threshold: float | None = None
-    point_threshold: float | None = None
-    tie_break: TieBreak = "image"
-    agreement_floor: float = 0.2
-    agreement_requires_threshold: bool = False
-    label_smoothing: float = 0.0
-    classification_normalization: ClassificationNormalization = "kept"
-    gather_fairness: bool = True
-    gather_alignment: bool = False
-    detach_global: bool = False
-    check_finite: bool = True
-
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if field.name.endswith("_weight") and not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"ObjectiveConfig.{field.name} must be a finite non-negative number, got {value}")
-        if self.strategy not in get_args(PseudoLabelStrategy):
-            raise ValueError(
-                f"ObjectiveConfig.strategy must be one of {get_args(PseudoLabelStrategy)}, got {self.strategy!r}"
-            )
-        if self.tie_break not in get_args(TieBreak):
-            raise ValueError(f"ObjectiveConfig.tie_break must be 'image' or 'point', got {self.tie_break!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"ObjectiveConfig.temperature must be positive, got {self.temperature}")
-        if not self.point_confidence_scale > 0:
-            raise ValueError(
-                f"ObjectiveConfig.point_confidence_scale must be positive, got {self.point_confidence_scale}"
-            )
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"ObjectiveConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.classification_normalization not in get_args(ClassificationNormalization):
-            raise ValueError(
-                "ObjectiveConfig.classification_normalization must be 'kept' or 'batch', got "
-                f"{self.classification_normalization!r}"
-            )
-
-    def term_weights(self) -> dict[str, float]:
-        """The weight of every term in `TERM_NAMES`, by name."""
-        return {name: getattr(self, f"{name}_weight") for name in TERM_NAMES}
 
 
 @dataclass(frozen=True)
@@ -161,6 +56,40 @@ class ObjectiveOutput:
     def weighted_terms(self) -> dict[str, Tensor]:
         """Each term multiplied by its weight (these sum to ``total``)."""
         return {name: self.weights[name] * value for name, value in self.terms.items()}
+
+
+_TERM_INPUTS: dict[str, tuple[str, ...]] = {
+    "cls_image": ("image_logits",),
+    "cls_point": ("point_logits",),
+    "fairness_image": ("image_logits",),
+    "fairness_point": ("point_logits",),
+    "mim": ("image_reconstruction", "image_target", "image_patch_mask"),
+    "mpm": ("point_token_prediction", "point_token_target", "point_group_mask"),
+    "global_local_image": ("image_local_embedding", "image_embedding", "image_patch_mask"),
+    "global_local_point": ("point_local_embedding", "point_cls_embedding", "point_group_mask"),
+    "alignment": ("image_embedding", "point_embedding"),
+}
+"""The student attributes each term reads (an attribute may be ``None``: the masked-modelling terms are then
+skipped; it must exist whenever its term's weight is not 0)."""
+
+_ALWAYS_READ = ("image_logits", "point_logits", "image_embedding", "point_embedding")
+
+
+def _check_attributes(student: object, weights: dict[str, float]) -> None:
+    """Name every attribute the enabled terms read that ``student`` lacks, instead of a bare AttributeError."""
+    needed: dict[str, list[str]] = {name: [] for name in _ALWAYS_READ}
+    for term, inputs in _TERM_INPUTS.items():
+        if weights[term]:
+            for name in inputs:
+                needed.setdefault(name, []).append(term)
+    missing = [name for name in needed if not hasattr(student, name)]
+    if missing:
+        uses = "; ".join(f"{name} ({', '.join(needed[name]) or 'always read'})" for name in missing)
+        raise TypeError(
+            f"CrossMoSTObjective: the student outputs ({type(student).__name__}) lack {uses}; give every attribute "
+            "of crossmost_losses.ModelOutputs (None where a term is not used) or set the weight of the terms that "
+            "need them to 0"
+        )
 
 
 def _require(owner: str, outputs: object, name: str) -> Tensor:
@@ -256,6 +185,7 @@ class CrossMoSTObjective(nn.Module):
         """
         config = self.config
         weights = config.term_weights()
+        _check_attributes(student, weights)
         pseudo_labels = self.select(teacher, generator)
         teacher_image_logits = _require("teacher", teacher, "image_logits").detach()
         teacher_point_logits = _require("teacher", teacher, "point_logits").detach()
@@ -299,10 +229,15 @@ class CrossMoSTObjective(nn.Module):
             if weights[f"fairness_{branch}"]:
                 logits = self._finite(f"fairness_{branch}", f"student.{branch}_logits", branch_logits, checked)
                 terms[f"fairness_{branch}"] = fairness_loss(logits, gather=config.gather_fairness)
-        reconstruction, image_target = student.image_reconstruction, student.image_target
-        patch_mask, image_local = student.image_patch_mask, student.image_local_embedding
-        token_prediction, token_target = student.point_token_prediction, student.point_token_target
-        group_mask, point_local = student.point_group_mask, student.point_local_embedding
+        # Attributes of terms whose weight is 0 may be absent altogether.
+        reconstruction = getattr(student, "image_reconstruction", None)
+        image_target = getattr(student, "image_target", None)
+        patch_mask = getattr(student, "image_patch_mask", None)
+        image_local = getattr(student, "image_local_embedding", None)
+        token_prediction = getattr(student, "point_token_prediction", None)
+        token_target = getattr(student, "point_token_target", None)
+        group_mask = getattr(student, "point_group_mask", None)
+        point_local = getattr(student, "point_local_embedding", None)
         if weights["mim"] and reconstruction is not None and image_target is not None and patch_mask is not None:
             terms["mim"] = masked_image_modeling_loss(
                 self._finite("mim", "student.image_reconstruction", reconstruction, checked),
@@ -323,9 +258,18 @@ class CrossMoSTObjective(nn.Module):
                 detach_global=config.detach_global,
             )
         if weights["global_local_point"] and point_local is not None and group_mask is not None:
+            # Both sides in one projection (the paper's; the authors' code too): the global side is the CLS token
+            # through the projection of the group tokens, not f^P, which would start from two unrelated spaces.
+            point_global = getattr(student, "point_cls_embedding", None)
+            if point_global is None:
+                raise ValueError(
+                    "CrossMoSTObjective: student.point_local_embedding is set but student.point_cls_embedding is None; "
+                    "the point global-local alignment compares the group tokens with the CLS token in the same "
+                    "projection"
+                )
             terms["global_local_point"] = global_local_alignment_loss(
                 self._finite("global_local_point", "student.point_local_embedding", point_local, checked),
-                self._finite("global_local_point", "student.point_embedding", point_embedding, checked),
+                self._finite("global_local_point", "student.point_cls_embedding", point_global, checked),
                 group_mask,
                 detach_global=config.detach_global,
             )

@@ -81,3 +81,9 @@ class ModelOutputs(TeacherOutputs, Protocol):
     def point_local_embedding(self) -> Tensor | None:
         """``B×G×D`` normalised projected group tokens."""
         ...
+
+    @property
+    def point_cls_embedding(self) -> Tensor | None:
+        """``B×D`` normalised CLS token in the projection of ``point_local_embedding`` (the global side of the
+        point global–local alignment)."""
+        ...

@@ -9,8 +9,10 @@ threshold. The other strategies are the paper's ablations:
 ``joint``       the rule above (default; official ``combined_pseudolabels``).
 ``independent`` each branch its own argmax label and its own threshold (``image_threshold``, ``point_threshold``,
                 falling back to ``threshold``): the self-training baseline. No confidence scale.
-``image``       image label and image confidence for both branches ("Image only" of the paper's Table 4).
-``point``       point label and (unscaled) point confidence for both branches ("Point cloud only").
+``image``       image label and image confidence for both branches, kept above ``image_threshold`` (falling back
+                to ``threshold``): "Image only" of the paper's Table 4.
+``point``       point label and (unscaled) point confidence for both branches, kept above ``point_threshold``
+                (falling back to ``threshold``): "Point cloud only".
 ``random``      the modality is drawn uniformly per sample ("Random"); keep if its (scaled) confidence passes.
 ``agreement``   keep only samples whose two argmaxes agree and whose smaller (scaled) confidence is above
                 ``agreement_floor`` (official default 0.2); with ``agreement_requires_threshold`` the joint
@@ -26,10 +28,12 @@ inside one softmax go to the lowest class index (``torch.argmax``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import get_args
 
 import torch
 from torch import Tensor, nn
+
+from .config import PseudoLabelStrategy, TieBreak
 
 __all__ = [
     "IMAGE_SOURCE",
@@ -40,9 +44,6 @@ __all__ = [
     "TieBreak",
     "select_pseudo_labels",
 ]
-
-PseudoLabelStrategy = Literal["joint", "independent", "image", "point", "random", "agreement"]
-TieBreak = Literal["image", "point"]
 
 IMAGE_SOURCE = 0
 """Value of `PseudoLabels.source` for a label taken from the image teacher."""
@@ -119,8 +120,10 @@ def select_pseudo_labels(
             0.82 for Redwood/ScanObjectNN).
         point_confidence_scale: factor on the point confidence when the modalities are compared (official 0.9 for
             ModelNet/Co3D, 1.0 for Redwood/ScanObjectNN). Must be positive.
-        image_threshold: image-branch threshold for ``independent``; ``None`` uses ``threshold``.
-        point_threshold: point-branch threshold for ``independent``; ``None`` uses ``threshold``.
+        image_threshold: image-branch threshold of ``independent`` and the threshold of ``image``; ``None`` uses
+            ``threshold``.
+        point_threshold: point-branch threshold of ``independent`` and the threshold of ``point``; ``None`` uses
+            ``threshold``.
         generator: random source of the ``random`` strategy (on the logits' device or the CPU); ``None`` uses the
             global generator.
         tie_break: modality that wins an exact tie between the image confidence and the scaled point confidence.
@@ -163,10 +166,10 @@ def select_pseudo_labels(
 
     if strategy == "image":
         from_point = torch.zeros_like(from_point)
-        keep = image_confidence > threshold
+        keep = image_confidence > (threshold if image_threshold is None else image_threshold)
     elif strategy == "point":
         from_point = torch.ones_like(from_point)
-        keep = point_confidence > threshold
+        keep = point_confidence > (threshold if point_threshold is None else point_threshold)
     elif strategy == "random":
         device = generator.device if generator is not None else image_logits.device
         draw = torch.randint(0, 2, (image_logits.shape[0],), generator=generator, device=device)

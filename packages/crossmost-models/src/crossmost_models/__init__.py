@@ -17,12 +17,15 @@ from crossmost_models.checkpoint import load_model_weights as load_model_weights
 from crossmost_models.checkpoint import save_pretrained as save_pretrained
 from crossmost_models.classifier import TextInitialisedClassifier as TextInitialisedClassifier
 from crossmost_models.clip import create_clip as create_clip
+from crossmost_models.clip import create_text_encoder as create_text_encoder
 from crossmost_models.config import ClassifierConfig as ClassifierConfig
 from crossmost_models.config import CrossModalConfig as CrossModalConfig
 from crossmost_models.factory import add_model_config as add_model_config
 from crossmost_models.factory import create_model as create_model
+from crossmost_models.factory import create_model_and_transforms as create_model_and_transforms
 from crossmost_models.factory import get_model_config as get_model_config
 from crossmost_models.factory import list_models as list_models
+from crossmost_models.factory import list_pretrained as list_pretrained
 from crossmost_models.image import MaskableVisionTower as MaskableVisionTower
 from crossmost_models.image import VisionTowerOutput as VisionTowerOutput
 from crossmost_models.image import vit_layer_id as vit_layer_id
@@ -41,6 +44,8 @@ from crossmost_models.text import build_classifier_weights as build_classifier_w
 from crossmost_models.text import clean_class_name as clean_class_name
 from crossmost_models.text import list_template_sets as list_template_sets
 from crossmost_models.text import load_templates as load_templates
+from crossmost_models.transforms import PointTransform as PointTransform
+from crossmost_models.transforms import get_transforms as get_transforms
 
 __all__ = [
     "ClassifierConfig",
@@ -52,6 +57,7 @@ __all__ = [
     "PointBertConfig",
     "PointBertEncoder",
     "PointEncoderOutput",
+    "PointTransform",
     "TextInitialisedClassifier",
     "VisionTowerOutput",
     "__version__",
@@ -62,12 +68,16 @@ __all__ = [
     "clean_class_name",
     "create_clip",
     "create_model",
+    "create_model_and_transforms",
+    "create_text_encoder",
     "farthest_point_sample",
     "from_pretrained",
     "get_model_config",
+    "get_transforms",
     "group_points",
     "knn_group",
     "list_models",
+    "list_pretrained",
     "list_template_sets",
     "load_model_weights",
     "load_templates",

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,12 +16,21 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from crossmost_models.hub import download_saved_model, is_hub_id
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 
 if TYPE_CHECKING:
     from crossmost_models.model import CrossModalModel
 
-__all__ = ["CONFIG_FILE", "WEIGHTS_FILE", "from_pretrained", "load_model_weights", "save_pretrained"]
+__all__ = [
+    "CONFIG_FILE",
+    "WEIGHTS_FILE",
+    "from_pretrained",
+    "load_model_weights",
+    "resolve_saved_model",
+    "save_pretrained",
+    "save_safetensors",
+]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -33,6 +42,31 @@ def _version() -> str:
     from crossmost_models import __version__
 
     return __version__
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux reports it (``os.umask`` sets it to read it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def save_safetensors(
+    tensors: Mapping[str, Tensor], path: str | os.PathLike[str], metadata: dict[str, str] | None = None
+) -> None:
+    """``safetensors.torch.save_file`` with the permissions a plain ``open`` gives (0666 minus the umask); safetensors
+    itself always writes 0600, which another user, a container or a web server cannot read."""
+    from safetensors.torch import save_file
+
+    save_file(dict(tensors), str(path), metadata=metadata)
+    os.chmod(path, 0o666 & ~_umask())
 
 
 def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
@@ -49,8 +83,6 @@ def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
     Returns:
         The folder path.
     """
-    from safetensors.torch import save_file
-
     target = Path(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     state = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
@@ -63,9 +95,11 @@ def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
         "num_classes": model.num_classes,
         "templates": model.templates,
     }
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    # A plain mkdir (not mkdtemp, which makes 0700 folders): the saved model gets the umask's permissions.
+    staging = target.parent / f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
     try:
-        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_safetensors(state, staging / WEIGHTS_FILE, metadata={"format": "pt"})
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if target.exists():
             old = target.parent / f".{target.name}.old-{os.getpid()}"
@@ -122,8 +156,8 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
         The :class:`LoadReport`.
 
     Raises:
-        ValueError: the checkpoint's class count differs from the model's (both counts and the file are named), or
-            keys/shapes do not match.
+        ValueError: the file is damaged or truncated, the checkpoint's class count differs from the model's (both
+            counts and the file are named), or keys/shapes do not match.
     """
     from safetensors.torch import load_file
 
@@ -132,7 +166,10 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
         path = path / WEIGHTS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"weights file {path} does not exist")
-    state = load_file(str(path))
+    try:
+        state = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error type for every kind of damage
+        raise ValueError(f"weights file {path} is damaged or truncated ({error})") from None
     _check_classifier(state, model.num_classes, path, f"the model (classes {model.classnames[:3]}…)")
     report = compare_state_dicts(model.state_dict(), state, source=str(path))
     report.check(strict=strict)
@@ -140,29 +177,42 @@ def load_model_weights(model: CrossModalModel, weights: str | Path, *, strict: b
     return report
 
 
+def resolve_saved_model(directory: str | Path, *, cache_dir: str | Path | None = None) -> Path:
+    """The local folder of a saved model: ``directory`` itself, or the download of ``hf-hub:user/repo``."""
+    if is_hub_id(directory):
+        return download_saved_model(str(directory), (CONFIG_FILE, WEIGHTS_FILE), cache_dir=cache_dir)
+    return Path(directory)
+
+
 def from_pretrained(
-    directory: str | Path, *, strict: bool = True, device: str | torch.device | None = None
+    directory: str | Path,
+    *,
+    strict: bool = True,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
 ) -> CrossModalModel:
-    """Load a model written by :func:`save_pretrained`.
+    """Load a model written by :func:`save_pretrained`, from a folder or from the Hugging Face hub.
 
     The open_clip architecture is rebuilt from the saved config (randomly initialised, no download), then every
     weight is read from ``model.safetensors``.
 
     Args:
-        directory: the saved-model folder.
+        directory: the saved-model folder, or ``hf-hub:user/repo`` (optionally ``@revision``) for a hub repository
+            holding its two files (see :mod:`crossmost_models.hub`; cached, and usable offline once cached).
         strict: require the saved keys to match the model's exactly.
         device: where to put the model (default CPU).
+        cache_dir: the Hugging Face cache for ``hf-hub:`` models (default: the standard one).
 
     Raises:
         FileNotFoundError: missing files.
-        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, or
-            key/shape mismatches (listed).
+        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, key/shape
+            mismatches (listed), or an ``hf-hub:`` repository that cannot be had.
     """
     from crossmost_models.clip import build_clip_from_config
     from crossmost_models.config import CrossModalConfig
     from crossmost_models.model import CrossModalModel
 
-    folder = Path(directory)
+    folder = resolve_saved_model(directory, cache_dir=cache_dir)
     saved = _read_config(folder)
     config = CrossModalConfig.from_dict(saved["model_config"])
     if config.clip_config is None:

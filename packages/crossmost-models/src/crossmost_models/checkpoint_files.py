@@ -34,7 +34,7 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     Raises:
         FileNotFoundError: when ``path`` does not exist.
         ValueError: when the file needs arbitrary objects to load (the message says how to extract its tensors),
-            cannot be read by ``torch.load``, or holds no mapping.
+            is damaged or truncated, cannot be read by ``torch.load``, or holds no mapping.
     """
     path = Path(path)
     if not path.is_file():
@@ -42,7 +42,10 @@ def load_checkpoint_file(path: str | Path) -> dict[str, Any]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return dict(load_file(str(path)))
+        try:
+            return dict(load_file(str(path)))
+        except Exception as error:  # safetensors raises its own error type for every kind of damage
+            raise ValueError(f"{path} is damaged or truncated ({error})") from None
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             loaded = torch.load(path, map_location="cpu", weights_only=True)

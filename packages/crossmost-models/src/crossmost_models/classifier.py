@@ -72,14 +72,20 @@ class TextInitialisedClassifier(nn.Module):
         return log_scale.exp()
 
     def forward(self, features: Tensor) -> Tensor:
-        """``B×D`` features (normalised here) → ``B×C`` logits."""
+        """``B×D`` features (normalised here) → ``B×C`` float32 logits, also under autocast.
+
+        Logits are ``scale × cosine`` with a scale near 100: in bf16 they would be rounded to steps of 0.125–0.25,
+        enough to flip the teacher's keep decisions at a 0.84 confidence threshold, so this small matrix product
+        always runs in float32.
+        """
         if features.ndim != 2 or features.shape[1] != self.embed_dim:
             raise ValueError(f"classifier expects B×{self.embed_dim} features, got shape {tuple(features.shape)}")
-        weight: Tensor = self.weight
-        if self.normalize_columns:
-            weight = F.normalize(weight, dim=0)
-        features = F.normalize(features, dim=-1)
-        return self.scale().to(features.dtype) * (features @ weight.to(features.dtype))
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            weight: Tensor = self.weight.float()
+            if self.normalize_columns:
+                weight = F.normalize(weight, dim=0)
+            features = F.normalize(features.float(), dim=-1)
+            return self.scale().float() * (features @ weight)
 
     def extra_repr(self) -> str:
         return (

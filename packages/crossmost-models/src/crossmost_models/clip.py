@@ -5,9 +5,11 @@ open_clip is imported lazily here, so ``import crossmost_models`` stays cheap.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,7 +17,16 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["OPEN_CLIP_CONFIG_DIR", "check_quickgelu", "create_clip", "import_open_clip"]
+from crossmost_models.config import CrossModalConfig
+
+__all__ = [
+    "OPEN_CLIP_CONFIG_DIR",
+    "check_quickgelu",
+    "create_clip",
+    "create_text_encoder",
+    "import_open_clip",
+    "random_towers_expected",
+]
 
 OPEN_CLIP_CONFIG_DIR = Path(__file__).parent / "model_configs" / "open_clip"
 """open_clip-format JSON configs shipped with crossmost (e.g. ``crossmost-tiny-clip``)."""
@@ -44,6 +55,25 @@ def import_open_clip() -> ModuleType:
         open_clip.add_model_config(OPEN_CLIP_CONFIG_DIR)
         _REGISTERED = True
     return open_clip
+
+
+class _RandomInitNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextlib.contextmanager
+def random_towers_expected() -> Iterator[None]:
+    """Inside the block, open_clip's "No pretrained weights loaded … initialized randomly" warning is not shown: for
+    towers that are meant to start from random weights (trained from scratch). Every other message passes, and
+    outside the block the warning is shown as usual."""
+    notice = _RandomInitNotice()
+    logger = logging.getLogger()  # open_clip logs through the root logger
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def _is_torchscript_archive(path: Path) -> bool:
@@ -108,6 +138,7 @@ def create_clip(
     *,
     device: str | torch.device | None = None,
     allow_quickgelu_mismatch: bool = False,
+    cache_dir: str | None = None,
     **open_clip_kwargs: Any,
 ) -> tuple[nn.Module, Callable[..., torch.Tensor]]:
     """Create an open_clip model and its tokenizer (for CLIP pre-training and zero-shot classification).
@@ -118,21 +149,79 @@ def create_clip(
             ``None`` builds randomly initialised towers.
         device: where to put the model (default CPU).
         allow_quickgelu_mismatch: see :func:`check_quickgelu` (skipped when ``force_quick_gelu=True`` is passed).
+        cache_dir: where downloaded weights are cached (default: the Hugging Face cache).
         **open_clip_kwargs: passed to ``open_clip.create_model`` (e.g. ``force_image_size``, ``precision``).
 
     Returns:
         ``(clip_model, tokenizer)``.
 
     Raises:
-        ValueError: a local file that looks like OpenAI weights with a GELU architecture.
-        RuntimeError: open_clip does not know ``name`` or ``pretrained`` (its own message).
+        ValueError: a local file that looks like OpenAI weights with a GELU architecture, or that cannot be read
+            (truncated, damaged, not a checkpoint); a tag that open_clip does not know for ``name``, or whose weights
+            are not cached and cannot be downloaded now (one line each, see
+            :func:`crossmost_models.pretrained.check_tag`), or a download that failed.
+        RuntimeError: open_clip does not know ``name`` (its own message).
     """
+    from crossmost_models.pretrained import check_tag
+
     open_clip = import_open_clip()
     if not open_clip_kwargs.get("force_quick_gelu", False):
         check_quickgelu(name, pretrained, allow_mismatch=allow_quickgelu_mismatch)
-    model = open_clip.create_model(name, pretrained=pretrained, device=device or "cpu", **open_clip_kwargs)
+    if pretrained is not None:
+        check_tag(name, pretrained, cache_dir=cache_dir)
+    local = pretrained is not None and Path(pretrained).is_file()
+    try:
+        model = open_clip.create_model(
+            name, pretrained=pretrained, device=device or "cpu", cache_dir=cache_dir, **open_clip_kwargs
+        )
+    except Exception as error:
+        if local:
+            # torch and safetensors report a damaged file with their own error types and no file name
+            raise ValueError(f"pretrained weights {pretrained} cannot be read: {error}") from None
+        if pretrained is None or not isinstance(error, RuntimeError) or "download" not in str(error).lower():
+            raise
+        raise ValueError(f"{name} pretrained={pretrained!r}: {str(error).splitlines()[0]}") from None
     tokenizer = open_clip.get_tokenizer(name)
     return model, tokenizer
+
+
+def create_text_encoder(
+    model: nn.Module | CrossModalConfig,
+    pretrained: str | None = None,
+    *,
+    device: str | torch.device | None = None,
+    cache_dir: str | None = None,
+) -> tuple[nn.Module, Callable[..., torch.Tensor]]:
+    """The CLIP text tower (with its tokenizer) that a model's classifier was built from, for
+    :meth:`~crossmost_models.CrossModalModel.set_classnames`.
+
+    Args:
+        model: a ``CrossModalModel`` (or its ``CrossModalConfig``).
+        pretrained: the open_clip weights (tag or file) of the text tower; default: those the model records
+            (``config.text_pretrained``, set when it was created from open_clip weights).
+        device: where to put the tower (default CPU).
+        cache_dir: where downloaded weights are cached.
+
+    Returns:
+        ``(clip_model, tokenizer)``; only ``encode_text`` is needed.
+
+    Raises:
+        ValueError: no weights given or recorded (a model built from random towers), or weights that cannot be
+            loaded (a missing file, an unknown or unreachable tag).
+    """
+    config = model if isinstance(model, CrossModalConfig) else model.config
+    assert isinstance(config, CrossModalConfig)
+    source = pretrained or config.text_pretrained
+    if not source:
+        raise ValueError(
+            "the model records no text-tower weights (its towers were created without open_clip weights): give "
+            "the open_clip tag or checkpoint file of its text tower"
+        )
+    if Path(source).is_dir() or source.startswith("hf-hub:"):
+        raise ValueError(f"{source} is a saved crossmost model, which holds no text tower: give open_clip weights")
+    if not Path(source).is_file() and Path(source).suffix in {".pt", ".pth", ".bin", ".safetensors"}:
+        raise ValueError(f"text-tower weights {source}: no such file")
+    return create_clip(config.clip, source, device=device, cache_dir=cache_dir, **config.clip_kwargs)
 
 
 def resolved_clip_config(name: str, clip_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -55,6 +55,8 @@ class CrossModalConfig:
             verbatim like the official code.
         clip_config: the resolved open_clip model config (filled in at creation and saved, so that a saved model
             does not depend on open_clip's registry to be rebuilt).
+        text_pretrained: the open_clip weights (tag or file) the towers and the classifier were created from, if
+            any; :func:`crossmost_models.create_text_encoder` rebuilds the text tower from them.
     """
 
     clip: str
@@ -65,6 +67,7 @@ class CrossModalConfig:
     templates: str = "modelnet40_64"
     clean_class_names: bool = True
     clip_config: dict[str, Any] | None = None
+    text_pretrained: str | None = None
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.clip_kwargs) - set(ALLOWED_CLIP_KWARGS))

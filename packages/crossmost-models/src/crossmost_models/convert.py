@@ -48,6 +48,7 @@ __all__ = [
     "detect_source",
     "load_crossmost_official",
     "load_point_branch",
+    "load_point_tokenizer",
     "read_checkpoint",
 ]
 
@@ -59,6 +60,9 @@ _POINT_CHECKPOINT_SOURCE: dict[str, PointCheckpointSource] = {
     "pointbert": "pointbert",
 }
 _OWN_POINT_PREFIXES = ("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head.")
+# Where each layout keeps the mini-PointNet tokenizer: crossmost, ULIP and the authors' code under the point encoder,
+# Point-BERT pre-training under its student, the dVAE and fine-tuned Point-BERT at the top level.
+_TOKENIZER_PREFIXES = ("point_encoder.encoder.", "transformer_q.encoder.", "encoder.")
 # Keys of the CLIP text tower kept in some checkpoints; a crossmost model has no text tower.
 _TEXT_TOWER_PREFIXES = ("transformer.", "token_embedding.", "ln_final.")
 _TEXT_TOWER_KEYS = ("positional_embedding", "text_projection")
@@ -277,4 +281,41 @@ def load_crossmost_official(
     )
     report.check(strict=strict)
     model.load_state_dict({k: v for k, v in converted.items() if k in model.state_dict()}, strict=False)
+    return report
+
+
+def load_point_tokenizer(model: CrossModalModel, checkpoint: str | Path | Mapping[str, Tensor]) -> LoadReport:
+    """Load only the mini-PointNet tokenizer (``point_encoder.encoder.*``) of ``model``, strictly.
+
+    The tokenizer is found in any layout that has one: Point-BERT's dVAE (``dVAE.pth``, the tokenizer the authors'
+    point tower starts from), Point-BERT, ULIP, the authors' Cross-MoST checkpoints and crossmost models. Every other
+    weight of the checkpoint and of the model is left alone (the paper's "Init ✗" ablation: a pre-trained tokenizer
+    under a point transformer that skips the ULIP alignment).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the checkpoint holds no tokenizer, or its tokenizer does not fit (keys and shapes listed).
+    """
+    origin = str(checkpoint) if not isinstance(checkpoint, Mapping) else "state dict"
+    state = (
+        read_checkpoint(checkpoint)
+        if not isinstance(checkpoint, Mapping)
+        else unwrap_state_dict(checkpoint, origin=origin)
+    )
+    prefix = next((p for p in _TOKENIZER_PREFIXES if any(k.startswith(p + "first_conv.") for k in state)), None)
+    if prefix is None:
+        raise ValueError(
+            f"{origin} holds no mini-PointNet tokenizer (keys like 'encoder.first_conv.0.weight' or "
+            f"'point_encoder.encoder.first_conv.0.weight'); its first keys are {sorted(state)[:6]}"
+        )
+    weights = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
+    tokenizer = model.point_encoder.encoder
+    report = compare_state_dicts(
+        tokenizer.state_dict(),
+        weights,
+        source=f"the tokenizer of {origin}",
+        may_be_missing=lambda key: key.endswith("num_batches_tracked"),
+    )
+    report.check(strict=True)
+    tokenizer.load_state_dict({k: weights[k] for k in report.loaded}, strict=False)
     return report

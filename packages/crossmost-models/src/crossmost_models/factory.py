@@ -6,15 +6,27 @@ import copy
 import json
 import re
 from collections.abc import Mapping, Sequence
+from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from crossmost_models.config import CrossModalConfig
+from crossmost_models.hub import is_hub_id
 from crossmost_models.model import CrossModalModel
 
-__all__ = ["add_model_config", "create_model", "get_model_config", "list_models"]
+if TYPE_CHECKING:
+    from crossmost_models.transforms import ImageTransform, PointTransform
+
+__all__ = [
+    "add_model_config",
+    "create_model",
+    "create_model_and_transforms",
+    "get_model_config",
+    "list_models",
+    "list_pretrained",
+]
 
 _CONFIG_DIR = Path(__file__).parent / "model_configs"
 _MODEL_CONFIGS: dict[str, dict[str, Any]] = {}
@@ -49,10 +61,35 @@ def _scan() -> None:
         _SCANNED = True
 
 
-def list_models() -> list[str]:
-    """Names of the registered crossmost model configs (shipped: ``tiny``, ``vit-b16-pointbert``)."""
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered crossmost model configs (shipped: ``tiny``, ``vit-b16-pointbert``).
+
+    Args:
+        pattern: an ``fnmatch`` pattern, case-insensitive (``"vit-*"``, ``"*pointbert*"``); default: all.
+    """
     _scan()
-    return sorted(_MODEL_CONFIGS, key=_natural_key)
+    names = sorted(_MODEL_CONFIGS, key=_natural_key)
+    return names if pattern is None else [n for n in names if fnmatch(n.lower(), pattern.lower())]
+
+
+def list_pretrained(name: str | None = None) -> list[tuple[str, str]]:
+    """``(model, open_clip tag)`` pairs the registered models can be created with (``pretrained=tag``).
+
+    Args:
+        name: a model name or an ``fnmatch`` pattern (``"vit-b16*"``); default: every registered model.
+
+    Returns:
+        The pairs, sorted by model then tag. Tags come from open_clip's table for each model's ``clip``
+        architecture; a model whose towers have no published weights (``tiny``) has none. Any model also takes a
+        local open_clip checkpoint file or a ``save_pretrained`` folder (local or ``hf-hub:user/repo``).
+    """
+    import open_clip
+
+    return [
+        (model, tag)
+        for model in list_models(name)
+        for tag in sorted(open_clip.list_pretrained_tags_by_model(get_model_config(model)["clip"]))
+    ]
 
 
 def add_model_config(path_or_dict: str | Path | Mapping[str, Any], *, name: str | None = None) -> list[str]:
@@ -111,6 +148,8 @@ def _apply_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> di
 
 
 def _is_saved_model_dir(pretrained: str | Path) -> bool:
+    if is_hub_id(pretrained):
+        return True
     path = Path(pretrained)
     return path.is_dir() and (path / "config.json").is_file()
 
@@ -126,6 +165,7 @@ def create_model(
     device: str | torch.device | None = None,
     allow_quickgelu_mismatch: bool = False,
     text_batch_size: int = 256,
+    cache_dir: str | Path | None = None,
     **overrides: Any,
 ) -> CrossModalModel:
     """Create a :class:`CrossModalModel` from a registered config.
@@ -134,11 +174,14 @@ def create_model(
     initialised from the text tower's prompt ensemble for ``classnames``, and the text tower is then dropped.
 
     Args:
-        name: registered model name (see :func:`list_models`), e.g. ``"vit-b16-pointbert"`` or ``"tiny"``.
+        name: registered model name (see :func:`list_models`), e.g. ``"vit-b16-pointbert"`` or ``"tiny"``; or
+            ``"hf-hub:user/repo"``, a saved model on the Hugging Face hub (like ``pretrained`` below, with the
+            architecture taken from it).
         pretrained: weights for the CLIP towers: an open_clip pretrained tag for the config's ``clip`` architecture
-            (passed through to open_clip, which may download it), a local open_clip checkpoint file, or a folder
-            written by :func:`save_pretrained` (then the whole model, classifier included, is loaded from it and
-            ``classnames``/``templates`` must agree with it or be left out). ``None``: random initialisation.
+            (see :func:`crossmost_models.list_pretrained`; downloaded by open_clip unless cached), a local open_clip
+            checkpoint file, or a folder written by :func:`save_pretrained` or its ``hf-hub:user/repo`` upload (then
+            the whole model, classifier included, is loaded from it and ``classnames``/``templates`` must agree
+            with it or be left out). ``None``: random initialisation.
         point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP, Point-BERT, the authors'
             Cross-MoST checkpoints or crossmost's own names; loaded strictly.
         point_pretrained_source: ``"auto"`` (detect from the key names), ``"ulip"``, ``"pointbert"``,
@@ -150,6 +193,8 @@ def create_model(
         allow_quickgelu_mismatch: load a local file that looks like OpenAI weights into a GELU architecture with a
             warning instead of an error (see :func:`crossmost_models.clip.check_quickgelu`).
         text_batch_size: prompts per text-tower forward when building the classifier.
+        cache_dir: where downloaded weights (open_clip tags, ``hf-hub:`` models) are cached (default: the Hugging
+            Face cache).
         **overrides: replace config keys; dict-valued keys are merged, e.g. ``point={"drop_path_rate": 0.0}``,
             ``classifier={"normalize_columns": True}``, ``clip_kwargs={"force_quick_gelu": True}``.
 
@@ -163,19 +208,56 @@ def create_model(
     """
     from crossmost_models.checkpoint import from_pretrained
 
+    if is_hub_id(name):
+        model = from_pretrained(name, device=device, cache_dir=cache_dir)
+        name, pretrained = model.config.clip, name
+        config = model.config
+        _check_saved_model_matches(model, name, config, classnames, templates, Path(str(pretrained)))
+        return _with_point_weights(model, point_pretrained, point_pretrained_source).to(device or "cpu")
     config_dict = _apply_overrides(get_model_config(name), overrides)
     config = CrossModalConfig.from_dict(config_dict)
     if pretrained is not None and _is_saved_model_dir(pretrained):
-        model = from_pretrained(pretrained, device=device)
-        _check_saved_model_matches(model, name, config, classnames, templates, Path(pretrained))
+        model = from_pretrained(pretrained, device=device, cache_dir=cache_dir)
+        _check_saved_model_matches(model, name, config, classnames, templates, Path(str(pretrained)))
     else:
-        model = _create_from_clip(config, pretrained, classnames, templates, allow_quickgelu_mismatch, text_batch_size)
+        model = _create_from_clip(
+            config, pretrained, classnames, templates, allow_quickgelu_mismatch, text_batch_size, cache_dir
+        )
+    return _with_point_weights(model, point_pretrained, point_pretrained_source).to(device or "cpu")
+
+
+def _with_point_weights(
+    model: CrossModalModel, point_pretrained: str | Path | Mapping[str, torch.Tensor] | None, source: str
+) -> CrossModalModel:
     if point_pretrained is not None:
         from crossmost_models.convert import load_point_branch, read_checkpoint
 
         state = point_pretrained if isinstance(point_pretrained, Mapping) else read_checkpoint(point_pretrained)
-        load_point_branch(model, state, source=point_pretrained_source, strict=True)
-    return model.to(device or "cpu")
+        load_point_branch(model, state, source=source, strict=True)
+    return model
+
+
+def create_model_and_transforms(
+    name: str, *, up_axis: str = "y", seed: int = 0, **kwargs: Any
+) -> tuple[CrossModalModel, ImageTransform, PointTransform]:
+    """:func:`create_model` plus the transforms that turn your data into its inputs (open_clip style).
+
+    Args:
+        name: as :func:`create_model`.
+        up_axis: the axis that points up in the point clouds you will feed (``"x"``, ``"y"`` or ``"z"``).
+        seed: seed of the point transform's resampling.
+        **kwargs: every other argument of :func:`create_model` (``pretrained``, ``classnames``, …).
+
+    Returns:
+        ``(model, image_transform, point_transform)``: a PIL image → ``3×H×W`` normalised tensor at the model's
+        image size and CLIP mean/std, and an ``N×3`` (or ``N×6``) cloud → ``num_points×C`` tensor, y up, centred
+        in the unit sphere (see :mod:`crossmost_models.transforms`).
+    """
+    from crossmost_models.transforms import get_transforms
+
+    model = create_model(name, **kwargs)
+    image_transform, point_transform = get_transforms(model, up_axis=up_axis, seed=seed)
+    return model, image_transform, point_transform
 
 
 def _create_from_clip(
@@ -185,15 +267,18 @@ def _create_from_clip(
     templates: str | Sequence[str] | None,
     allow_quickgelu_mismatch: bool,
     text_batch_size: int,
+    cache_dir: str | Path | None,
 ) -> CrossModalModel:
     from crossmost_models.clip import create_clip
 
     if classnames is None:
         raise ValueError("create_model needs classnames=[...] (the classifier is built from them at creation)")
+    weights = str(pretrained) if pretrained is not None else None
     clip_model, tokenizer = create_clip(
         config.clip,
-        str(pretrained) if pretrained is not None else None,
+        weights,
         allow_quickgelu_mismatch=allow_quickgelu_mismatch,
+        cache_dir=str(cache_dir) if cache_dir is not None else None,
         **config.clip_kwargs,
     )
     return CrossModalModel.from_clip(
@@ -212,6 +297,7 @@ def _create_from_clip(
         clean_class_names=config.clean_class_names,
         num_points=config.num_points,
         text_batch_size=text_batch_size,
+        text_pretrained=weights,
     )
 
 

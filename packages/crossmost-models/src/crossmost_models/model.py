@@ -31,13 +31,14 @@ class CrossModalModel(nn.Module):
     - ``point_encoder``: ``PointBertEncoder``; ``[CLS ; max-pool]`` of width ``2W``.
     - ``point_projection``: ``f^P``, ``Linear(2W → D)`` without bias, init ``N(0, D^-0.5)`` (official
       ``pc_projection``).
-    - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment of the masked group
-      tokens, init ``N(0, D^-0.5)``. The official code uses a separate ``W×D`` matrix initialised with std 1 on the
-      class and group tokens; converted official checkpoints load that matrix here.
+    - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment, applied to both of
+      its sides: the masked group tokens and the CLS token, init ``N(0, D^-0.5)``. The official code uses a
+      separate ``W×D`` matrix initialised with std 1 on the class and group tokens; converted official checkpoints
+      load that matrix here.
     - ``mpm_head``: ``Linear(W → W)`` predicting the pre-mask group tokens (official ``lm_head``).
     - ``classifier``: :class:`TextInitialisedClassifier` (``D×C``) built from the text tower at creation. The text
-      tower is not part of the model, so the class set cannot change after creation: create a new model (or
-      rebuild the classifier with the CLIP text tower) for other class names.
+      tower is not part of the model; :meth:`set_classnames` rebuilds the classifier for other class names from
+      it (:func:`crossmost_models.create_text_encoder` recreates it from the weights the model records).
 
     Usually built by :func:`crossmost_models.create_model` or :meth:`from_clip`.
 
@@ -191,6 +192,7 @@ class CrossModalModel(nn.Module):
             fields["point_token_prediction"] = self.mpm_head(out.tokens)
             fields["point_token_target"] = out.pre_mask_tokens.detach()
             fields["point_local_embedding"] = F.normalize(self.point_local_projection(out.tokens), dim=-1)
+            fields["point_cls_embedding"] = F.normalize(self.point_local_projection(out.cls_token), dim=-1)
         return fields
 
     # ------------------------------------------------------------------ construction and persistence
@@ -212,6 +214,7 @@ class CrossModalModel(nn.Module):
         clean_class_names: bool = True,
         num_points: int = 8192,
         text_batch_size: int = 256,
+        text_pretrained: str | None = None,
     ) -> CrossModalModel:
         """Build a model from an already-built open_clip model (e.g. CLIP towers pre-trained by the trainer).
 
@@ -237,6 +240,8 @@ class CrossModalModel(nn.Module):
             clean_class_names: clean names for prompts (default) or keep them verbatim (official code).
             num_points: points per cloud the model is meant for (recorded in the config).
             text_batch_size: prompts per text-tower forward.
+            text_pretrained: the open_clip weights (tag or file) ``clip_model`` was created with, recorded so that
+                the text tower can be recreated for :meth:`set_classnames`.
 
         Returns:
             The model on the device of ``clip_model``.
@@ -256,6 +261,7 @@ class CrossModalModel(nn.Module):
                 "classifier": dict(classifier or {}),
                 "templates": templates if isinstance(templates, str) else "custom",
                 "clean_class_names": clean_class_names,
+                "text_pretrained": text_pretrained,
             }
         )
         config.clip_config = resolved_clip_config(clip_name, config.clip_kwargs)
@@ -309,12 +315,75 @@ class CrossModalModel(nn.Module):
 
     @classmethod
     def from_pretrained(
-        cls, directory: str | Path, *, strict: bool = True, device: str | torch.device | None = None
+        cls,
+        directory: str | Path,
+        *,
+        strict: bool = True,
+        device: str | torch.device | None = None,
+        cache_dir: str | Path | None = None,
     ) -> CrossModalModel:
-        """Load a model saved by :meth:`save_pretrained` (see :func:`crossmost_models.from_pretrained`)."""
+        """Load a model saved by :meth:`save_pretrained`, from a folder or ``hf-hub:user/repo`` (see
+        :func:`crossmost_models.from_pretrained`)."""
         from crossmost_models.checkpoint import from_pretrained
 
-        return from_pretrained(directory, strict=strict, device=device)
+        return from_pretrained(directory, strict=strict, device=device, cache_dir=cache_dir)
+
+    def set_classnames(
+        self,
+        classnames: Sequence[str],
+        *,
+        text_encoder: tuple[nn.Module, Callable[..., Tensor]] | None = None,
+        class_embeddings: Tensor | None = None,
+        templates: str | Sequence[str] | None = None,
+        text_batch_size: int = 256,
+    ) -> None:
+        """Classify into other classes: replace the classifier by one built for ``classnames``.
+
+        The new columns are the prompt-ensemble text embeddings of the class names (or ``class_embeddings``); the
+        logit scale and the classifier settings are kept. Columns learned by self-training are discarded, so use
+        this for new class sets, not to rename the classes a model was trained on.
+
+        Args:
+            classnames: the new class names in label order.
+            text_encoder: ``(clip_model, tokenizer)`` of the text tower the model was created with, e.g.
+                :func:`crossmost_models.create_text_encoder` ``(model)``.
+            class_embeddings: a ``D×C`` matrix of class embeddings instead (column ``c`` = class ``c``).
+            templates: prompt templates (default: those the model was built with, else its config's).
+            text_batch_size: prompts per text-tower forward.
+
+        Raises:
+            ValueError: neither or both of ``text_encoder`` and ``class_embeddings``, or embeddings whose shape is
+                not ``D×len(classnames)``.
+        """
+        from crossmost_models.text import build_classifier_weights
+
+        if (text_encoder is None) == (class_embeddings is None):
+            raise ValueError("set_classnames needs text_encoder=(clip_model, tokenizer) or class_embeddings=D×C")
+        if text_encoder is not None:
+            clip_model, tokenizer = text_encoder
+            chosen = templates if templates is not None else (self.templates or self.config.templates)
+            class_embeddings = build_classifier_weights(
+                clip_model,
+                tokenizer,
+                classnames,
+                chosen,
+                clean_names=self.config.clean_class_names,
+                batch_size=text_batch_size,
+            )
+            if isinstance(chosen, str):
+                self.templates = chosen
+        assert class_embeddings is not None
+        expected = (self.embed_dim, len(classnames))
+        if tuple(class_embeddings.shape) != expected:
+            raise ValueError(f"class_embeddings must be D×C = {expected}, got {tuple(class_embeddings.shape)}")
+        old = self.classifier
+        self.classifier = TextInitialisedClassifier(
+            class_embeddings.to(old.weight.device),
+            scale=float(old.scale().detach()),
+            learnable_scale=old.learnable_scale,
+            normalize_columns=old.normalize_columns,
+        )
+        self._classnames = list(classnames)
 
     def load_point_weights(
         self, state_dict: Mapping[str, Tensor], *, source: str = "auto", strict: bool = True

@@ -29,7 +29,10 @@ class CrossModalOutput:
         point_group_mask: ``B×G`` bool block mask drawn inside the point encoder (``True`` = masked).
         point_token_prediction: ``B×G×W`` MPM head on the final point tokens.
         point_token_target: ``B×G×W`` the pre-mask point tokens, detached.
-        point_local_embedding: ``B×G×D`` L2-normalised projected final group tokens.
+        point_local_embedding: ``B×G×D`` L2-normalised ``point_local_projection`` of the final group tokens.
+        point_cls_embedding: ``B×D`` L2-normalised ``point_local_projection`` of the final CLS token: the global
+            side of the point global–local alignment, in the same projection as ``point_local_embedding`` (as the
+            paper has one projection on both sides, and as the authors' code does).
     """
 
     image_embedding: Tensor | None = None
@@ -44,6 +47,7 @@ class CrossModalOutput:
     point_token_prediction: Tensor | None = None
     point_token_target: Tensor | None = None
     point_local_embedding: Tensor | None = None
+    point_cls_embedding: Tensor | None = None
 
     @property
     def is_student(self) -> bool:

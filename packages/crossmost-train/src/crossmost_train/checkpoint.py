@@ -1,10 +1,13 @@
-"""Atomic, resumable checkpoints of a run (``<run>/checkpoints/step-NNNNNNNN``).
+"""Atomic, resumable checkpoints of a run (``<run>/checkpoints/step-NNNNNNNN``) that never unpickle.
 
-Every process calls ``accelerator.save_state`` into a hidden temporary folder (model, optimiser, per-process RNG
-states and the registered objects: teacher, scheduler, :class:`TrainingProgress`); the main process then writes
-``meta.json`` (the parameter shapes, to refuse a checkpoint of another architecture with a readable message) and
-renames the folder into place, so a checkpoint either exists completely or not at all. Only the newest
-``keep_last`` are kept.
+Every part of the run state is a safetensors file whose non-tensor values are JSON (:mod:`crossmost_train.run_state`):
+``model.safetensors`` (the student), ``teacher.safetensors``, ``optimizer.safetensors``, ``scheduler.safetensors``,
+``scaler.safetensors`` (fp16 only) and one ``rng-<rank>.safetensors`` per process. They are written into a hidden
+temporary folder; the main process then writes ``meta.json`` (the format, the :class:`TrainingProgress` and the
+parameter shapes, to refuse a checkpoint of another architecture with a readable message) and renames the folder
+into place, so a checkpoint either exists completely or not at all. Only the newest ``keep_last`` are kept. A folder
+in any other format (for example Accelerate's pickled ``optimizer.bin`` and ``random_states_*.pkl``) is refused
+before anything in it is read.
 """
 
 from __future__ import annotations
@@ -19,8 +22,19 @@ from typing import Any
 
 from torch import nn
 
+from crossmost_train.run_state import (
+    StateFileError,
+    capture_rng_state,
+    load_state_file,
+    restore_rng_state,
+    save_state_file,
+)
+
 CHECKPOINT_DIR = "checkpoints"
+FORMAT = "crossmost-run-state"
+FORMAT_VERSION = 1
 _NAME = re.compile(r"^step-(\d{8})$")
+_PICKLED_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")
 
 
 class CheckpointError(RuntimeError):
@@ -54,6 +68,34 @@ class TrainingProgress:
         self.batches_in_epoch = int(state["batches_in_epoch"])
         self.global_step = int(state["global_step"])
         self.skipped_empty = int(state.get("skipped_empty", 0))
+
+
+@dataclass
+class RunState:
+    """The objects a checkpoint saves and restores.
+
+    Attributes:
+        model: the unwrapped student.
+        optimizer: the (possibly Accelerate-wrapped) optimiser.
+        teacher: the EMA teacher (``state_dict`` / ``load_state_dict``).
+        scheduler: the learning-rate schedule.
+        progress: the data position and step count.
+        scaler: the fp16 gradient scaler, if any.
+    """
+
+    model: nn.Module
+    optimizer: Any
+    teacher: Any
+    scheduler: Any
+    progress: TrainingProgress
+    scaler: Any = None
+
+    def parts(self) -> dict[str, Any]:
+        """File stem → object of every part saved by the main process."""
+        parts = {"teacher": self.teacher, "optimizer": self.optimizer, "scheduler": self.scheduler}
+        if self.scaler is not None:
+            parts["scaler"] = self.scaler
+        return parts
 
 
 def parameter_shapes(model: nn.Module) -> dict[str, list[int]]:
@@ -120,23 +162,17 @@ def meta_model_name(model: nn.Module) -> str:
     return str(getattr(config, "name", type(model).__name__))
 
 
-def save_checkpoint(
-    accelerator: Any,
-    run_dir: str | os.PathLike[str],
-    *,
-    model: nn.Module,
-    progress: TrainingProgress,
-    keep_last: int,
-) -> Path:
+def save_checkpoint(accelerator: Any, run_dir: str | os.PathLike[str], state: RunState, *, keep_last: int) -> Path:
     """Write ``checkpoints/step-N`` atomically on every process, then prune to the newest ``keep_last``.
 
     Args:
-        accelerator: the run's ``Accelerator`` (its registered objects are saved with it).
+        accelerator: the run's ``Accelerator``.
         run_dir: the run folder.
-        model: the unwrapped student (for the architecture fingerprint).
-        progress: the current :class:`TrainingProgress`.
+        state: what to save (the main process saves the model, teacher, optimiser, scheduler and scaler; every
+            process its random states).
         keep_last: number of checkpoints kept (at least 1).
     """
+    progress = state.progress
     folder = Path(run_dir) / CHECKPOINT_DIR
     final = folder / f"step-{progress.global_step:08d}"
     tmp = folder / f".tmp-step-{progress.global_step:08d}"
@@ -144,17 +180,22 @@ def save_checkpoint(
         folder.mkdir(parents=True, exist_ok=True)
         if tmp.exists():
             shutil.rmtree(tmp)
+        tmp.mkdir()
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    save_state_file(tmp / f"rng-{accelerator.process_index}.safetensors", capture_rng_state())
+    if accelerator.is_main_process:
+        save_state_file(tmp / "model.safetensors", state.model.state_dict())
+        for stem, part in state.parts().items():
+            save_state_file(tmp / f"{stem}.safetensors", part.state_dict())
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         meta = {
-            "global_step": progress.global_step,
-            "epoch": progress.epoch,
-            "batches_in_epoch": progress.batches_in_epoch,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **progress.state_dict(),
             "num_processes": accelerator.num_processes,
-            "model_name": meta_model_name(model),
-            "parameter_shapes": parameter_shapes(model),
+            "model_name": meta_model_name(state.model),
+            "parameter_shapes": parameter_shapes(state.model),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         if final.exists():
@@ -164,6 +205,79 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def check_format(path: str | os.PathLike[str]) -> None:
+    """Refuse, before reading any of it, a checkpoint folder that is not in crossmost's pickle-free format."""
+    meta = read_meta(path)
+    if meta.get("format") != FORMAT:
+        pickled = sorted(p.name for p in Path(path).iterdir() if p.suffix in _PICKLED_SUFFIXES)
+        found = f" (it holds pickled files: {', '.join(pickled[:4])})" if pickled else ""
+        raise CheckpointError(
+            f"{path} is not a {FORMAT} checkpoint{found}. crossmost never unpickles run state, because loading a "
+            "pickle can run code; resume only from checkpoints written by this version, or start afresh with "
+            "run.resume=never"
+        )
+    if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has run-state format version {meta['format_version']}; this crossmost-train reads up to "
+            f"{FORMAT_VERSION}: upgrade crossmost-train"
+        )
+
+
+def _load_part(path: Path) -> Any:
+    try:
+        return load_state_file(path)
+    except StateFileError as error:
+        raise CheckpointError(f"cannot resume: {error}") from None
+
+
+def _load_model(path: Path, model: nn.Module) -> None:
+    saved = _load_part(path)
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"cannot resume: {path} does not hold a state dict")
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(saved))
+    unexpected = sorted(set(saved) - set(expected))
+    if missing or unexpected:
+        detail = [f"{len(missing)} missing, e.g. {', '.join(missing[:3])}"] if missing else []
+        detail += [f"{len(unexpected)} unexpected, e.g. {', '.join(unexpected[:3])}"] if unexpected else []
+        raise CheckpointError(f"cannot resume: {path} does not match the model's tensors ({'; '.join(detail)})")
+    try:
+        model.load_state_dict(saved, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"cannot resume: {path} does not fit the model ({error})") from None
+
+
+def load_checkpoint(accelerator: Any, path: str | os.PathLike[str], state: RunState) -> None:
+    """Restore ``state`` (and this process's random states) from a checkpoint folder written by
+    :func:`save_checkpoint`. Only JSON and safetensors are read.
+
+    Raises:
+        CheckpointError: the folder is in another format, was written by another architecture, or a part is
+            missing, truncated or does not fit; the message names the file.
+    """
+    folder = Path(path)
+    check_format(folder)
+    check_architecture(folder, state.model)
+    meta = read_meta(folder)
+    _load_model(folder / "model.safetensors", state.model)
+    for stem, part in state.parts().items():
+        file = folder / f"{stem}.safetensors"
+        try:
+            part.load_state_dict(_load_part(file))
+        except (KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise CheckpointError(f"cannot resume: {file} does not fit this run ({error})") from None
+    try:
+        state.progress.load_state_dict(meta)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"cannot resume: {folder / 'meta.json'} lacks the training progress ({error})") from None
+    rng = folder / f"rng-{accelerator.process_index}.safetensors"
+    if rng.is_file():  # a run resumed on more processes than it was saved from seeds the new ones afresh
+        try:
+            restore_rng_state(_load_part(rng))
+        except (KeyError, ValueError, TypeError, RuntimeError) as error:
+            raise CheckpointError(f"cannot resume: {rng} does not hold random states ({error})") from None
 
 
 def resolve_resume(run_dir: str | os.PathLike[str], resume: str) -> Path | None:
@@ -176,5 +290,5 @@ def resolve_resume(run_dir: str | os.PathLike[str], resume: str) -> Path | None:
     path = Path(resume)
     if not path.is_dir():
         raise CheckpointError(f"run.resume={resume!r}: no such checkpoint folder")
-    read_meta(path)
+    check_format(path)
     return path

@@ -1,9 +1,11 @@
-"""Predictions for loose files: meshes, point clouds and images, with the missing modality made on the fly.
+"""Predictions for loose files: meshes, point clouds and images, prepared exactly as the training data was.
 
-Each input file is one object. A mesh gives points (area-weighted surface samples) and views (rendered with
-pyrender when OpenGL works, otherwise depth projections of the sampled points); a point cloud gives points and depth
-projections; an image gives an image only (no point prediction). ``joint`` combines image* and point as in
-evaluation.
+Each input file is one object. A mesh or a point cloud goes through crossmost-data's item preparation
+(:func:`crossmost_data.recipe.prepare_file`, the code path of ``crossmost-data render``) with the recipe of the
+run's training data (up axis, point count and resampling, layout, view source, views and their settings, read from
+its manifest), then through the evaluation sample builder (the subsampling, normalisation and image transform of
+``evaluate``). An image gives an image only (no point prediction). ``joint`` combines image* and point as
+evaluation does. A file that cannot be used is skipped and listed with the reason; the others are predicted.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -26,6 +27,16 @@ from crossmost_train.evaluation.runner import combine_joint
 MESH_SUFFIXES = {".obj", ".off", ".stl", ".glb", ".gltf", ".ply"}
 POINT_SUFFIXES = {".npy", ".npz", ".xyz", ".txt", ".pts"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+SUPPORTED_SUFFIXES = MESH_SUFFIXES | POINT_SUFFIXES | IMAGE_SUFFIXES
+_VIEW_NOTES = {"render": "rendered", "depth": "depth projections of the points", "given": "given"}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that was not predicted, and why."""
+
+    path: str
+    reason: str
 
 
 @dataclass
@@ -39,132 +50,196 @@ class PreparedObject:
     notes: list[str] = field(default_factory=list)
 
 
-def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Files given directly, plus every supported file inside given folders (sorted, recursive)."""
-    supported = MESH_SUFFIXES | POINT_SUFFIXES | IMAGE_SUFFIXES
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the model takes: image size, points per cloud and their channels, and the view scored as ``image``."""
+
+    image_size: int
+    num_points: int
+    point_channels: int = 3
+    eval_view: int = 0
+
+
+def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[Skipped]]:
+    """Files given directly, plus every supported file inside given folders (sorted, recursive); a missing path
+    or a file of an unsupported type is listed as skipped."""
     found: list[Path] = []
+    skipped: list[Skipped] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in supported)
+            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            found += inside
+            if not inside:
+                skipped.append(Skipped(str(path), "no mesh, point-cloud or image file in this folder"))
         elif path.is_file():
-            if path.suffix.lower() not in supported:
-                raise ValueError(f"{path}: unsupported file type {path.suffix!r} (supported: {sorted(supported)})")
-            found.append(path)
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                found.append(path)
+            else:
+                kinds = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                skipped.append(Skipped(str(path), f"unsupported file type {path.suffix!r} (supported: {kinds})"))
         else:
-            raise FileNotFoundError(f"{path}: no such file or folder")
-    if not found:
-        raise FileNotFoundError("no supported input files found")
-    return found
+            skipped.append(Skipped(str(path), "no such file or folder"))
+    return found, skipped
 
 
-def _is_point_ply(path: Path) -> bool:
-    head = path.read_bytes()[:4096].decode("latin-1")
-    return "element face 0" in head or "element face" not in head
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return "image"
+    if suffix == ".ply":
+        from crossmost_data.datasets.point_files import ply_face_count
+
+        return "mesh" if ply_face_count(path) > 0 else "points"
+    return "mesh" if suffix in MESH_SUFFIXES else "points"
 
 
-def _views_from_points(points: np.ndarray, num_views: int, image_size: int) -> list[np.ndarray]:
-    from crossmost_data.depth import DepthConfig, project_depth_views
+def prepare_object(path: Path, recipe: Any, inputs: ModelInputs, *, seed: int = 0) -> PreparedObject:
+    """Load one file and make the model inputs (see the module docstring).
 
-    return project_depth_views(points, DepthConfig(num_views=num_views, image_size=image_size)).images
-
-
-def prepare_object(path: Path, *, num_points: int, image_size: int, num_views: int, seed: int = 0) -> PreparedObject:
-    """Load one file and make the model inputs (CLIP-normalised views, unit-sphere y-up points)."""
+    Raises:
+        crossmost_data.items.BadItemError: the file cannot be read or used (the reason says why).
+        Exception: rendering failed (no OpenGL); :func:`predict_files` then projects depth views instead.
+    """
     from PIL import Image
 
-    from crossmost_data.loader import EvalImageTransform, normalize_unit_sphere
-    from crossmost_data.sampling import resample_points
+    from crossmost_data.items import BadItemError
+    from crossmost_data.loader import AugmentConfig, EvalImageTransform, SampleBuilder
+    from crossmost_data.recipe import prepare_file
 
-    transform = EvalImageTransform(image_size)
-    rng = np.random.default_rng(seed)
-    suffix = path.suffix.lower()
-    obj = PreparedObject(str(path), "image")
-    if suffix in IMAGE_SUFFIXES:
-        obj.views = transform(Image.open(path).convert("RGB"))[None]
-        return obj
-    if suffix in POINT_SUFFIXES or (suffix == ".ply" and _is_point_ply(path)):
-        from crossmost_data.datasets.point_files import read_point_file
-
-        obj.kind = "points"
-        cloud = read_point_file(path)[:, :3]
-        cloud = resample_points(cloud, num_points, rng)
-        images = _views_from_points(cloud, num_views, image_size)
-        obj.notes.append("views: depth projections of the points")
-    else:
-        from crossmost_data.mesh import load_mesh
-        from crossmost_data.sampling import sample_surface
-
-        obj.kind = "mesh"
-        mesh = load_mesh(path)
-        cloud = sample_surface(mesh, num_points, rng)[:, :3]
+    kind = _kind(path)
+    if kind == "image":
         try:
-            from crossmost_data.render import RenderConfig
-            from crossmost_data.render.renderer import get_process_renderer
-
-            images = get_process_renderer(RenderConfig(num_views=num_views, image_size=image_size)).render(mesh).images
-            obj.notes.append("views: rendered")
-        except Exception as err:  # no OpenGL here: fall back to projections, and say so
-            images = _views_from_points(cloud, num_views, image_size)
-            obj.notes.append(f"views: depth projections (rendering unavailable: {type(err).__name__})")
-    points = normalize_unit_sphere(np.ascontiguousarray(cloud, dtype=np.float32))
-    obj.points = torch.from_numpy(points)[None]
-    obj.views = torch.stack([transform(Image.fromarray(v)) for v in images])
-    return obj
+            image = Image.open(path).convert("RGB")
+        except OSError as error:
+            raise BadItemError(f"cannot read the image: {error}") from error
+        return PreparedObject(str(path), kind, views=EvalImageTransform(inputs.image_size)(image)[None])
+    item = prepare_file(path, recipe, seed=seed)
+    stored = len(item.points)
+    if item.points.shape[1] < inputs.point_channels:
+        raise BadItemError(f"the model takes {inputs.point_channels} channels per point; the recipe makes xyz only")
+    builder = SampleBuilder(
+        mode="eval",
+        view_policy="all",
+        num_views=len(item.views),
+        fixed_view=min(inputs.eval_view, len(item.views) - 1),
+        image_size=inputs.image_size,
+        stored_points=stored,
+        num_points=min(inputs.num_points, stored),
+        point_channels=inputs.point_channels,
+        augment=AugmentConfig(),
+        seed=seed,
+    )
+    sample = builder(
+        index=0,
+        uid=path.name,
+        label=-1,
+        points=item.points,
+        load_view=lambda i: Image.fromarray(item.views[i]),
+        epoch=0,
+    )
+    source = item.view_meta.get("view_source", recipe.view_source)
+    notes = [f"views: {_VIEW_NOTES.get(source, source)}"]
+    return PreparedObject(str(path), kind, views=sample["views"], points=sample["points"][None], notes=notes)
 
 
 @torch.no_grad()
-def predict_objects(
-    model: Any, objects: Sequence[PreparedObject], classnames: Sequence[str], *, joint_rule: str = "probability"
-) -> list[dict[str, Any]]:
-    """Per object: top class and probabilities of each available branch, and the embeddings."""
+def predict_object(model: Any, obj: PreparedObject, classnames: Sequence[str], joint_rule: str) -> dict[str, Any]:
+    """Top class and probabilities of each available branch, and the embeddings, of one prepared object."""
     device = next(model.parameters()).device
+    row: dict[str, Any] = {"path": obj.path, "kind": obj.kind, "notes": obj.notes}
+    logits: dict[str, Tensor] = {}
+    embeddings: dict[str, Tensor] = {}
+    if obj.views is not None:
+        per_view = F.normalize(model.encode_image(obj.views.to(device)).float(), dim=-1)
+        embeddings["image"] = per_view[0]
+        embeddings["image*"] = F.normalize(per_view.mean(dim=0), dim=-1)
+    if obj.points is not None:
+        embeddings["point"] = F.normalize(model.encode_points(obj.points.to(device)).float(), dim=-1)[0]
+    for name, emb in embeddings.items():
+        logits[name] = model.classify(emb[None]).float()[0]
+    if "image*" in logits and "point" in logits:
+        logits["joint"] = combine_joint(logits["image*"][None], logits["point"][None], joint_rule)[0]
+    for name, value in logits.items():
+        probs = value.softmax(dim=0)
+        top = int(probs.argmax())
+        row[name] = {
+            "class": classnames[top],
+            "probability": float(probs[top]),
+            "probabilities": dict(zip(classnames, probs.tolist(), strict=True)),
+        }
+    row["embeddings"] = {k: v.cpu().tolist() for k, v in embeddings.items()}
+    return row
+
+
+def predict_files(
+    model: Any,
+    files: Sequence[Path],
+    recipe: Any,
+    inputs: ModelInputs,
+    classnames: Sequence[str],
+    *,
+    joint_rule: str = "probability",
+    seed: int = 0,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[Skipped]]:
+    """Prepare and predict every file (with a progress bar); a file that cannot be used is skipped and listed.
+
+    When rendering fails (no OpenGL), meshes get depth projections of their points instead, and each such row
+    says so in its ``notes``.
+    """
+    from tqdm.auto import tqdm
+
+    from crossmost_data.items import BadItemError
+
     model.eval()
-    rows = []
-    for obj in objects:
-        row: dict[str, Any] = {"path": obj.path, "kind": obj.kind, "notes": obj.notes}
-        logits: dict[str, Tensor] = {}
-        embeddings: dict[str, Tensor] = {}
-        if obj.views is not None:
-            per_view = F.normalize(model.encode_image(obj.views.to(device)).float(), dim=-1)
-            embeddings["image"] = per_view[0]
-            embeddings["image*"] = F.normalize(per_view.mean(dim=0), dim=-1)
-        if obj.points is not None:
-            embeddings["point"] = F.normalize(model.encode_points(obj.points.to(device)).float(), dim=-1)[0]
-        for name, emb in embeddings.items():
-            logits[name] = model.classify(emb[None]).float()[0]
-        if "image*" in logits and "point" in logits:
-            logits["joint"] = combine_joint(logits["image*"][None], logits["point"][None], joint_rule)[0]
-        for name, value in logits.items():
-            probs = value.softmax(dim=0)
-            top = int(probs.argmax())
-            row[name] = {
-                "class": classnames[top],
-                "probability": float(probs[top]),
-                "probabilities": dict(zip(classnames, probs.tolist(), strict=True)),
-            }
-        row["embeddings"] = {k: v.cpu().tolist() for k, v in embeddings.items()}
-        rows.append(row)
-    return rows
+    rows: list[dict[str, Any]] = []
+    skipped: list[Skipped] = []
+    fallback: str | None = None
+    for path in tqdm(files, desc="predict", unit="file", disable=not progress):
+        try:
+            try:
+                obj = prepare_object(path, recipe, inputs, seed=seed)
+            except BadItemError:
+                raise
+            except Exception as error:  # the renderer: any failure of the OpenGL stack
+                if recipe.view_source != "render":
+                    raise
+                fallback = f"depth projections (rendering unavailable: {type(error).__name__}: {error})"
+                recipe = recipe.replace(view_source="depth")
+                obj = prepare_object(path, recipe, inputs, seed=seed)
+        except (BadItemError, ValueError, OSError) as error:
+            skipped.append(Skipped(str(path), str(error) or type(error).__name__))
+            continue
+        if fallback is not None and obj.kind == "mesh":
+            obj.notes = [f"views: {fallback}"]
+        rows.append(predict_object(model, obj, classnames, joint_rule))
+    return rows, skipped
 
 
-def write_predictions(rows: Sequence[dict[str, Any]], out: str | os.PathLike[str]) -> list[Path]:
-    """``predictions.json`` (everything) and ``predictions.csv`` (top class and probability per branch)."""
+def write_predictions(
+    rows: Sequence[dict[str, Any]], skipped: Sequence[Skipped], out: str | os.PathLike[str]
+) -> list[Path]:
+    """``predictions.json`` (every predicted row, then one ``{"path", "kind": "skipped", "error"}`` row per skipped
+    input) and ``predictions.csv`` (top class and probability per branch; ``error`` for a skipped input)."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     json_path, csv_path = folder / "predictions.json", folder / "predictions.csv"
+    failed = [{"path": s.path, "kind": "skipped", "error": s.reason} for s in skipped]
     tmp = json_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(list(rows), indent=1))
+    tmp.write_text(json.dumps([*rows, *failed], indent=1))
     os.replace(tmp, json_path)
     branches = ("image", "image*", "point", "joint")
     tmp = csv_path.with_suffix(".csv.tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["path", "kind"] + [f"{b}_{k}" for b in branches for k in ("class", "probability")])
+        writer.writerow(["path", "kind"] + [f"{b}_{k}" for b in branches for k in ("class", "probability")] + ["error"])
         for row in rows:
             cells = [row["path"], row["kind"]]
             for b in branches:
                 cells += [row[b]["class"], f"{row[b]['probability']:.4f}"] if b in row else ["", ""]
-            writer.writerow(cells)
+            writer.writerow([*cells, ""])
+        for s in skipped:
+            writer.writerow([s.path, "skipped", *[""] * (2 * len(branches)), s.reason])
     os.replace(tmp, csv_path)
     return [json_path, csv_path]

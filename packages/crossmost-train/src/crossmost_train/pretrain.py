@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossmost_models.checkpoint import save_safetensors
 from crossmost_train.config import TrainConfig, save_config
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_scheduler
@@ -157,7 +158,6 @@ def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> l
 def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
     """Contrastive image–text training of open_clip towers; returns the saved state-dict file."""
     from accelerate.utils import set_seed
-    from safetensors.torch import save_file
 
     from crossmost_models import create_clip, get_model_config
     from crossmost_train.wiring import DataShape, build_accelerator, dataset_classnames, shard_train_dataset
@@ -200,7 +200,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
         tmp = out / ".open_clip_model.safetensors.tmp"
-        save_file(state, str(tmp), metadata={"open_clip_model": name})
+        save_safetensors(state, tmp, metadata={"open_clip_model": name})
         os.replace(tmp, path)
     accelerator.wait_for_everyone()
     accelerator.print(f"[crossmost] saved {path} (use model.pretrained={path})")
@@ -210,7 +210,6 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
 def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
     """ULIP alignment of the point tower to frozen CLIP towers; returns the ``model/`` folder."""
     from accelerate.utils import set_seed
-    from safetensors.torch import save_file
 
     from crossmost_models import create_clip
     from crossmost_train.wiring import (
@@ -283,7 +282,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
             if k.startswith(("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head."))
         }
         tmp = out / ".point_branch.safetensors.tmp"
-        save_file(weights, str(tmp))
+        save_safetensors(weights, tmp)
         os.replace(tmp, out / "point_branch.safetensors")
     accelerator.wait_for_everyone()
     accelerator.print(f"[crossmost] saved {out / 'model'} (use model.pretrained={out / 'model'})")

@@ -32,13 +32,19 @@ def has_labels(scores: Mapping[str, Any]) -> bool:
 
 
 def score_line(scores: Mapping[str, Any], classnames: Sequence[str]) -> str:
-    """One console line: the accuracy of each branch, or without labels the most predicted classes (joint)."""
+    """One console line: the accuracy of each branch, or without labels the most predicted classes (joint), and
+    how many unreadable samples were left out."""
+    left_out = int(scores.get("counts/unreadable", 0))
+    note = f" ({left_out} unreadable sample{'s' if left_out != 1 else ''} left out)" if left_out else ""
     if has_labels(scores):
-        return ", ".join(f"{b} {scores[b]:.2f}" for b in BRANCHES)
+        return ", ".join(f"{b} {scores[b]:.2f}" for b in BRANCHES) + note
     counts = scores.get("counts/predicted/joint", [])
     top = sorted(range(len(counts)), key=lambda c: (-counts[c], c))[:5]
     shown = ", ".join(f"{classnames[c]} {counts[c]}" for c in top if counts[c])
-    return f"no labels, no accuracy; joint predictions over {scores.get('num_samples', 0)} objects: {shown or 'none'}"
+    return (
+        f"no labels, no accuracy; joint predictions over {scores.get('num_samples', 0)} objects: {shown or 'none'}"
+        + note
+    )
 
 
 def predicted_counts_table(scores: Mapping[str, Any], classnames: Sequence[str]) -> str:
@@ -89,6 +95,7 @@ def write_report(
     notes: Sequence[str] = (),
     figures: Sequence[str] = (),
     per_class_of: str | None = None,
+    unreadable: Sequence[str] = (),
 ) -> Path:
     """Write ``<run>/report.md`` atomically and return its path.
 
@@ -101,6 +108,8 @@ def write_report(
         notes: extra paragraphs (protocol notes).
         figures: PNG file names in the run folder to embed.
         per_class_of: which entry of ``results`` gets the per-class table (default: the last one).
+        unreadable: the samples that could not be read (split, shard, key and reason), listed in their own
+            section.
     """
     parts = [f"# {title}", ""]
     labelled = bool(results) and any(has_labels(scores) for scores in results.values())
@@ -133,6 +142,16 @@ def write_report(
             parts += ["## ModelNet40 class subsets", "", subsets, ""]
     if summary:
         parts += ["## Training", ""] + [f"- {k}: {v}" for k, v in summary.items()] + [""]
+    if unreadable:
+        parts += [
+            "## Unreadable samples",
+            "",
+            f"{len(unreadable)} entries: samples left out when the shards were indexed, or met while reading and "
+            "replaced by the next readable sample (training) or left out of the scores (evaluation).",
+            "",
+            *[f"- {line}" for line in unreadable],
+            "",
+        ]
     for note in notes:
         parts += [note, ""]
     if figures:

@@ -17,9 +17,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from crossmost_train.checkpoint import TrainingProgress, save_checkpoint
+from crossmost_train.checkpoint import RunState, TrainingProgress, save_checkpoint
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
+from crossmost_train.unreadable import UnreadableSamples
 from crossmost_train.wiring import masks_images, masks_points
 
 
@@ -183,11 +184,15 @@ def train_loop(
     run_dir: Any,
     log: Any,
     evaluate: Callable[[str], Any],
+    unreadable: UnreadableSamples | None = None,
 ) -> bool:
     """Run until ``total_steps`` (or ``run.stop_after_steps``); returns True when the schedule completed.
 
+    ``unreadable`` notes the samples the loader replaced because they could not be read (the ``replaces`` field).
+
     Raises:
         NonFiniteLossError: a loss term became NaN/inf; a checkpoint of the last completed step is written first.
+        DataError: more of the training split is unreadable than ``data.max_unreadable`` allows.
     """
     cfg, accelerator = trainer.cfg, trainer.accelerator
     from crossmost_train.wiring import set_train_mode
@@ -203,11 +208,14 @@ def train_loop(
     samples_since, t_since = 0, time.perf_counter()
     last_saved = -1
     accum = cfg.optim.grad_accum_steps if cfg.optim.grad_accum_steps > 0 else 1
+    state = RunState(
+        trainer.student, trainer.optimizer, trainer.teacher, trainer.scheduler, progress, scaler=accelerator.scaler
+    )
 
     def checkpoint() -> None:
         nonlocal last_saved
         if last_saved != progress.global_step:
-            save_checkpoint(accelerator, run_dir, model=trainer.student, progress=progress, keep_last=cfg.run.keep_last)
+            save_checkpoint(accelerator, run_dir, state, keep_last=cfg.run.keep_last)
             last_saved = progress.global_step
 
     while progress.global_step < stop_at:
@@ -215,6 +223,8 @@ def train_loop(
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(progress.epoch)
         for batch in loader:
+            if unreadable is not None and "replaces" in batch:
+                unreadable.add(batch["replaces"], progress.global_step)
             with accelerator.accumulate(trainer.model):
                 values = trainer.micro_step(batch, progress)
             if values.nonfinite_terms:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,15 @@ def read_manifest(root: str | os.PathLike[str]) -> Any:
     if not path.is_dir():
         raise DataError(f"data.root={str(root)!r} is not a folder (prepare one with `crossmost-data render ...`)")
     try:
-        return Manifest.read(path)
+        manifest = Manifest.read(path)
     except FileNotFoundError as err:
         raise DataError(f"{path} holds no manifest.json: not a prepared crossmost dataset ({err})") from None
     except ValueError as err:
         raise DataError(f"{path}/manifest.json is not valid: {err}") from None
+    changed = manifest.class_names_problem()
+    if changed:
+        raise DataError(f"{path}/manifest.json: {changed}")
+    return manifest
 
 
 def check_shards(manifest: Any, root: str | os.PathLike[str], split: str) -> None:
@@ -92,20 +97,27 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
     if name not in crossmost_models.list_models():
         close = difflib.get_close_matches(name, crossmost_models.list_models(), n=4)
         raise ConfigError(f"model.name={name!r} is not a model config" + (f"; did you mean {close}?" if close else ""))
-    point_weights = cfg.model.point_pretrained if cfg.model.init_point_encoder else ""
+    m = cfg.model
+    point_weights = m.point_pretrained if m.init_point_encoder else ""
+    # "Init ✗" skips the aligned point tower but keeps a pre-trained tokenizer (the authors' from_scratch path).
+    tokenizer_weights = m.point_tokenizer_pretrained or ("" if m.init_point_encoder else m.point_pretrained)
     try:
         model = crossmost_models.create_model(
             name,
-            pretrained=cfg.model.pretrained or None,
+            pretrained=m.pretrained or None,
             point_pretrained=point_weights or None,
             classnames=list(classnames),
-            templates=cfg.model.templates,
-            **cfg.model.overrides,
+            templates=m.templates,
+            **m.overrides,
         )
+        if not m.init_point_encoder:
+            reset_point_encoder(model)
+        if tokenizer_weights:
+            from crossmost_models.convert import load_point_tokenizer
+
+            load_point_tokenizer(model, tokenizer_weights)
     except (ValueError, KeyError) as err:
         raise ConfigError(f"cannot build model {name!r}: {err}") from None
-    if not cfg.model.init_point_encoder:
-        reset_point_encoder(model)
     return model
 
 
@@ -117,12 +129,19 @@ def point_tokenizer(model: nn.Module) -> nn.Module:
 
 
 def reset_point_encoder(model: nn.Module) -> None:
-    """Re-initialise the point tower and its projection (the "Init ✗" ablation)."""
+    """Re-initialise the point tower, its projections and its MPM head, keeping the tokenizer (the "Init ✗"
+    ablation: only the pre-trained alignment is skipped)."""
     encoder: Any = model.point_encoder
+    tokenizer = {k: v.clone() for k, v in point_tokenizer(model).state_dict().items()}
     encoder.reset_parameters()
-    projection: Any = getattr(model, "point_projection", None)
-    if projection is not None:
-        nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
+    point_tokenizer(model).load_state_dict(tokenizer)
+    for name in ("point_projection", "point_local_projection"):
+        projection: Any = getattr(model, name, None)
+        if projection is not None:
+            nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
+    head: Any = getattr(model, "mpm_head", None)
+    if head is not None:
+        head.reset_parameters()
 
 
 def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:
@@ -214,21 +233,53 @@ def train_augment(cfg: TrainConfig, shape: DataShape) -> AugmentConfig:
     )
 
 
+def skipped_at_indexing(*datasets: Any) -> list[str]:
+    """What each dataset left out when it indexed its shards (``ShardDataset.skipped``), one line per shard."""
+    lines: list[str] = []
+    for dataset in datasets:
+        split = getattr(dataset, "split", "")
+        lines += [f"{split}: {entry}" if split else str(entry) for entry in getattr(dataset, "skipped", [])]
+    return list(dict.fromkeys(lines))
+
+
+def _shard_dataset(cfg: TrainConfig, split: str, **options: Any) -> Dataset[Any]:
+    """A ``ShardDataset`` of ``split`` with the run's damage settings; a split that cannot be used is a
+    :class:`DataError` in one line."""
+    from accelerate import PartialState
+
+    from crossmost_data.loader import ShardDataset
+    from crossmost_data.shards import ShardCorruptError
+
+    check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
+    try:
+        dataset = ShardDataset(
+            cfg.data.root,
+            split,
+            seed=cfg.data.seed,
+            on_corrupt=cfg.data.on_corrupt,
+            max_unreadable=cfg.data.max_unreadable,
+            log_skipped=False,
+            **options,
+        )
+    except ShardCorruptError as error:
+        raise DataError(str(error)) from None
+    except ValueError as error:  # a setting the prepared data cannot serve, such as more points than it stores
+        raise DataError(f"{cfg.data.root} split {split!r}: {error}") from None
+    if PartialState().is_main_process:
+        for line in skipped_at_indexing(dataset):
+            print(f"[crossmost] left out when indexing {cfg.data.root}: {line}", file=sys.stderr)
+    return dataset
+
+
 def shard_train_dataset(cfg: TrainConfig, shape: DataShape, outputs: Collection[str] | None = None) -> Dataset[Any]:
     """The training split in ``mode="train"`` (weak/strong pairs, block masks on the patch grid of ``shape``), with
     only the training entries in ``outputs`` when given (pre-training reads the weak views alone)."""
-    from crossmost_data.loader import ShardDataset
-
-    check_shards(read_manifest(cfg.data.root), cfg.data.root, cfg.data.train_split)
-    augment = train_augment(cfg, shape)
-    return ShardDataset(
-        cfg.data.root,
+    return _shard_dataset(
+        cfg,
         cfg.data.train_split,
         mode="train",
         views_subset=cfg.data.views_per_object or None,
-        seed=cfg.data.seed,
-        augment=augment,
-        on_corrupt=cfg.data.on_corrupt,
+        augment=train_augment(cfg, shape),
         image_size=shape.image_size,
         num_points=shape.num_points,
         train_outputs=outputs,
@@ -242,19 +293,13 @@ def train_dataset(cfg: TrainConfig, model: nn.Module) -> Dataset[Any]:
 
 def eval_dataset(cfg: TrainConfig, model: nn.Module, split: str | None = None) -> Dataset[Any]:
     """An evaluation split with every view (``view_policy="all"``, ``image`` = view ``data.eval_view``)."""
-    from crossmost_data.loader import ShardDataset
-
-    split = split or cfg.data.eval_split
     shape = data_shape(cfg, model)
-    check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
-    return ShardDataset(
-        cfg.data.root,
-        split,
+    return _shard_dataset(
+        cfg,
+        split or cfg.data.eval_split,
         mode="eval",
         view_policy="all",
         fixed_view=cfg.data.eval_view,
-        seed=cfg.data.seed,
-        on_corrupt=cfg.data.on_corrupt,
         image_size=shape.image_size,
         num_points=shape.num_points,
     )
@@ -263,15 +308,22 @@ def eval_dataset(cfg: TrainConfig, model: nn.Module, split: str | None = None) -
 def train_loader(
     dataset: Dataset[Any], cfg: TrainConfig, *, batch_size: int, grad_accum_steps: int, accelerator: Any
 ) -> tuple[DataLoader[Any], GlobalBatchSampler]:
-    """A loader over this process's share of each global batch, with a resumable sampler."""
-    sampler = GlobalBatchSampler(
-        len(dataset),  # type: ignore[arg-type]
-        batch_size=batch_size,
-        grad_accum_steps=grad_accum_steps,
-        num_replicas=accelerator.num_processes,
-        rank=accelerator.process_index,
-        seed=cfg.data.seed,
-    )
+    """A loader over this process's share of each global batch, with a resumable sampler.
+
+    Raises:
+        ConfigError: the dataset holds fewer samples than one global batch.
+    """
+    try:
+        sampler = GlobalBatchSampler(
+            len(dataset),  # type: ignore[arg-type]
+            batch_size=batch_size,
+            grad_accum_steps=grad_accum_steps,
+            num_replicas=accelerator.num_processes,
+            rank=accelerator.process_index,
+            seed=cfg.data.seed,
+        )
+    except ValueError as error:
+        raise ConfigError(f"{cfg.data.root or 'the training set'}: {error}") from None
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -61,6 +61,23 @@ def hashed_split(key: str, test_fraction: float) -> str:
 HASHED_SPLIT_RULE = "split = 'test' if int(sha1(key)[:8], 16) / 2**32 < test_fraction else 'train'"
 
 
+def stratified_test_count(count: int, test_fraction: float) -> int:
+    """Objects of a group of ``count`` that go to ``test``: ``test_fraction`` of them rounded, at least one when the
+    fraction is positive and the group has two or more, and never the whole group."""
+    if count < 2 or test_fraction <= 0:
+        return 0
+    return min(max(1, int(count * test_fraction + 0.5)), count - 1)
+
+
+def stratified_split(keys: Sequence[str], test_fraction: float) -> dict[str, str]:
+    """``key → "train" | "test"`` for one group (a class): the :func:`stratified_test_count` keys with the lowest
+    hash (the value :func:`hashed_split` compares) go to ``test``. It depends only on the group's keys, so the same
+    files always give the same split, and every class gets its share."""
+    ranked = sorted(keys, key=lambda key: (hashlib.sha1(key.encode("utf-8")).hexdigest(), key))
+    test = set(ranked[: stratified_test_count(len(ranked), test_fraction)])
+    return {key: "test" if key in test else "train" for key in keys}
+
+
 def check_fraction(value: Any, option: str) -> float:
     """``value`` as a float in [0, 1), or a ``ValueError`` naming the option."""
     try:

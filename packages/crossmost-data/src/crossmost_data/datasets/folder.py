@@ -7,8 +7,8 @@ Labelled layout::
                                        (.npy .npz .xyz .txt .pts, .ply without faces); nested folders are walked
     <root>/<class>/<object>/           optional: the object's images (any name; sorted by name)
     <root>/<class>/<object>_*.png|jpg  optional: the object's images beside it (used when there is no folder)
-    <root>/<class>/{train,val,test}/   optional split folders; otherwise every object is in "train", or a
-                                       deterministic hashed share ``test_fraction`` goes to "test"
+    <root>/<class>/{train,val,test}/   optional split folders; otherwise every object is in "train", or
+                                       ``test_fraction`` of each class goes to "test" (stratified, deterministic)
 
 Without ``classes.txt`` the classes are the sub-folder names, sorted (hidden folders and ``__MACOSX`` ignored).
 Class names are kept verbatim. ``up_axis`` names the axis that points up in the files; it is rotated to y.
@@ -17,7 +17,7 @@ Unlabelled layout (the objects are not sorted by class; self-training finds the 
 
     <root>/<object>.<ext>              objects anywhere under the root (nested folders are walked), with images
                                        beside them as above
-    <root>/{train,val,test}/...        optional split folders; otherwise as above ("train", or hashed "test")
+    <root>/{train,val,test}/...        optional split folders; otherwise as above ("train", or test_fraction in "test")
 
 The class list then comes from the reader option ``classes`` (a list, or names separated by commas:
 ``--option classes=chair,table,lamp``) or from the class file (``classes_file``, one name a line; a name in the
@@ -29,6 +29,7 @@ sub-folder in the root; ``unlabelled=true``/``false`` forces the choice.
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -41,11 +42,11 @@ from crossmost_data.datasets._layout import (
     LayoutWarning,
     check_bool,
     check_fraction,
-    hashed_split,
     image_files,
     read_lines,
     relative_source,
     require_dir,
+    stratified_split,
     unique_uids,
 )
 from crossmost_data.datasets.point_files import ExtraColumns, ply_face_count, read_point_file
@@ -99,8 +100,9 @@ class FolderReader:
 
     Args:
         up_axis: The up axis of the files (``"y"``, ``"z"`` or ``"x"``); converted to y-up.
-        test_fraction: Without split folders, the share of objects put in ``"test"`` by a hashed rule on the
-            object's path (0 = everything in ``"train"``).
+        test_fraction: Without split folders, the share of each class put in ``"test"``: round(fraction × n)
+            objects of a class of n (at least one when n ≥ 2, never all), those with the lowest hash of their path,
+            so the same files always give the same split (0 = everything in ``"train"``).
         view_source: How views are made for objects without images: ``"render"`` (meshes) or ``"depth"``
             (projection of the points; works for meshes and point clouds). Point clouds without images need
             ``"depth"``; iterating with ``"render"`` then fails early with that advice.
@@ -249,7 +251,9 @@ class FolderReader:
         yield from unique_uids(items, root)
 
     def _find(self, root: Path) -> list[_FoundObject]:
-        if not self.labelled(root):
+        labelled = self.labelled(root)
+        _warn_unread_files([root / name for name in self.class_names(root)] if labelled else [root], root)
+        if not labelled:
             return self._find_unlabelled(root)
         classes = self.class_names(root)
         split_mode = bool(self._split_folders(root, classes))
@@ -269,9 +273,7 @@ class FolderReader:
                     for path, images in _walk(class_dir / split):
                         found.append(_FoundObject(path, class_name, split, images))
             else:
-                for path, images in _walk(class_dir):
-                    split = hashed_split(relative_source(path, root), self.test_fraction)
-                    found.append(_FoundObject(path, class_name, split, images))
+                found += _stratified(list(_walk(class_dir)), class_name, root, self.test_fraction)
         return found
 
     def _find_unlabelled(self, root: Path) -> list[_FoundObject]:
@@ -289,11 +291,8 @@ class FolderReader:
                     stacklevel=3,
                 )
             return [_FoundObject(path, "", split, images) for split in present for path, images in _walk(root / split)]
-        return [
-            _FoundObject(path, "", hashed_split(relative_source(path, root), self.test_fraction), images)
-            for path, images in _walk(root)
-            if path.resolve() != class_file
-        ]
+        objects = [(path, images) for path, images in _walk(root) if path.resolve() != class_file]
+        return _stratified(objects, "", root, self.test_fraction)
 
     @staticmethod
     def _split_folders(root: Path, classes: list[str]) -> list[str]:
@@ -333,6 +332,14 @@ def _parse_classes(classes: str | Sequence[str] | None) -> list[str] | None:
     return names
 
 
+def _stratified(
+    objects: list[tuple[Path, tuple[Path, ...]]], class_name: str, root: Path, test_fraction: float
+) -> list[_FoundObject]:
+    """The objects of one class, ``test_fraction`` of them (rounded, see ``stratified_test_count``) in ``test``."""
+    splits = stratified_split([relative_source(path, root) for path, _ in objects], test_fraction)
+    return [_FoundObject(path, class_name, splits[relative_source(path, root)], images) for path, images in objects]
+
+
 def _root_split_folders(root: Path) -> list[str]:
     return [split for split in SPLIT_FOLDERS if (root / split).is_dir()]
 
@@ -352,12 +359,52 @@ def _is_object(path: Path) -> bool:
     return path.suffix.lower() in OBJECT_SUFFIXES and not path.name.startswith(".")
 
 
+def _is_file_or_broken_link(path: Path) -> bool:
+    """A file, or a symbolic link to nothing (kept so that loading it reports the broken link instead of the object
+    silently missing)."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
+# Files that travel with an object file and are read with it (OBJ materials, glTF buffers), or describe the dataset.
+_COMPANION_SUFFIXES = frozenset({".mtl", ".bin", ".md"})
+
+
+def _warn_unread_files(folders: list[Path], root: Path) -> None:
+    """Warn, with counts per kind, about the files under ``folders`` the reader neither loads as objects nor uses
+    as images (a folder of mixed downloads otherwise loses files without a word)."""
+    kinds: dict[str, int] = {}
+    broken = 0
+    for folder in folders:
+        for directory, subfolders, files in os.walk(folder):
+            subfolders[:] = [name for name in subfolders if not name.startswith((".", "_"))]
+            for name in files:
+                path = Path(directory) / name
+                suffix = path.suffix.lower()
+                if name.startswith(".") or suffix in IMAGE_SUFFIXES or suffix in _COMPANION_SUFFIXES:
+                    continue
+                if _is_object(path):
+                    continue  # read (a broken link among them is reported as a bad item)
+                if path.is_symlink() and not path.exists():
+                    broken += 1
+                kinds[suffix or "(no suffix)"] = kinds.get(suffix or "(no suffix)", 0) + 1
+    if not kinds:
+        return
+    shown = ", ".join(f"{kind} ×{count}" for kind, count in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+    links = f", {broken} of them broken symbolic links" if broken else ""
+    warnings.warn(
+        f"{sum(kinds.values())} files under {root} are of types the folder reader does not read and are left out "
+        f"({shown}{links}); it reads {' '.join(OBJECT_SUFFIXES)} as objects and images beside them",
+        LayoutWarning,
+        stacklevel=4,
+    )
+
+
 def _walk(folder: Path) -> Iterator[tuple[Path, tuple[Path, ...]]]:
     """(object file, its images) for every object under ``folder``, sorted by path; image folders are not walked."""
     if not folder.is_dir():
         return
     entries = sorted(folder.iterdir(), key=lambda path: path.name)
-    objects = [path for path in entries if path.is_file() and _is_object(path)]
+    objects = [path for path in entries if _is_object(path) and _is_file_or_broken_link(path)]
     stems = {path.stem for path in objects}
     loose_images = [path for path in entries if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES]
     for path in objects:

@@ -53,6 +53,8 @@ class ModelNetReader:
     """
 
     name = "modelnet"
+    up_axis = "z"
+    """The axis that points up in the raw files (rotated to y when they are loaded)."""
     download = "Download it from https://modelnet.cs.princeton.edu and unzip it."
     classes: ClassVar[tuple[str, ...]] = ()
     expected_counts: ClassVar[dict[str, int]] = {}

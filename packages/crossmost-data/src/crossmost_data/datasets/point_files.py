@@ -28,6 +28,8 @@ ExtraColumns = Literal["auto", "rgb", "ignore"]
 _NPZ_POINT_KEYS = ("points", "xyz", "pos", "pc", "point_cloud", "data")
 _NPZ_COLOUR_KEYS = ("rgb", "colors", "colours", "color", "colour")
 _NUMBER_SEPARATORS = re.compile(r"[,;\s]+")
+# Points are stored and processed in float32, which ends at 3.4e38; stay well inside it.
+_MAX_COORDINATE = 1e30
 
 
 def read_point_file(path: str | os.PathLike[str], *, extra_columns: ExtraColumns = "auto") -> np.ndarray:
@@ -72,19 +74,33 @@ def validate_points(points: np.ndarray) -> np.ndarray:
     """Check an N×3/N×6 point array (finite, non-empty) and return it as float32.
 
     Raises:
-        BadItemError: ``empty point cloud``, ``non-finite point coordinates`` or a wrong shape.
+        BadItemError: ``empty point cloud``, ``non-finite point coordinates``, ``coordinates too large to
+            process``, complex or non-numeric values, or a wrong shape.
     """
     array = np.asarray(points)
     if array.ndim != 2 or array.shape[1] not in (3, 6):
         raise BadItemError(f"points must be an N×3 or N×6 array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise BadItemError(f"points must be numeric, got dtype {array.dtype}")
+    _check_real(array.dtype)
     if array.shape[0] == 0:
         raise BadItemError("empty point cloud (0 points)")
     if not np.isfinite(array).all():
         bad_rows = int((~np.isfinite(array)).any(axis=1).sum())
         raise BadItemError(f"non-finite point coordinates (NaN or inf in {bad_rows} of {array.shape[0]} points)")
+    largest = float(np.abs(array[:, :3]).max())
+    if largest > _MAX_COORDINATE:
+        raise BadItemError(
+            f"coordinates too large to process (largest |coordinate| {largest:.3g}; points are stored and "
+            f"processed in float32, which ends at 3.4e38): rescale the file"
+        )
     return array.astype(np.float32, copy=False)
+
+
+def _check_real(dtype: np.dtype) -> None:
+    """Points are real numbers: a complex array would lose its imaginary part, a boolean one means nothing."""
+    if np.issubdtype(dtype, np.complexfloating):
+        raise BadItemError(f"points must be real numbers, got complex values (dtype {dtype})")
+    if not (np.issubdtype(dtype, np.floating) or np.issubdtype(dtype, np.integer)):
+        raise BadItemError(f"points must be numeric, got dtype {dtype}")
 
 
 def _split_columns(array: np.ndarray, extra_columns: ExtraColumns) -> tuple[np.ndarray, np.ndarray | None]:
@@ -92,8 +108,7 @@ def _split_columns(array: np.ndarray, extra_columns: ExtraColumns) -> tuple[np.n
         array = array[0]
     if array.ndim != 2 or array.shape[1] < 3:
         raise BadItemError(f"expected an N×3 or N×6 point array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number):
-        raise BadItemError(f"point array must be numeric, got dtype {array.dtype}")
+    _check_real(array.dtype)
     xyz = array[:, :3].astype(np.float64)
     if array.shape[1] < 6 or extra_columns == "ignore":
         return xyz, None

@@ -15,11 +15,12 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from crossmost_data.loader.config import AugmentConfig
-from crossmost_data.loader.index import IndexedSample, read_span, scan_shard
+from crossmost_data.loader.index import IndexedSample, ShardScan, read_span, scan_shard
 from crossmost_data.loader.sample import LoaderMode, resolve_label
 from crossmost_data.loader.split import OnCorrupt, ShardSplit
 from crossmost_data.loader.views import ViewPolicy
-from crossmost_data.shards import ShardCorruptError, decode_sample, decode_view, file_sha256
+from crossmost_data.shard_plan import read_record
+from crossmost_data.shards import ShardCorruptError, check_member, decode_sample, decode_view, file_sha256
 
 __all__ = ["OnCorrupt", "ShardDataset", "SkippedSamples"]
 
@@ -65,11 +66,21 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
     needs are read and decoded. Every random choice is a function of ``(seed, epoch, index)``: call
     :meth:`set_epoch` at the start of every epoch (it reaches persistent workers too, through shared memory).
 
+    Damage is found at two moments. Indexing lists what the tar structure and the json members reveal (a truncated
+    or missing shard, a sample without its members, a label that disagrees with the manifest) in :attr:`skipped`,
+    by shard and sample key, and leaves those samples out. Reading checks the bytes of the cloud and of each view
+    against the CRC-32 the sample's json records, and decodes them: with ``on_corrupt="skip"`` a sample that fails
+    is replaced by the next readable one (so batches keep their size and a resumed run behaves the same), and the
+    replacement's ``replaces`` field names the unreadable sample, its shard and the reason, for the caller to list
+    (an evaluation leaves such rows out of its scores). When more than ``max_unreadable`` of the split is left out
+    at indexing, the dataset refuses to build with one message saying why.
+
     Args:
         root: The prepared dataset folder.
         split: Split name, e.g. ``"train"``.
-        mode: ``"train"`` yields ``index, uid, label, image_weak, image_strong, image_mask, points_weak,
-            points_strong``; ``"eval"`` yields ``index, uid, label, image, points`` (+ ``views`` for ``all``).
+        mode: ``"train"`` yields ``index, uid, label, replaces, image_weak, image_strong, image_mask, points_weak,
+            points_strong``; ``"eval"`` yields ``index, uid, label, replaces, image, points`` (+ ``views`` for
+            ``all``).
         view_policy: ``"random"``, ``"fixed"`` or ``"all"`` (eval only); ``None`` = random for train, fixed for eval.
         fixed_view: The view used by ``fixed`` (and as ``image`` by ``all``).
         num_points: Points per cloud; a deterministic subsample when the stored cloud is larger (fixed per sample
@@ -77,15 +88,22 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         image_size: Output image size; ``None`` = the manifest's.
         views_subset: Use only the first k stored views (the number-of-views ablation).
         seed: Run seed.
-        on_corrupt: ``"skip"`` leaves damaged samples out (logged and listed in :attr:`skipped`); ``"raise"`` raises
+        on_corrupt: ``"skip"`` leaves damaged samples out (logged and listed in :attr:`skipped`, or named by the
+            ``replaces`` field of the sample read instead); ``"raise"`` raises
             :class:`~crossmost_data.shards.ShardCorruptError` naming them.
+        max_unreadable: The largest fraction of the split's samples that may be left out at indexing (with
+            ``on_corrupt="skip"``); beyond it the data is considered broken rather than damaged.
+        log_skipped: Log a warning listing :attr:`skipped` (a caller that reports the list itself passes False).
         augment: Augmentation settings (training).
         use_colors: Return ``N×6`` xyz + rgb clouds (needs an ``xyzrgb`` dataset); default ``N×3``.
+        train_outputs: Which of the training entries to build (``index``, ``uid``, ``label`` and ``replaces``
+            always come); ``None`` builds them all.
         verify_checksums: Compare each shard's sha256 with the manifest (reads every byte once).
 
     Raises:
         ManifestError: The manifest is missing or invalid, or the split does not exist.
-        ShardCorruptError: With ``on_corrupt="raise"``, any damaged shard or sample; always, when no sample is usable.
+        ShardCorruptError: With ``on_corrupt="raise"``, any damaged shard or sample; always, when more than
+            ``max_unreadable`` of the samples (or all of them) cannot be used.
         ValueError: An inconsistent setting (message names it).
     """
 
@@ -106,7 +124,13 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         use_colors: bool = False,
         train_outputs: Collection[str] | None = None,
         verify_checksums: bool = False,
+        max_unreadable: float = 0.5,
+        log_skipped: bool = True,
     ) -> None:
+        if not 0.0 <= max_unreadable <= 1.0:
+            raise ValueError(f"max_unreadable must be a fraction in [0, 1], got {max_unreadable}")
+        self.max_unreadable = max_unreadable
+        self._log_skipped = log_skipped
         super().__init__(
             root,
             split,
@@ -128,6 +152,8 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         self._index_shards(verify_checksums)
         self._files: dict[int, IO[bytes]] = {}
         self._files_pid = os.getpid()
+        self._unreadable: dict[int, str] = {}
+        """Index → why it cannot be read, for the samples this process already failed to read."""
 
     # -- construction -----------------------------------------------------------------------------------------
 
@@ -139,7 +165,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
             scan = scan_shard(path, self.manifest.num_views)
             samples = list(scan.samples)
             reasons = [scan.problem] if scan.problem else []
-            bad_keys = list(scan.incomplete)
+            bad_keys = list(scan.incomplete) + _lost_keys(path, scan)
             if scan.incomplete:
                 reasons.append(f"{len(scan.incomplete)} sample(s) miss members (points.npy, json or views)")
             if verify_checksums and scan.problem is None and file_sha256(path) != entry.sha256:
@@ -176,11 +202,20 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
             report = "\n  ".join(str(s) for s in self.skipped)
             if self.on_corrupt == "raise":
                 raise ShardCorruptError(f"{self.root} split {self.split!r} has damaged shards:\n  {report}")
-            logger.warning("%s split %r: skipping damaged samples:\n  %s", self.root, self.split, report)
-        if not self._entries:
-            raise ShardCorruptError(
-                f"{self.root} split {self.split!r}: no readable sample in {len(self._shard_paths)} shard(s)"
-            )
+            self._check_mostly_readable()
+            if self._log_skipped:
+                logger.warning("%s split %r: skipping damaged samples:\n  %s", self.root, self.split, report)
+
+    def _check_mostly_readable(self) -> None:
+        listed = self.manifest.num_samples(self.split)
+        lost = sum(s.count for s in self.skipped)
+        if self._entries and lost <= self.max_unreadable * listed:
+            return
+        raise ShardCorruptError(
+            f"{self.root} split {self.split!r}: {lost} of {listed} samples cannot be used "
+            f"(more than {self.max_unreadable:.0%}), so the data is broken rather than damaged: "
+            f"{_diagnose(self.skipped)}; check it with `crossmost-data verify {self.root}`"
+        )
 
     # -- metadata ---------------------------------------------------------------------------------------------
 
@@ -219,9 +254,22 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for a dataset of {len(self)} samples")
         index = index % len(self)
+        try:
+            return self._read(index)
+        except ShardCorruptError as error:
+            if self.on_corrupt == "raise":
+                raise
+            return self._stand_in(index, str(error))
+
+    def _read(self, index: int) -> dict[str, Any]:
+        """Read, check and build sample ``index`` (:class:`ShardCorruptError` naming the shard, key and member)."""
+        known = self._unreadable.get(index)
+        if known is not None:
+            raise ShardCorruptError(known)
         entry = self._entries[index]
         path = self._shard_paths[entry.shard]
         location = entry.location
+        where = f"{self.root.name}/{path.name}: sample {entry.uid!r}"
         try:
             fd = self._fd(entry.shard)
             decoded = decode_sample(
@@ -230,13 +278,14 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
                     "json": read_span(fd, location.json),
                     "points.npy": read_span(fd, location.points),
                 },
-                source=str(path),
+                source=f"{self.root.name}/{path.name}",
             )
 
             def load_view(view: int) -> Image.Image:
-                return decode_view(
-                    read_span(fd, location.views[view]), source=f"{path}: sample {entry.uid!r} view {view}"
-                )
+                data = read_span(fd, location.views[view])
+                if location.view_names:
+                    check_member(decoded.meta, location.view_names[view], data, where=where)
+                return decode_view(data, source=f"{where} view {view}")
 
             return self.builder(
                 index=index,
@@ -246,8 +295,24 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
                 load_view=load_view,
                 epoch=self.epoch,
             )
-        except OSError as error:
-            raise ShardCorruptError(f"{path}: sample {entry.uid!r} cannot be read ({error})") from error
+        except ShardCorruptError as error:
+            self._unreadable[index] = str(error)
+            raise
+        except (OSError, ValueError) as error:  # a short read, or content the sample builder cannot use
+            self._unreadable[index] = f"{where} cannot be read ({error})"
+            raise ShardCorruptError(self._unreadable[index]) from error
+
+    def _stand_in(self, index: int, reason: str) -> dict[str, Any]:
+        """The next readable sample after ``index`` (in index order), marked as replacing the unreadable one."""
+        for step in range(1, len(self)):
+            try:
+                sample = self._read((index + step) % len(self))
+            except ShardCorruptError:
+                continue
+            sample["index"] = index
+            sample["replaces"] = reason
+            return sample
+        raise ShardCorruptError(f"{self.root} split {self.split!r}: no sample can be read (first failure: {reason})")
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -257,6 +322,33 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._files_pid = os.getpid()
+
+
+def _lost_keys(path: Path, scan: ShardScan) -> list[str]:
+    """Keys of the samples a damaged shard lost entirely (not even a member left), from the shard's record
+    (``<shard>.json``, written next to it at preparation); none when the shard is whole or has no record."""
+    if scan.problem is None:
+        return []
+    record = read_record(path.with_suffix(".json"))
+    if record is None:
+        return []
+    left_out = {item.uid for item in record.skipped}
+    present = {s.key for s in scan.samples} | set(scan.incomplete)
+    return [uid for uid in record.uids if uid not in left_out and uid not in present]
+
+
+def _diagnose(skipped: list[SkippedSamples]) -> str:
+    """What went wrong, in a few words: the most common kind of problem, with one example."""
+    reasons = [part for s in skipped for part in s.reason.split("; ")]
+    if not reasons:
+        return "no sample is readable"
+    labels = [r for r in reasons if "disagrees with class" in r or "is not in the manifest's class_names" in r]
+    if len(labels) * 2 > len(reasons):
+        return (
+            f"the labels stored in the samples disagree with manifest.json's class_names ({len(labels)} samples, "
+            f"e.g. {labels[0]}); was the manifest edited, or does it belong to another preparation?"
+        )
+    return f"e.g. {reasons[0]}"
 
 
 def _read_metas(path: Path, samples: list[IndexedSample]) -> list[dict[str, Any] | ValueError]:

@@ -24,12 +24,14 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class IndexedSample:
-    """The member spans of one complete sample."""
+    """The member spans of one complete sample (``view_names``: the member suffix of each view, e.g.
+    ``"view00.png"``)."""
 
     key: str
     points: Span
     json: Span
     views: tuple[Span, ...]
+    view_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -50,14 +52,15 @@ class ShardScan:
 
 
 def _complete(key: str, members: dict[str, Span], num_views: int) -> IndexedSample | None:
-    views: dict[int, Span] = {}
-    for suffix, span in members.items():
+    views: dict[int, str] = {}
+    for suffix in members:
         match = _VIEW_MEMBER.match(suffix)
         if match:
-            views[int(match.group(1))] = span
+            views[int(match.group(1))] = suffix
     if "points.npy" not in members or "json" not in members or any(i not in views for i in range(num_views)):
         return None
-    return IndexedSample(key, members["points.npy"], members["json"], tuple(views[i] for i in range(num_views)))
+    names = tuple(views[i] for i in range(num_views))
+    return IndexedSample(key, members["points.npy"], members["json"], tuple(members[n] for n in names), names)
 
 
 def _scan(path: Path, num_views: int) -> ShardScan:
@@ -87,7 +90,8 @@ def _scan(path: Path, num_views: int) -> ShardScan:
                 key, _, suffix = base.partition(".")
                 if member.offset_data + member.size > size:
                     problem = f"truncated inside member {member.name!r} (file has {size} bytes)"
-                    groups.append((key, {}))  # the sample is lost; make sure it is counted
+                    if not groups or groups[-1][0] != key:
+                        groups.append((key, {}))  # the sample is lost; make sure it is counted
                     break
                 if not groups or groups[-1][0] != key:
                     groups.append((key, {}))

@@ -24,8 +24,20 @@ from crossmost_data.loader.views import ViewPolicy, choose_view
 __all__ = ["EVAL_KEYS", "TRAIN_KEYS", "LoaderMode", "SampleBuilder", "resolve_label"]
 
 LoaderMode = Literal["train", "eval"]
-TRAIN_KEYS = ("index", "uid", "label", "image_weak", "image_strong", "image_mask", "points_weak", "points_strong")
-EVAL_KEYS = ("index", "uid", "label", "image", "points")
+TRAIN_KEYS = (
+    "index",
+    "uid",
+    "label",
+    "replaces",
+    "image_weak",
+    "image_strong",
+    "image_mask",
+    "points_weak",
+    "points_strong",
+)
+EVAL_KEYS = ("index", "uid", "label", "replaces", "image", "points")
+"""``replaces`` is ``""``, or, when this sample was read in place of an unreadable one, what that sample was and why
+it could not be read (see :class:`~crossmost_data.loader.ShardDataset`)."""
 
 
 class SampleBuilder:
@@ -42,9 +54,9 @@ class SampleBuilder:
         point_channels: 3 (xyz) or 6 (xyz + rgb; the stored layout must be xyzrgb).
         augment: Augmentation settings (training).
         seed: Run seed; with the epoch and the index it fixes every random choice.
-        train_outputs: Which of the training entries to build (``index``, ``uid`` and ``label`` always come);
-            ``None`` builds them all. Pre-training reads only the weak image (and the weak points), and skipping
-            the rest makes its loader several times cheaper.
+        train_outputs: Which of the training entries to build (``index``, ``uid``, ``label`` and ``replaces``
+            always come); ``None`` builds them all. Pre-training reads only the weak image (and the weak points),
+            and skipping the rest makes its loader several times cheaper.
 
     Raises:
         ValueError: An inconsistent setting; the message names it.
@@ -86,7 +98,7 @@ class SampleBuilder:
             raise ValueError(f"point_channels must be 3 or 6, got {point_channels}")
         if seed < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
-        optional = TRAIN_KEYS[3:]
+        optional = TRAIN_KEYS[4:]
         unknown = sorted(set(train_outputs or ()) - set(optional))
         if unknown:
             raise ValueError(f"train_outputs: unknown entries {unknown}; choose from {', '.join(optional)}")
@@ -154,7 +166,7 @@ class SampleBuilder:
             self.view_policy, self.num_views, self.fixed_view, sample_rng(self.seed, epoch, index, Stream.VIEW, repeat)
         )
         if self.mode == "eval":
-            sample: dict[str, Any] = {"index": index, "uid": uid, "label": label}
+            sample: dict[str, Any] = {"index": index, "uid": uid, "label": label, "replaces": ""}
             if self.view_policy == "all":
                 views = torch.stack([self.eval_image(load_view(v)) for v in range(self.num_views)])
                 sample["image"] = views[self.fixed_view].clone()
@@ -176,7 +188,8 @@ class SampleBuilder:
             "points_weak": lambda: torch.from_numpy(self.weak_points(cloud, rng(Stream.POINTS_WEAK))),
             "points_strong": lambda: torch.from_numpy(self.strong_points(cloud, rng(Stream.POINTS_STRONG))),
         }
-        return {"index": index, "uid": uid, "label": label, **{k: makers[k]() for k in self.train_outputs}}
+        always = {"index": index, "uid": uid, "label": label, "replaces": ""}
+        return {**always, **{k: makers[k]() for k in self.train_outputs}}
 
 
 def resolve_label(meta: dict[str, Any], class_names: list[str], *, where: str) -> int:

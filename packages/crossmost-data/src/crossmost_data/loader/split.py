@@ -12,7 +12,7 @@ import torch
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.sample import LoaderMode, SampleBuilder
 from crossmost_data.loader.views import ViewPolicy, available_views, default_view_policy
-from crossmost_data.manifest import Manifest
+from crossmost_data.manifest import MANIFEST_NAME, Manifest, ManifestError
 
 __all__ = ["OnCorrupt", "ShardSplit"]
 
@@ -33,7 +33,7 @@ class ShardSplit:
         train_outputs: As for :class:`~crossmost_data.loader.ShardDataset`.
 
     Raises:
-        ManifestError: The manifest is missing or invalid.
+        ManifestError: The manifest is missing or invalid, or its class list was edited after preparation.
         ValueError: An inconsistent setting (message names it).
     """
 
@@ -60,6 +60,9 @@ class ShardSplit:
         self.root = Path(root)
         self.split = split
         self.manifest = Manifest.read(self.root)
+        changed = self.manifest.class_names_problem()
+        if changed:
+            raise ManifestError(f"{self.root / MANIFEST_NAME}: {changed}")
         self._check_manifest()
         if use_colors and self.manifest.point_layout != "xyzrgb":
             raise ValueError(

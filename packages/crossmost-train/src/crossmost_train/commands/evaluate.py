@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossmost_train.commands import add_config_arguments, register_command
-from crossmost_train.commands._common import run_with_config
 from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.wiring import Components, build_accelerator, eval_loader
+from crossmost_train.unreadable import announce_left_out
+from crossmost_train.wiring import Components, build_accelerator, eval_loader, skipped_at_indexing
 
 
 def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:
@@ -45,6 +44,7 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
     classnames = parts.classnames(cfg)
     models = models_to_evaluate(cfg, run, parts, classnames)
     results: dict[str, dict[str, Any]] = {}
+    announced: set[str] = set()
     dataset = None
     for label, model in models.items():
         if list(getattr(model, "classnames", classnames)) != classnames:
@@ -61,9 +61,12 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
             joint_rule=cfg.eval.joint_rule,
             subsets=cfg.eval.subsets,
             subset_protocol=cfg.eval.subset_protocol,
+            progress=f"evaluate {label}" if cfg.run.progress_bar else None,
         )
         results[label] = scores
         accelerator.print(f"[crossmost] {label}: {score_line(scores, classnames)}")
+        if accelerator.is_main_process:
+            announce_left_out(scores["unreadable/samples"], announced)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
@@ -82,29 +85,22 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
             classnames=classnames,
             figures=figures,
             per_class_of=next(iter(results)),
+            unreadable=[
+                *skipped_at_indexing(dataset),
+                *dict.fromkeys(
+                    f"{cfg.data.eval_split}: {line}"
+                    for scores in results.values()
+                    for line in scores["unreadable/samples"]
+                ),
+            ],
         )
     accelerator.wait_for_everyone()
     return results
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, default_presets=("zeroshot",))
-    parser.add_argument(
-        "--run", default=None, help="a finished selftrain run folder: evaluate its last student and teacher"
-    )
-
-
-def _run(args: argparse.Namespace) -> int:
-    if args.run and not args.config:
-        saved = Path(args.run) / "config.yaml"
-        if saved.is_file():  # the run's own config, so class names, data and model match what it trained
-            args.config = [str(saved)]
-
-    def body(cfg: TrainConfig) -> int:
-        run_evaluate(cfg, run=args.run)
-        return 0
-
-    return run_with_config(args, body)
-
-
-register_command("evaluate", "accuracy of image, image*, point and joint predictions on a split", _add_arguments, _run)
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train evaluate`` on a resolved and checked config."""
+    if args.no_progress:
+        cfg.run.progress_bar = False
+    run_evaluate(cfg, run=args.run)
+    return 0

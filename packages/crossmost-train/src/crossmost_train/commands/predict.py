@@ -1,72 +1,111 @@
-"""``crossmost-train predict``: classify meshes, point clouds or images with a trained run or zero-shot."""
+"""``crossmost-train predict``: classify meshes, point clouds or images with a trained run or zero-shot (the
+arguments are declared in :mod:`crossmost_train.commands.builtin`)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from crossmost_train.commands import register_command
-from crossmost_train.commands._common import run_with_config
-from crossmost_train.config import ConfigError, TrainConfig
+from crossmost_train.config import ConfigError, TrainConfig, read_config
+from crossmost_train.predict import ModelInputs, collect_inputs, predict_files, write_predictions
+from crossmost_train.wiring import DataError, build_model
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("inputs", nargs="+", help="mesh, point-cloud or image files, or folders of them")
-    parser.add_argument("--classes", nargs="+", default=None, help="class names (zero-shot model built from them)")
-    parser.add_argument("--run", default=None, help="a finished selftrain run folder (its last student is used)")
-    parser.add_argument("--out", default="predictions", help="output folder (predictions.json, predictions.csv)")
-    parser.add_argument("--views", type=int, default=10, help="views made for meshes and point clouds")
-    parser.add_argument("-c", "--config", action="append", default=None, metavar="PRESET", help="config preset(s)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    parser.set_defaults(default_presets=["zeroshot"])
+def load_model(args: argparse.Namespace, cfg: TrainConfig) -> tuple[Any, list[str], list[str]]:
+    """The model to predict with, its class names, and notes for the console.
 
-
-def _run(args: argparse.Namespace) -> int:
-    def body(cfg: TrainConfig) -> int:
-        from crossmost_train.predict import collect_inputs, predict_objects, prepare_object, write_predictions
-
-        model: Any
-        if args.run:
-            from crossmost_models import CrossModalModel
-
-            folder = Path(args.run) / "model"
-            if not (folder / "config.json").is_file():
-                raise ConfigError(f"--run {args.run}: no model/ folder (is it a finished selftrain run?)")
-            model = CrossModalModel.from_pretrained(folder)
-            classnames = model.classnames
-        elif args.classes:
-            from crossmost_train.wiring import build_model
-
-            classnames = list(args.classes)
-            model = build_model(cfg, classnames)
-        else:
-            raise ConfigError("give --classes NAME ... (zero-shot) or --run RUN_FOLDER (a trained model)")
-        size = int(model.image_size[0])
-        num_points = cfg.data.num_points or int(model.config.num_points)
-        objects = [
-            prepare_object(p, num_points=num_points, image_size=size, num_views=args.views, seed=cfg.run.seed)
-            for p in collect_inputs(args.inputs)
-        ]
-        rows = predict_objects(model, objects, classnames, joint_rule=cfg.eval.joint_rule)
-        files = write_predictions(rows, args.out)
-        for row in rows:
-            best = row.get("joint") or row.get("image*") or row.get("point") or row["image"]
-            print(f"{row['path']}: {best['class']} ({best['probability']:.3f})")
-        print(f"wrote {', '.join(map(str, files))}")
-        return 0
+    ``--run``: the run's last student; with ``--classes`` other than its own, the classifier is rebuilt for them
+    from the text tower the model records (or ``--text-weights``). Otherwise a zero-shot model for ``--classes``.
+    """
+    if not args.run:
+        return build_model(cfg, list(args.classes)), list(args.classes), []
+    from crossmost_models import CrossModalModel, create_text_encoder
 
     try:
-        return run_with_config(args, body)
-    except (ValueError, json.JSONDecodeError) as err:
-        print(f"crossmost-train predict: error: {err}", flush=True)
-        return 1
+        model = CrossModalModel.from_pretrained(Path(args.run) / "model")
+    except (ValueError, FileNotFoundError) as error:
+        raise DataError(f"--run {args.run}: {error}") from None
+    if not args.classes or list(args.classes) == model.classnames:
+        return model, model.classnames, []
+    try:
+        model.set_classnames(list(args.classes), text_encoder=create_text_encoder(model, args.text_weights))
+    except ValueError as error:
+        raise ConfigError(f"--classes with --run {args.run}: {error} (--text-weights TAG_OR_FILE gives them)") from None
+    note = (
+        f"classifier rebuilt from the text tower for {len(args.classes)} classes (the run's self-trained classifier "
+        f"is for {', '.join(model.classnames[:5])}{', …' if len(model.classnames) > 5 else ''})"
+    )
+    return model, list(args.classes), [note]
 
 
-register_command(
-    "predict", "predict classes of meshes, point clouds or images (files or folders)", _add_arguments, _run
-)
+def training_config(args: argparse.Namespace, cfg: TrainConfig) -> TrainConfig:
+    """The config the model was trained with: the run's ``config.yaml`` with ``--run``, else the resolved one."""
+    saved = Path(args.run) / "config.yaml" if args.run else None
+    return read_config(saved) if saved is not None and saved.is_file() else cfg
+
+
+def input_recipe(args: argparse.Namespace, cfg: TrainConfig, model: Any) -> tuple[Any, str | None]:
+    """How inputs are prepared: as the training data of the run (or of ``data.root``) was, from its manifest, with
+    the command's overrides; defaults (y up, the model's point count, 10 rendered views) when there is none. Also
+    returns a note when the training data is named but not here."""
+    from crossmost_data.manifest import Manifest
+    from crossmost_data.recipe import default_recipe, recipe_from_manifest
+
+    root = training_config(args, cfg).data.root
+    recipe, note = None, None
+    if root and (Path(root) / "manifest.json").is_file():
+        try:
+            recipe = recipe_from_manifest(Manifest.read(root), Path(root) / "manifest.json")
+        except ValueError as error:
+            note = f"{root}/manifest.json cannot be read ({error}): inputs prepared with defaults"
+    elif root:
+        note = f"the training data {root} is not here: inputs prepared with defaults"
+    if recipe is None:
+        points = cfg.data.num_points or int(model.config.num_points)
+        recipe = default_recipe(points=points, image_size=int(model.image_size[0]))
+    recipe = recipe.replace(up_axis=args.up_axis, points=args.points, views=args.views, view_source=args.view_source)
+    return recipe, note
+
+
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train predict`` on a resolved and checked config."""
+    files, skipped = collect_inputs(args.inputs)
+    if not files:
+        listed = "; ".join(f"{s.path}: {s.reason}" for s in skipped)
+        raise ConfigError(f"nothing to predict: {listed}")
+    model, classnames, notes = load_model(args, cfg)
+    run_cfg = (
+        read_config(Path(args.run) / "config.yaml") if args.run and (Path(args.run) / "config.yaml").is_file() else cfg
+    )
+    recipe, note = input_recipe(args, cfg, model)
+    for line in [*notes, *([note] if note else [])]:
+        print(f"[crossmost] {line}")
+    print(f"[crossmost] inputs prepared as {recipe.origin}: {recipe.describe()}")
+    inputs = ModelInputs(
+        image_size=int(model.image_size[0]),
+        num_points=run_cfg.data.num_points or int(model.config.num_points),
+        point_channels=int(dict(model.config.point).get("in_channels", 3)),
+        eval_view=run_cfg.data.eval_view,
+    )
+    rows, bad = predict_files(
+        model,
+        files,
+        recipe,
+        inputs,
+        classnames,
+        joint_rule=cfg.eval.joint_rule,
+        seed=cfg.run.seed,
+        progress=not args.no_progress,
+    )
+    skipped += bad
+    written = write_predictions(rows, skipped, args.out)
+    for row in rows:
+        best = row.get("joint") or row.get("image*") or row.get("point") or row["image"]
+        print(f"{row['path']}: {best['class']} ({best['probability']:.3f})")
+    if skipped:
+        print(f"skipped {len(skipped)} of {len(rows) + len(skipped)} inputs:")
+        for item in skipped:
+            print(f"  {item.path}: {item.reason}")
+    print(f"wrote {', '.join(map(str, written))}")
+    return 0 if rows else 1

@@ -10,9 +10,7 @@ from typing import Any
 
 import torch
 
-from crossmost_train.checkpoint import TrainingProgress, check_architecture, resolve_resume
-from crossmost_train.commands import add_config_arguments, register_command
-from crossmost_train.commands._common import run_with_config
+from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.evaluation import evaluate_model
@@ -21,6 +19,7 @@ from crossmost_train.optim import build_adamw, build_param_groups, build_schedul
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.selftrain import SelfTrainer, train_loop
+from crossmost_train.unreadable import UnreadableSamples, announce_left_out
 from crossmost_train.wiring import (
     Components,
     build_accelerator,
@@ -30,6 +29,7 @@ from crossmost_train.wiring import (
     image_num_layers,
     layer_id_fn,
     per_device_batch,
+    skipped_at_indexing,
     train_loader,
 )
 
@@ -44,8 +44,9 @@ def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
 
 
 def scalar_scores(scores: dict[str, Any]) -> dict[str, Any]:
-    """The scalar entries of ``score_predictions`` (no per-class lists, confusion matrices or prediction counts)."""
-    return {k: v for k, v in scores.items() if not k.startswith(("per_class/", "confusion/", "counts/predicted/"))}
+    """The scalar entries of ``score_predictions`` (no per-class lists, confusion matrices, prediction counts or
+    names of unreadable samples)."""
+    return {k: v for k, v in scores.items() if not isinstance(v, (list, tuple, dict))}
 
 
 def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
@@ -65,10 +66,13 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
     """
     from accelerate import PartialState
-    from accelerate.utils import set_seed
+    from accelerate.utils import parse_flag_from_env, set_seed
 
     run_dir = Path(cfg.run.output_dir)
-    batch_size, accum = per_device_batch(cfg, PartialState().num_processes)
+    # The first state built decides: honour `--cpu` (ACCELERATE_USE_CPU) as the Accelerator would, or several CPU
+    # processes would each run alone.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    batch_size, accum = per_device_batch(cfg, state.num_processes)
     cfg.optim.grad_accum_steps = accum
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
@@ -118,15 +122,14 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         model = torch.compile(model)  # type: ignore[assignment]
     model, optimizer = accelerator.prepare(model, optimizer)
     progress = TrainingProgress()
-    accelerator.register_for_checkpointing(teacher, scheduler, progress)
     if accelerator.trackers is not None and cfg.run.trackers:
         accelerator.init_trackers("crossmost", config=_flat_hparams(cfg))
     log = MetricsLog(run_dir, accelerator)
     resume_from = resolve_resume(run_dir, cfg.run.resume)
     student: Any = accelerator.unwrap_model(model)
     if resume_from is not None:
-        check_architecture(resume_from, student)
-        accelerator.load_state(str(resume_from))
+        state = RunState(student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler)
+        load_checkpoint(accelerator, resume_from, state)
         log.truncate_after(progress.global_step)
         accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
     else:
@@ -141,15 +144,20 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         "subset_protocol": cfg.eval.subset_protocol,
     }
 
+    announced: set[str] = set()
+
     def evaluate(label: str) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
         models = {"student": student}
         if cfg.eval.evaluate_teacher:
             models["teacher"] = teacher.module
         for name, m in models.items():
-            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, **eval_kwargs)  # type: ignore[arg-type]
+            bar = f"evaluate {name} ({label})" if cfg.run.progress_bar else None
+            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, progress=bar, **eval_kwargs)  # type: ignore[arg-type]
             results[name] = scores
             log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
+            if accelerator.is_main_process:
+                announce_left_out(scores["unreadable/samples"], announced)
         accelerator.print(f"[crossmost] {label}: {score_line(results['student'], classnames)}")
         return results
 
@@ -157,6 +165,8 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         zero_shot = evaluate("initial model (zero-shot)")
         if accelerator.is_main_process:
             (run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
+    split_size = len(train_ds)  # type: ignore[arg-type]
+    unreadable = UnreadableSamples(accelerator, log, split_size=split_size, max_fraction=cfg.data.max_unreadable)
     completed = train_loop(
         trainer,
         loader=loader,
@@ -167,26 +177,39 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         run_dir=run_dir,
         log=log,
         evaluate=evaluate,
+        unreadable=unreadable,
     )
     if not completed:
         accelerator.print(f"[crossmost] stopped after step {progress.global_step} (run.stop_after_steps)")
         accelerator.end_training()
         return {}
     final = evaluate("final model (last step)")
+    damaged = [
+        *skipped_at_indexing(train_ds, eval_ds),
+        *(f"{cfg.data.train_split}: {line}" for line in unreadable.gather()),
+        *(f"{cfg.data.eval_split}: {line}" for line in final["student"].get("unreadable/samples", [])),
+    ]
     if accelerator.is_main_process:
         student.save_pretrained(run_dir / "model")
         teacher_model: Any = teacher.module
         teacher_model.save_pretrained(run_dir / "teacher")
-        finish_run_folder(run_dir, cfg, classnames, final, progress)
+        finish_run_folder(run_dir, cfg, classnames, final, progress, unreadable=damaged)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 
 
 def finish_run_folder(
-    run_dir: Path, cfg: TrainConfig, classnames: list[str], final: dict[str, dict[str, Any]], progress: Any
+    run_dir: Path,
+    cfg: TrainConfig,
+    classnames: list[str],
+    final: dict[str, dict[str, Any]],
+    progress: Any,
+    *,
+    unreadable: list[str] | None = None,
 ) -> None:
-    """``results.json``, plots, confusion matrices and ``report.md`` (main process)."""
+    """``results.json``, plots, confusion matrices and ``report.md`` (main process); ``unreadable`` lists the
+    samples the run could not read."""
     results: dict[str, dict[str, Any]] = {}
     zero_path = run_dir / "zero_shot.json"
     if zero_path.is_file():
@@ -215,19 +238,11 @@ def finish_run_folder(
         },
         figures=figures,
         per_class_of="self-trained student (last step)",
+        unreadable=unreadable or [],
     )
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, default_presets=("crossmost",))
-
-
-def _run(args: argparse.Namespace) -> int:
-    def body(cfg: TrainConfig) -> int:
-        run_selftrain(cfg)
-        return 0
-
-    return run_with_config(args, body)
-
-
-register_command("selftrain", "self-train image and point branches with joint pseudo-labels", _add_arguments, _run)
+def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
+    """``crossmost-train selftrain`` on a resolved and checked config."""
+    run_selftrain(cfg)
+    return 0

@@ -1,9 +1,10 @@
 """Typed configuration, presets and overrides."""
 
-from crossmost_train.config.loading import ConfigError as ConfigError
+from crossmost_train.config.errors import ConfigError as ConfigError
 from crossmost_train.config.loading import apply_override as apply_override
 from crossmost_train.config.loading import apply_section as apply_section
 from crossmost_train.config.loading import config_from_dict as config_from_dict
+from crossmost_train.config.loading import config_keys as config_keys
 from crossmost_train.config.loading import config_to_dict as config_to_dict
 from crossmost_train.config.loading import list_presets as list_presets
 from crossmost_train.config.loading import load_config as load_config

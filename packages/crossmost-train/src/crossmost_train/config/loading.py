@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -20,12 +20,10 @@ from typing import Any, TypeVar, get_args, get_origin
 
 import yaml
 
+from crossmost_train.config.bounds import check_bounds
+from crossmost_train.config.errors import ConfigError
 from crossmost_train.config.schema import TrainConfig
-
-
-class ConfigError(ValueError):
-    """A preset, a YAML file or an override does not fit the configuration schema."""
-
+from crossmost_train.config.yaml_text import parse_yaml
 
 _Section = TypeVar("_Section")
 
@@ -56,8 +54,7 @@ def _read_preset(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
     key = str(path.resolve())
     if key in seen:
         raise ConfigError(f"preset {name!r} includes itself through 'base'")
-    with path.open() as f:
-        data = yaml.safe_load(f) or {}
+    data = _read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a preset must be a mapping, got {type(data).__name__}")
     bases = data.pop("base", [])
@@ -66,6 +63,14 @@ def _read_preset(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         _deep_update(merged, _read_preset(base, (*seen, key)))
     _deep_update(merged, data)
     return merged
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {path}: {error}") from None
+    return parse_yaml(text, source=str(path))
 
 
 def _deep_update(target: dict[str, Any], update: Mapping[str, Any]) -> None:
@@ -90,6 +95,11 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
         else:
             keys.append(f"{prefix}{f.name}")
     return keys
+
+
+def config_keys() -> list[str]:
+    """Every dotted key of :class:`TrainConfig` that takes a value (``schedule.epochs``, ``model.name``, …)."""
+    return _all_keys(TrainConfig)
 
 
 def _unknown_key(key: str, section: type = TrainConfig, prefix: str = "") -> ConfigError:
@@ -142,9 +152,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -168,6 +181,20 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
+
+
+def _coerce_field(obj: Any, name: str, value: Any, key: str) -> Any:
+    """``value`` coerced to the type of field ``name`` of ``obj`` and checked against its declared bounds."""
+    tp = typing.get_type_hints(type(obj))[name]
+    coerced = coerce(value, tp, key)
+    problem = check_bounds(_field(obj, name).metadata, coerced, key)
+    if problem:
+        raise ConfigError(problem)
+    return coerced
+
+
+def _field(obj: Any, name: str) -> dataclasses.Field[Any]:
+    return next(f for f in dataclasses.fields(obj) if f.name == name)
 
 
 def _updated(obj: Any, changes: Mapping[str, Any], where: str) -> Any:
@@ -197,7 +224,7 @@ def _apply_mapping(obj: Any, data: Mapping[str, Any], prefix: str = "") -> Any:
                 raise ConfigError(f"{key}: expected a mapping of {', '.join(_field_names(tp))}")  # type: ignore[arg-type]
             changes[k] = _apply_mapping(getattr(obj, k), v, f"{key}.")
         else:
-            changes[k] = coerce(v, tp, key)
+            changes[k] = _coerce_field(obj, k, v, key)
     return _updated(obj, changes, prefix.rstrip(".") or "config")
 
 
@@ -214,8 +241,8 @@ def _parse_value(raw: str, tp: Any) -> Any:
     if tp is str:
         return raw
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = parse_yaml(raw, source=f"override value {raw!r}") if raw.strip() else ""
+    except ConfigError:
         return raw
     if get_origin(tp) is typing.Literal and value not in get_args(tp):
         return raw
@@ -242,7 +269,7 @@ def _override(obj: Any, parts: list[str], raw: str, key: str) -> Any:
         tp = typing.get_type_hints(type(obj))[part]
         if dataclasses.is_dataclass(tp):
             raise ConfigError(f"{key} is a section; set one of its fields, e.g. {key}.{_field_names(tp)[0]}")  # type: ignore[arg-type]
-        value = coerce(_parse_value(raw, tp), tp, key)
+        value = _coerce_field(obj, part, _parse_value(raw, tp), key)
     return _updated(obj, {part: value}, key)
 
 
@@ -279,18 +306,15 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> None:
-    """Write the resolved config as YAML, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    """Write the resolved config as YAML, atomically (with the permissions a plain ``open`` gives)."""
+    from crossmost_data.manifest import write_text_atomic  # imported here: reading a config loads no numpy
+
+    write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
 def read_config(path: str | os.PathLike[str]) -> TrainConfig:
     """Read a ``config.yaml`` written by :func:`save_config`."""
-    with Path(path).open() as f:
-        data = yaml.safe_load(f) or {}
+    data = _read_yaml(Path(path)) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping, got {type(data).__name__}")
     return config_from_dict(data)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from crossmost_losses import ObjectiveConfig as LossObjectiveConfig
+from crossmost_train.config.bounds import within
 
 
 @dataclass
@@ -22,15 +23,15 @@ class DataConfig:
     """Folder of a prepared dataset (``manifest.json`` plus shards), made by ``crossmost-data render/synth``."""
     train_split: str = "train"
     eval_split: str = "test"
-    views_per_object: int = 0
+    views_per_object: int = field(default=0, metadata=within(0))
     """Use only the first k rendered views of each object (the paper's Table 5 ablation); 0 uses all of them."""
-    eval_view: int = 0
+    eval_view: int = field(default=0, metadata=within(0))
     """Index of the fixed view scored by the single-view ``image`` accuracy."""
-    num_points: int = 0
+    num_points: int = field(default=0, metadata=within(0))
     """Points per cloud fed to the model; 0 takes the model config's ``num_points``."""
-    image_mask_ratio: float = 0.3
+    image_mask_ratio: float = field(default=0.3, metadata=within(0, 1))
     """Fraction of image mask blocks masked for the student (MIM)."""
-    mask_block_patches: int = 2
+    mask_block_patches: int = field(default=2, metadata=within(1))
     """Side of an image mask block in ViT patches (2 × 16 px = the authors' 32-pixel blocks)."""
     image_augment: dict[str, Any] = field(default_factory=dict)
     """Fields of ``crossmost_data.loader.ImageAugmentConfig`` to change for training (e.g. ``strong_scale``,
@@ -40,8 +41,11 @@ class DataConfig:
     ``translate``, ``dropout_max``); empty keeps the official pipelines, which were made for 8192-point clouds."""
     on_corrupt: Literal["skip", "raise"] = "skip"
     """A damaged sample in a shard is skipped (logged, listed) or stops the run."""
-    num_workers: int = 2
-    seed: int = 0
+    max_unreadable: float = field(default=0.5, metadata=within(0, 1))
+    """The share of a split that may be unreadable (and skipped) before the run stops with one message: beyond it
+    the data is broken rather than damaged."""
+    num_workers: int = field(default=2, metadata=within(0))
+    seed: int = field(default=0, metadata=within(0))
     """Seed of the per-sample view choice and augmentations (a function of seed, epoch and index)."""
 
 
@@ -56,13 +60,23 @@ class ModelConfig:
     open_clip checkpoint for the CLIP towers; empty: random towers (tests)."""
     point_pretrained: str = ""
     """A ULIP / Point-BERT / Cross-MoST checkpoint for the point branch (loaded strictly); empty: none."""
+    require_pretrained: bool = True
+    """``selftrain``, ``evaluate`` and ``predict`` refuse to start when ``pretrained`` (or, with
+    ``init_point_encoder``, ``point_pretrained``) is empty and ``pretrained`` is not a saved model: random towers
+    score chance. The tiny presets set it to false."""
     classnames: list[str] = field(default_factory=list)
     """Class names of the classifier; empty takes them from the dataset manifest (they must agree when both given)."""
     templates: str = "paper"
     """Prompt templates initialising the classifier: ``paper`` (2 templates), ``modelnet40_64`` (the authors' code),
     or a path to a JSON list."""
+    point_tokenizer_pretrained: str = ""
+    """A checkpoint whose mini-PointNet tokenizer alone is loaded into the point tower (Point-BERT's ``dVAE.pth``, a
+    Point-BERT, ULIP or Cross-MoST checkpoint, or a crossmost model); every other weight stays as built."""
     init_point_encoder: bool = True
-    """False is the paper's "Init ✗" ablation: the point tower starts from random weights instead of ``pretrained``."""
+    """False is the paper's "Init ✗" ablation (Table 3): the point tower (transformer, tokens, positions, both point
+    projections and the MPM head) starts from random weights instead of ``point_pretrained``, while its pre-trained
+    tokenizer stays, as in the authors' code: the one of ``point_tokenizer_pretrained`` when set, else that of
+    ``point_pretrained``, else the one the model was built or loaded with."""
     freeze_point_tokenizer: bool = True
     """The mini-PointNet tokenizer never trains (spec §1.1) and is left out of the optimiser."""
     freeze_tokenizer_batchnorm: bool = True
@@ -80,9 +94,9 @@ class ObjectiveConfig(LossObjectiveConfig):
     overrides replace it, and its values are checked when they are set."""
 
     image_threshold: float = 0.80
-    """Image threshold of the ``independent`` strategy (the baseline)."""
+    """Image threshold of the ``independent`` strategy (the baseline) and of the ``image`` strategy."""
     point_threshold: float = 0.82
-    """Point threshold of the ``independent`` strategy (the baseline)."""
+    """Point threshold of the ``independent`` strategy (the baseline) and of the ``point`` strategy."""
     gather_alignment: bool = True
     """InfoNCE negatives from every process, so the objective is the one of the global batch for any number of
     processes (the authors' code: per-GPU negatives)."""
@@ -109,24 +123,24 @@ class ObjectiveConfig(LossObjectiveConfig):
 class OptimConfig:
     """AdamW with layer-wise lr decay, batch-scaled learning rate, optional clipping."""
 
-    base_lr: float = 2e-5
+    base_lr: float = field(default=2e-5, metadata=within(0, 1))
     """Learning rate per 256 samples: lr = base_lr × global_batch_size / 256."""
-    min_lr: float = 1e-6
+    min_lr: float = field(default=1e-6, metadata=within(0, 1))
     """Cosine floor per 256 samples (scaled like ``base_lr``)."""
-    global_batch_size: int = 512
+    global_batch_size: int = field(default=512, metadata=within(1))
     """Declared global batch: batch_size_per_device × grad_accum_steps × processes must equal it."""
-    batch_size_per_device: int = 0
+    batch_size_per_device: int = field(default=0, metadata=within(0))
     """Samples per process and micro-step; 0 derives it from the global batch."""
-    grad_accum_steps: int = 1
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    layer_decay: float = 0.65
+    grad_accum_steps: int = field(default=1, metadata=within(1))
+    weight_decay: float = field(default=0.05, metadata=within(0))
+    betas: tuple[float, float] = field(default=(0.9, 0.999), metadata=within(0, 1))
+    eps: float = field(default=1e-8, metadata=within(0, low_open=True))
+    layer_decay: float = field(default=0.65, metadata=within(0, 1, low_open=True))
     """ViT layer-wise lr decay: a parameter of layer ``i`` (of L+1) gets scale layer_decay^(L+1−i)."""
     decay_logit_scale: bool = False
     """Apply weight decay to the 0-D ``logit_scale``. The authors' code did (only exactly 1-D tensors were exempt),
     which pulls the classifier temperature towards 1; off by default."""
-    grad_clip: float = 0.0
+    grad_clip: float = field(default=0.0, metadata=within(0))
     """Clip the global gradient norm to this value; 0 disables (the authors' code never clipped)."""
     fused: bool = True
     """Use the fused AdamW kernel where the device supports it (foreach otherwise)."""
@@ -136,11 +150,11 @@ class OptimConfig:
 class ScheduleConfig:
     """Length of training and the learning-rate schedule."""
 
-    epochs: float = 200.0
-    max_steps: int = 0
+    epochs: float = field(default=200.0, metadata=within(0, low_open=True))
+    max_steps: int = field(default=0, metadata=within(0))
     """Total optimiser steps of the schedule; 0 derives it from ``epochs``."""
-    warmup_epochs: float = 1.0
-    warmup_steps: int = -1
+    warmup_epochs: float = field(default=1.0, metadata=within(0))
+    warmup_steps: int = field(default=-1, metadata=within(-1))
     """Linear-warmup steps; -1 derives them from ``warmup_epochs``."""
 
 
@@ -148,9 +162,9 @@ class ScheduleConfig:
 class EmaConfig:
     """The EMA teacher (DESIGN.md §5)."""
 
-    momentum_start: float = 0.99
-    momentum_end: float = 0.9998
-    warmup_steps: int = 400
+    momentum_start: float = field(default=0.99, metadata=within(0, 1))
+    momentum_end: float = field(default=0.9998, metadata=within(0, 1))
+    warmup_steps: int = field(default=400, metadata=within(0))
     """μ(step) = start + (end − start) · min(1, step / warmup_steps)."""
     buffers: Literal["average", "copy"] = "average"
     """Floating buffers (BatchNorm statistics) are averaged like parameters (as the authors' code did) or copied
@@ -162,20 +176,20 @@ class RunConfig:
     """Run folder, precision, checkpoints, logging."""
 
     output_dir: str = "runs/crossmost"
-    seed: int = 0
+    seed: int = field(default=0, metadata=within(0))
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """``auto``: bf16 autocast on CUDA, full precision on CPU."""
     compile: bool = False
     """Wrap the student in ``torch.compile``."""
-    checkpoint_every: int = 500
+    checkpoint_every: int = field(default=500, metadata=within(0))
     """Save a resumable checkpoint every N optimiser steps (and always at the end); 0 saves only at the end."""
-    keep_last: int = 2
+    keep_last: int = field(default=2, metadata=within(1))
     resume: str = "auto"
     """``auto`` resumes from the newest checkpoint in the run folder, ``never`` starts fresh, or a checkpoint path."""
-    stop_after_steps: int = 0
+    stop_after_steps: int = field(default=0, metadata=within(0))
     """Stop (with a checkpoint) after this many optimiser steps without changing the schedule; 0 runs to the end."""
-    log_every: int = 10
-    eval_every_epochs: int = 0
+    log_every: int = field(default=10, metadata=within(1))
+    eval_every_epochs: int = field(default=0, metadata=within(0))
     """Evaluate every N epochs for the curves (never used to select a model); 0 evaluates only at the end."""
     progress_bar: bool = True
     trackers: list[str] = field(default_factory=lambda: ["tensorboard"])
@@ -187,7 +201,7 @@ class RunConfig:
 class EvalConfig:
     """Evaluation protocol (DESIGN.md §5)."""
 
-    batch_size: int = 64
+    batch_size: int = field(default=64, metadata=within(1))
     joint_rule: Literal["probability", "logit"] = "probability"
     """``joint`` combines image* and point by the mean of their softmax probabilities, or of their logits."""
     subsets: Literal["auto", "none", "modelnet40"] = "auto"
@@ -224,18 +238,18 @@ class PretrainConfig:
     class names, where two objects of one class share their caption."""
     learnable_logit_scale: bool = False
     """ULIP: logits are ``logit_scale``·cosine (False) or exp(learnable scale) · cosine."""
-    logit_scale: float = 100.0
+    logit_scale: float = field(default=100.0, metadata=within(0, low_open=True))
     """ULIP: the (initial) logit scale; 100 matches the temperature CLIP ViT-B/16 learned. Towers pre-trained with
     another temperature (``pretrain --task clip`` of tiny towers) want their own, so that the point and image
     branches share one calibrated classifier."""
-    base_lr: float = 5e-4
+    base_lr: float = field(default=5e-4, metadata=within(0, 1))
     """Learning rate (not batch-scaled; the authors' ULIP run used 5e-4)."""
-    min_lr: float = 1e-5
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.98)
-    batch_size_per_device: int = 64
-    epochs: float = 300.0
-    warmup_epochs: float = 1.0
+    min_lr: float = field(default=1e-5, metadata=within(0, 1))
+    weight_decay: float = field(default=0.1, metadata=within(0))
+    betas: tuple[float, float] = field(default=(0.9, 0.98), metadata=within(0, 1))
+    batch_size_per_device: int = field(default=64, metadata=within(1))
+    epochs: float = field(default=300.0, metadata=within(0, low_open=True))
+    warmup_epochs: float = field(default=1.0, metadata=within(0))
 
 
 @dataclass

@@ -206,11 +206,14 @@ class StageRunner:
 
     def pretrain_clip(self, presets: Sequence[str], overrides: Sequence[str]) -> Path:
         """``crossmost-train pretrain --task clip``; returns the open_clip state-dict file."""
+        from crossmost_models.clip import random_towers_expected
         from crossmost_train.pretrain import pretrain_clip
 
-        result = self.train_stage(
-            "pretrain clip", "pretrain --task clip", presets, overrides, lambda cfg: {"path": str(pretrain_clip(cfg))}
-        )
+        def body(cfg: TrainConfig) -> dict[str, Any]:
+            with random_towers_expected():  # the demo trains these towers from scratch: random is intended
+                return {"path": str(pretrain_clip(cfg))}
+
+        result = self.train_stage("pretrain clip", "pretrain --task clip", presets, overrides, body)
         return Path(result["path"])
 
     def pretrain_ulip(self, presets: Sequence[str], overrides: Sequence[str]) -> Path:

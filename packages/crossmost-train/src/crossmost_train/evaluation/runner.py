@@ -12,7 +12,7 @@ Branches (DESIGN.md §5):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,29 @@ BRANCHES = ("image", "image*", "point", "joint")
 
 @dataclass
 class Predictions:
-    """Per-sample outputs of one model over one evaluation set (rows ordered by dataset index after gathering)."""
+    """Per-sample outputs of one model over one evaluation set (rows ordered by dataset index after gathering).
+
+    ``readable`` is False for a row whose sample could not be read (the loader put the next readable sample in its
+    place); ``unreadable`` names those samples and why.
+    """
 
     indices: Tensor
     labels: Tensor
     embeddings: dict[str, Tensor] = field(default_factory=dict)
     logits: dict[str, Tensor] = field(default_factory=dict)
+    readable: Tensor | None = None
+    unreadable: list[str] = field(default_factory=list)
+
+    def select(self, rows: Tensor) -> Predictions:
+        """The rows where the bool mask ``rows`` is True."""
+        return Predictions(
+            indices=self.indices[rows],
+            labels=self.labels[rows],
+            embeddings={k: v[rows] for k, v in self.embeddings.items()},
+            logits={k: v[rows] for k, v in self.logits.items()},
+            readable=None if self.readable is None else self.readable[rows],
+            unreadable=list(self.unreadable),
+        )
 
 
 def combine_joint(image_logits: Tensor, point_logits: Tensor, rule: str) -> Tensor:
@@ -69,6 +86,7 @@ def predict_batches(
     was_training = model.training
     model.eval()
     parts: dict[str, list[Tensor]] = {}
+    unreadable: list[str] = []
 
     def add(key: str, value: Tensor) -> None:
         parts.setdefault(key, []).append(value.detach().float().cpu())
@@ -96,6 +114,9 @@ def predict_batches(
         logits["joint"] = combine_joint(logits["image*"], logits["point"], joint_rule)
         add("index", torch.as_tensor(batch["index"]).long())
         add("label", torch.as_tensor(batch["label"]).long())
+        replaces = list(batch.get("replaces", [""] * len(batch["index"])))
+        add("readable", torch.tensor([not text for text in replaces]))
+        unreadable += [text for text in replaces if text]
         for name, emb in (("image", image), ("image*", image_star), ("point", point)):
             add(f"emb/{name}", emb)
         for name, value in logits.items():
@@ -109,6 +130,8 @@ def predict_batches(
         labels=cat["label"].long(),
         embeddings={k[4:]: v for k, v in cat.items() if k.startswith("emb/")},
         logits={k[7:]: v for k, v in cat.items() if k.startswith("logits/")},
+        readable=cat["readable"].bool(),
+        unreadable=unreadable,
     )
 
 
@@ -135,11 +158,19 @@ def gather_predictions(accelerator: Any, local: Predictions, expected: int) -> P
             f"evaluation covered {indices.numel()} rows ({torch.unique(indices).numel()} distinct samples) "
             f"of a {expected}-sample set: each sample must be scored exactly once"
         )
+    readable = local.readable if local.readable is not None else torch.ones(local.indices.shape[0], dtype=torch.bool)
+    unreadable = list(local.unreadable)
+    if accelerator.num_processes > 1:
+        from accelerate.utils import gather_object
+
+        unreadable = list(gather_object(unreadable))
     return Predictions(
         indices=indices,
         labels=_gather_rows(accelerator, local.labels, sizes)[order],
         embeddings={k: _gather_rows(accelerator, v, sizes)[order] for k, v in local.embeddings.items()},
         logits={k: _gather_rows(accelerator, v, sizes)[order] for k, v in local.logits.items()},
+        readable=_gather_rows(accelerator, readable.to(torch.uint8), sizes)[order].bool(),
+        unreadable=sorted(set(unreadable)),
     )
 
 
@@ -185,15 +216,32 @@ def evaluate_model(
     joint_rule: str = "probability",
     subsets: str = "auto",
     subset_protocol: str = "forty-way",
+    progress: str | None = None,
 ) -> tuple[dict[str, Any], Predictions]:
-    """Predict this process's part, gather every part exactly once, and score (same result on every process)."""
+    """Predict this process's part, gather every part exactly once, and score (same result on every process).
+
+    ``progress`` names a progress bar over this process's batches, shown on the main process (``None``: none).
+    Samples the loader could not read are left out of the scores: ``counts/unreadable`` says how many, and
+    ``unreadable/samples`` names them (shard, key and reason).
+    """
+    batches: Iterable[dict[str, Any]] = loader
+    if progress is not None and accelerator.is_main_process:
+        from tqdm.auto import tqdm
+
+        total = len(loader) if isinstance(loader, Sized) else None
+        batches = tqdm(loader, desc=progress, total=total, unit="batch", dynamic_ncols=True, leave=False)
     local = predict_batches(
         model,
-        loader,
+        batches,
         device=accelerator.device,
         eval_view=eval_view,
         joint_rule=joint_rule,
         autocast=accelerator.autocast,
     )
     preds = gather_predictions(accelerator, local, num_samples)
-    return score_predictions(preds, classnames, subsets=subsets, subset_protocol=subset_protocol), preds
+    readable = preds.readable if preds.readable is not None else torch.ones_like(preds.indices, dtype=torch.bool)
+    scored = preds if bool(readable.all()) else preds.select(readable)
+    scores = score_predictions(scored, classnames, subsets=subsets, subset_protocol=subset_protocol)
+    scores["counts/unreadable"] = int((~readable).sum())
+    scores["unreadable/samples"] = list(preds.unreadable)
+    return scores, preds
