@@ -41,10 +41,15 @@ def test_quick_demo_runs_end_to_end_and_reruns_from_the_cache(
     test_objects = 14 * round(target.objects_per_class * target.options["test_fraction"])
     assert all(seed[m]["num_samples"] == test_objects for m in METHODS[1:])
 
-    # The orderings that held in every seed at this scale, with the margins they held by.
-    assert seed["zero-shot"]["point"] < seed["zero-shot (source)"]["point"] - 20
-    assert seed["zero-shot"]["image*"] < seed["zero-shot (source)"]["image*"] - 5
-    assert seed["Cross-MoST"]["point"] > seed["zero-shot"]["point"] + 3
+    # The orderings that held in every seed of `demo --quick --seeds 5`, each with about half the smallest margin
+    # it held by there (in brackets), so that float differences between machines do not flip them.
+    zero_shot, baseline, cross_most = seed["zero-shot"], seed["baseline self-training"], seed["Cross-MoST"]
+    assert zero_shot["point"] < seed["zero-shot (source)"]["point"] - 20  # the shift (41.1)
+    assert zero_shot["image*"] < seed["zero-shot (source)"]["image*"] - 9  # (18.5)
+    assert baseline["point"] > zero_shot["point"] + 5  # (10.1)
+    assert cross_most["point"] > zero_shot["point"] + 10  # (19.6)
+    assert cross_most["point"] > baseline["point"] + 2  # (4.8)
+    assert cross_most["joint"] > zero_shot["joint"] + 3  # (6.0)
     checks = {c["claim"]: c for c in results["checks"]}
     assert len(checks) == 9
     assert all(c["seeds"] == 1 for c in checks.values())
