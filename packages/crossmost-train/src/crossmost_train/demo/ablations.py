@@ -11,11 +11,13 @@ objects, so cross-modal pseudo-labels have little to exchange.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from crossmost_train.demo.scale import DemoScale
+from crossmost_train.demo.selftraining import selftrain_runs
 from crossmost_train.demo.stages import StageRunner
 
 __all__ = ["ABLATION_TITLES", "ablation_variants", "run_ablations", "write_ablations_doc"]
@@ -63,8 +65,6 @@ def run_control(
     runner: StageRunner, scale: DemoScale, out: Path, seeds: Sequence[int], towers: Path, *, workers: int
 ) -> dict[int, dict[str, dict[str, Any]]]:
     """Zero-shot, baseline self-training and Cross-MoST on the control target (seed → row → scores)."""
-    from crossmost_train.demo.pipeline import selftrain_runs
-
     recipe = scale.recipe
     control = runner.synth(
         recipe, scale.control, out / "data" / f"control-{recipe.data_key(scale.control)}", workers=workers,
@@ -101,8 +101,6 @@ def run_ablations(
         ablation → row label → seed → scores of the last student (``modalities``: the demo's rows and the control's,
         each row labelled with the information its modalities carry).
     """
-    from crossmost_train.demo.pipeline import selftrain_runs
-
     seeds = list(main_scores)
     results: dict[str, dict[str, dict[int, dict[str, Any]]]] = {}
     control = run_control(runner, scale, out, seeds, towers, workers=workers)
@@ -128,8 +126,6 @@ def run_ablations(
 
 def write_ablations_doc(path: Path, markdown_tables: Sequence[str], header: str) -> Path:
     """Write ``docs/ablations.md``: ``header`` then the tables (atomically)."""
-    import os
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(header + "\n\n" + "\n".join(markdown_tables) + "\n")

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crossmost_train.demo.ablations import run_ablations
 from crossmost_train.demo.pretrained import export_towers, shipped_towers
-from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, PretrainRecipe, ema_warmup_steps
+from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, PretrainRecipe
+from crossmost_train.demo.selftraining import seed_overrides, selftrain_runs
 from crossmost_train.demo.stages import Stage, StageRunner
 
-__all__ = ["METHODS", "DemoOptions", "DemoResult", "make_towers", "run_demo", "selftrain_runs"]
+__all__ = ["METHODS", "DemoOptions", "DemoResult", "make_towers", "run_demo"]
 
 METHODS = ("zero-shot (source)", "zero-shot", "baseline self-training", "Cross-MoST")
 """Rows of the demo table: the zero-shot model on the source test split (how good pre-training is before the
@@ -94,11 +96,6 @@ class DemoResult:
     commands: list[str] = field(default_factory=list)
 
 
-def seed_overrides(seed: int) -> list[str]:
-    """The seed of a training stage: weights, sampling and augmentations."""
-    return [f"run.seed={seed}", f"data.seed={seed}"]
-
-
 def learned_logit_scale(clip_file: Path) -> float:
     """The logit scale (inverse temperature) the CLIP towers learned, rounded to 3 significant digits.
 
@@ -161,37 +158,6 @@ def stage_times(stages: Sequence[Stage]) -> tuple[dict[str, float], dict[str, fl
             counted.add(stage.folder)
             computed[stage.name] = computed.get(stage.name, 0.0) + stage.computed_seconds
     return spent, computed
-
-
-def selftrain_overrides(scale: DemoScale, target: Path, model: Path, seed: int, steps: int | None = None) -> list[str]:
-    """Overrides shared by every self-training run of a seed (data, initial model, length, EMA ramp)."""
-    total = steps or scale.selftrain_steps
-    return [
-        f"data.root={target}",
-        f"model.pretrained={model}",
-        f"schedule.max_steps={total}",
-        f"ema.warmup_steps={ema_warmup_steps(total)}",
-        *seed_overrides(seed),
-    ]
-
-
-def selftrain_runs(
-    runner: StageRunner,
-    scale: DemoScale,
-    target: Path,
-    towers: Path,
-    folder: Path,
-    seed: int,
-    variants: Sequence[tuple[str, Sequence[str], Sequence[str]]],
-) -> dict[str, dict[str, Any]]:
-    """Self-train one run per ``(name, presets, extra overrides)``; returns name → ``{"student", "teacher"}``."""
-    common = selftrain_overrides(scale, target, towers, seed)
-    results = {}
-    for name, presets, extra in variants:
-        slug = name.lower().replace(" ", "-").replace("/", "-")
-        overrides = [*common, f"run.output_dir={folder / slug}", *extra]
-        results[name] = runner.selftrain(f"selftrain {name}", presets, overrides)
-    return results
 
 
 def _zero_shot(runner: StageRunner, root: Path, model: Path, folder: Path, name: str) -> dict[str, Any]:
@@ -275,8 +241,6 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
             "Cross-MoST": str(folder / "cross-most"),
         }
     if options.ablations:
-        from crossmost_train.demo.ablations import run_ablations
-
         result.ablations = run_ablations(runner, scale, target, out, result.scores, towers, workers=options.workers)
     result.stage_seconds, result.computed_seconds = stage_times(runner.stages)
     result.commands = [stage.command for stage in runner.stages]

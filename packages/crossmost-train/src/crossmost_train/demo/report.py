@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from crossmost_train.demo.pipeline import METHODS, DemoResult
-from crossmost_train.demo.table import BRANCHES, Check, aggregate, check_orderings, markdown_table, text_table
+from crossmost_train.demo.report_markdown import render_report
+from crossmost_train.demo.table import (
+    BRANCHES,
+    Check,
+    aggregate,
+    check_orderings,
+    markdown_table,
+    per_variant_by_seed,
+    text_table,
+)
 
 __all__ = ["demo_results_dict", "format_summary", "plot_accuracy_bars", "plot_pseudo_labels", "write_outputs"]
 
@@ -63,15 +72,6 @@ def demo_results_dict(result: DemoResult, checks: Sequence[Check]) -> dict[str, 
             for name, variants in result.ablations.items()
         }
     return content
-
-
-def per_variant_by_seed(variants: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[int, dict[str, Any]]:
-    """variant → seed → scores, turned into seed → variant → scores (the layout :func:`aggregate` reads)."""
-    out: dict[int, dict[str, Any]] = {}
-    for variant, seeds in variants.items():
-        for seed, scores in seeds.items():
-            out.setdefault(int(seed), {})[variant] = scores
-    return out
 
 
 def _pyplot() -> Any:
@@ -191,8 +191,6 @@ def format_summary(result: DemoResult, checks: Sequence[Check], report: Path, fi
 
 def write_outputs(result: DemoResult, out: Path) -> tuple[Path, list[Path], list[Check]]:
     """Write ``results.json``, the plots and ``report.md`` into ``out``; returns (report, plots, checks)."""
-    from crossmost_train.demo.report_markdown import render_report
-
     out.mkdir(parents=True, exist_ok=True)
     checks = check_orderings(result.scores)
     content = demo_results_dict(result, checks)

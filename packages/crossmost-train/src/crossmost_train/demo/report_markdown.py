@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from crossmost_train.demo.ablations import ABLATION_TITLES
 from crossmost_train.demo.pipeline import METHODS, DemoResult
 from crossmost_train.demo.scale import ema_warmup_steps
-from crossmost_train.demo.table import Check, aggregate, markdown_table
+from crossmost_train.demo.table import Check, aggregate, markdown_table, per_variant_by_seed
 
 __all__ = ["ablation_markdown", "per_class_markdown", "render_report"]
 
 
 def ablation_markdown(result: DemoResult) -> list[str]:
     """One markdown table per ablation of ``result`` (empty when none ran)."""
-    from crossmost_train.demo.ablations import ABLATION_TITLES
-    from crossmost_train.demo.report import per_variant_by_seed
-
     parts: list[str] = []
     for name, variants in result.ablations.items():
         table = aggregate(per_variant_by_seed(variants), list(variants))

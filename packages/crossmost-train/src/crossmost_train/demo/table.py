@@ -20,6 +20,7 @@ __all__ = [
     "check_orderings",
     "format_cell",
     "markdown_table",
+    "per_variant_by_seed",
     "text_table",
 ]
 
@@ -181,3 +182,12 @@ def check_orderings(
         )
     )
     return checks
+
+
+def per_variant_by_seed(variants: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[int, dict[str, Any]]:
+    """variant → seed → scores, turned into seed → variant → scores (the layout :func:`aggregate` reads)."""
+    out: dict[int, dict[str, Any]] = {}
+    for variant, seeds in variants.items():
+        for seed, scores in seeds.items():
+            out.setdefault(int(seed), {})[variant] = scores
+    return out
