@@ -130,6 +130,29 @@ def test_predict_skips_and_lists_bad_inputs(
     assert any(line.startswith(f"{tmp_path / 'broken.off'},skipped,") for line in csv_lines)
 
 
+def test_predict_lists_what_a_folder_holds_but_cannot_be_read(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    np.save(folder / "cloud.npy", np.random.default_rng(3).normal(size=(600, 3)))
+    (folder / "scene.dae").write_text("<COLLADA/>")
+    (folder / "other.dae").write_text("<COLLADA/>")
+    (folder / "README").write_text("x")
+    (folder / "gone.npy").symlink_to(tmp_path / "nowhere.npy")
+    out = tmp_path / "pred"
+    capsys.readouterr()
+    assert main(["predict", str(folder), "--run", str(trained_run), "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert f"{folder / 'cloud.npy'}: " in printed
+    assert "skipped 3 of 4 inputs:" in printed
+    assert f"{folder / 'gone.npy'}: broken symbolic link (to {tmp_path / 'nowhere.npy'})" in printed
+    assert "2 files of unsupported type '.dae' not read" in printed
+    assert f"{folder / '*'}: 1 file without a suffix not read" in printed
+    rows = json.loads((out / "predictions.json").read_text())
+    assert [r["kind"] for r in rows].count("skipped") == 3
+
+
 def test_predict_with_only_bad_inputs_is_a_usage_error(trained_run: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     assert main(["predict", str(tmp_path / "nope.obj"), "--run", str(trained_run)]) == 2
@@ -170,7 +193,10 @@ def test_predict_classes_with_a_run_needs_the_text_tower(trained_run: Path, tmp_
     weights = tmp_path / "tiny_clip.safetensors"
     save_file({k: v.contiguous() for k, v in clip.state_dict().items()}, str(weights))
     assert main([*argv, "--text-weights", str(weights)]) == 0
-    assert "classifier rebuilt from the text tower for 3 classes" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "classifier rebuilt from the text tower for 3 classes" in printed
+    trained_for = json.loads((trained_run / "model" / "config.json").read_text())["classnames"]
+    assert f"self-trained classifier is for {', '.join(trained_for[:5])}" in printed  # the run's, not the new ones
     (row,) = json.loads((tmp_path / "p" / "predictions.json").read_text())
     assert set(row["joint"]["probabilities"]) == {"mug", "kettle", "teapot"}
 

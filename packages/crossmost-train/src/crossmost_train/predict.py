@@ -68,10 +68,13 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            inside, unread = _folder_inputs(path)
             found += inside
+            skipped += unread
             if not inside:
                 skipped.append(Skipped(str(path), "no mesh, point-cloud or image file in this folder"))
+        elif path.is_symlink() and not path.exists():
+            skipped.append(Skipped(str(path), f"broken symbolic link (to {os.readlink(path)})"))
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append(path)
@@ -80,6 +83,28 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
                 skipped.append(Skipped(str(path), f"unsupported file type {path.suffix!r} (supported: {kinds})"))
         else:
             skipped.append(Skipped(str(path), "no such file or folder"))
+    return found, skipped
+
+
+def _folder_inputs(folder: Path) -> tuple[list[Path], list[Skipped]]:
+    """The supported files inside ``folder`` (sorted, recursive), and what was left out: each broken symbolic link,
+    and one entry per unsupported file type with its count."""
+    found: list[Path] = []
+    skipped: list[Skipped] = []
+    unsupported: dict[str, int] = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink() and not path.exists():
+            skipped.append(Skipped(str(path), f"broken symbolic link (to {os.readlink(path)})"))
+        elif path.is_file():
+            suffix = path.suffix.lower()
+            if suffix in SUPPORTED_SUFFIXES:
+                found.append(path)
+            else:
+                unsupported[suffix] = unsupported.get(suffix, 0) + 1
+    for suffix, count in sorted(unsupported.items()):
+        files = f"{count} file{'s' if count > 1 else ''}"
+        kind = f"of unsupported type {suffix!r}" if suffix else "without a suffix"
+        skipped.append(Skipped(str(folder / f"*{suffix}"), f"{files} {kind} not read"))
     return found, skipped
 
 

@@ -28,13 +28,14 @@ def load_model(args: argparse.Namespace, cfg: TrainConfig) -> tuple[Any, list[st
         raise DataError(f"--run {args.run}: {error}") from None
     if not args.classes or list(args.classes) == model.classnames:
         return model, model.classnames, []
+    trained_for = list(model.classnames)
     try:
         model.set_classnames(list(args.classes), text_encoder=create_text_encoder(model, args.text_weights))
     except ValueError as error:
         raise ConfigError(f"--classes with --run {args.run}: {error} (--text-weights TAG_OR_FILE gives them)") from None
     note = (
         f"classifier rebuilt from the text tower for {len(args.classes)} classes (the run's self-trained classifier "
-        f"is for {', '.join(model.classnames[:5])}{', …' if len(model.classnames) > 5 else ''})"
+        f"is for {', '.join(trained_for[:5])}{', …' if len(trained_for) > 5 else ''})"
     )
     return model, list(args.classes), [note]
 
