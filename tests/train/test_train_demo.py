@@ -89,7 +89,8 @@ def test_from_scratch_makes_exports_and_uses_towers_of_its_own(tmp_path: Path) -
     scale = dataclasses.replace(
         QUICK_SCALE,
         recipe=recipe,
-        target=DomainSpec("target", 20, {**QUICK_SCALE.target.options, "test_fraction": 0.2}),
+        # 32 training objects per class: the two classes fill one global batch of the demo preset (64)
+        target=DomainSpec("target", 40, {**QUICK_SCALE.target.options, "test_fraction": 0.2}),
         source_eval=recipe.source,
         selftrain_steps=2,
     )
@@ -109,4 +110,4 @@ def test_from_scratch_makes_exports_and_uses_towers_of_its_own(tmp_path: Path) -
         ["crossmost-train", "pretrain", "--task"],
     ]
     assert any(line.startswith("[demo] towers exported to ") for line in lines)
-    assert result.scores[0]["Cross-MoST"]["num_samples"] == 8  # 2 classes × 4 test objects
+    assert result.scores[0]["Cross-MoST"]["num_samples"] == 16  # 2 classes × 8 test objects
