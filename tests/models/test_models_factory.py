@@ -11,12 +11,14 @@ import pytest
 import torch
 
 from crossmost_models import (
-    CrossModalModel,
+    CrossModalConfig,
     PointBertConfig,
     add_model_config,
     create_model,
+    create_model_from_clip,
     get_model_config,
     list_models,
+    load_point_branch,
 )
 from crossmost_models.clip import create_clip
 
@@ -98,20 +100,18 @@ def test_quickgelu_guard_for_openai_looking_files(tmp_path: Path) -> None:
     assert model.config.clip_config["quick_gelu"] is True
 
 
-def test_from_clip_with_point_weights() -> None:
+def test_model_from_clip_with_point_weights() -> None:
     clip, tokenizer = create_clip("crossmost-tiny-clip")
     donor = create_model("tiny", classnames=["a", "b"], templates="photo")
     point_state = {k: v for k, v in donor.state_dict().items() if k.startswith(("point_", "mpm_head"))}
-    model = CrossModalModel.from_clip(
-        clip,
-        tokenizer,
-        get_model_config("tiny")["point"],
-        ["a", "b"],
-        "photo",
-        clip_name="crossmost-tiny-clip",
-        point_weights=point_state,
-    )
+    config = CrossModalConfig.from_dict(get_model_config("tiny"))
+    model = create_model_from_clip(clip, tokenizer, config, ["a", "b"], templates="photo")
+    load_point_branch(model, point_state, source="crossmost")
     assert model.image_tower.visual is clip.visual  # shared, not copied
+    assert model.config.templates == "photo"
+    assert model.templates == "photo"
+    assert model.config.clip_config is not None
+    assert config.clip_config is None  # the given config is not changed
     for key, value in point_state.items():
         assert torch.equal(model.state_dict()[key], value), key
 

@@ -113,9 +113,7 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
         if not m.init_point_encoder:
             reset_point_encoder(model)
         if tokenizer_weights:
-            from crossmost_models.convert import load_point_tokenizer
-
-            load_point_tokenizer(model, tokenizer_weights)
+            crossmost_models.load_point_tokenizer(model, tokenizer_weights)
     except (ValueError, KeyError) as err:
         raise ConfigError(f"cannot build model {name!r}: {err}") from None
     return model
