@@ -72,20 +72,15 @@ def build_model(
             raise ValueError("build_model needs visual=... or a config with the resolved open_clip config")
         visual = build_clip_from_config(config.clip_config).get_submodule("visual")
     tower = MaskableVisionTower(visual)
+    if point_encoder is None:
+        point_encoder = PointBertEncoder(config.point)
     classifier = TextInitialisedClassifier(
         classifier_weight.to(next(tower.parameters()).device),
         scale=config.classifier.scale,
         learnable_scale=config.classifier.learnable_scale,
         normalize_columns=config.classifier.normalize_columns,
     )
-    return CrossModalModel(
-        tower,
-        point_encoder if point_encoder is not None else PointBertEncoder(config.point),
-        classifier,
-        classnames=classnames,
-        config=config,
-        templates=templates,
-    )
+    return CrossModalModel(tower, point_encoder, classifier, classnames=classnames, config=config, templates=templates)
 
 
 def create_model_from_clip(

@@ -38,9 +38,10 @@ class CrossModalModel(nn.Module):
       tower is not part of the model; :meth:`set_classnames` rebuilds the classifier for other class names from
       it (:func:`crossmost_models.create_text_encoder` recreates it from the weights the model records).
 
-    This module is the network alone: it is built by :func:`crossmost_models.create_model` (or, from a typed config,
-    :func:`crossmost_models.build_model`), saved by :func:`crossmost_models.save_pretrained`, loaded by
-    :func:`crossmost_models.from_pretrained`, and filled from foreign checkpoints by :mod:`crossmost_models.interop`.
+    The class is the network alone. It is built by :func:`crossmost_models.create_model` (every route ends in
+    :func:`crossmost_models.build_model`, which assembles it from a typed config), loaded by
+    :func:`crossmost_models.from_pretrained`, and filled from foreign checkpoints by :mod:`crossmost_models.interop`;
+    :meth:`save_pretrained` writes the folder that ``from_pretrained`` reads.
 
     Args:
         image_tower: the maskable image tower.
