@@ -76,8 +76,7 @@ class CrossModalModel(nn.Module):
         self.point_encoder = point_encoder
         self.point_projection = nn.Linear(2 * width, embed_dim, bias=False)
         self.point_local_projection = nn.Linear(width, embed_dim, bias=False)
-        nn.init.normal_(self.point_projection.weight, std=embed_dim**-0.5)
-        nn.init.normal_(self.point_local_projection.weight, std=embed_dim**-0.5)
+        self._init_point_projections()
         self.mpm_head = nn.Linear(width, width)
         self.classifier = classifier
 
@@ -195,6 +194,23 @@ class CrossModalModel(nn.Module):
             fields["point_local_embedding"] = F.normalize(self.point_local_projection(out.tokens), dim=-1)
             fields["point_cls_embedding"] = F.normalize(self.point_local_projection(out.cls_token), dim=-1)
         return fields
+
+    # ------------------------------------------------------------------ initialisation
+    def _init_point_projections(self) -> None:
+        for projection in (self.point_projection, self.point_local_projection):
+            nn.init.normal_(projection.weight, std=self.embed_dim**-0.5)
+
+    def reset_point_branch(self) -> None:
+        """Re-initialise the point tower, its two projections and the MPM head, keeping the mini-PointNet tokenizer.
+
+        This is the paper's "Init ✗" ablation: the point tower skips the aligned pre-training but keeps its
+        pre-trained tokenizer.
+        """
+        tokenizer = {key: value.clone() for key, value in self.point_encoder.encoder.state_dict().items()}
+        self.point_encoder.reset_parameters()
+        self.point_encoder.encoder.load_state_dict(tokenizer)
+        self._init_point_projections()
+        self.mpm_head.reset_parameters()
 
     # ------------------------------------------------------------------ classes and saving
     def set_classnames(
