@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,13 +15,14 @@ from crossmost_models import (
     CrossModalConfig,
     PointBertConfig,
     add_model_config,
+    build_model,
     create_model,
     create_model_from_clip,
     get_model_config,
     list_models,
     load_point_branch,
 )
-from crossmost_models.clip import create_clip
+from crossmost_models.clip import create_clip, resolved_clip_config
 
 
 def test_registry_lists_shipped_configs() -> None:
@@ -120,3 +122,20 @@ def test_import_is_cheap() -> None:
     code = "import sys, crossmost_models; print('open_clip' in sys.modules, 'timm' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_build_model_from_a_typed_config() -> None:
+    config = CrossModalConfig.from_dict(get_model_config("tiny"))
+    assert isinstance(config.point, PointBertConfig)
+    assert CrossModalConfig.from_dict(config.to_dict()) == config  # the JSON form parses back to an equal config
+    assert config.to_dict()["point"]["mask_ratio"] == [0.3, 0.4]
+    with pytest.raises(ValueError, match="needs visual"):
+        build_model(config, ["a", "b"], torch.zeros(32, 2))
+    resolved = dataclasses.replace(config, clip_config=resolved_clip_config(config.clip))
+    torch.manual_seed(0)
+    model = build_model(resolved, ["a", "b"], torch.ones(32, 2), templates="photo")
+    assert model.classnames == ["a", "b"]
+    assert model.templates == "photo"
+    assert model.point_encoder.config is resolved.point
+    assert torch.equal(model.classifier.weight, torch.ones(32, 2))
+    assert model.num_groups == resolved.point.num_group
