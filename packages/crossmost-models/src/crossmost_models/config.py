@@ -21,7 +21,7 @@ def _reject_unknown(cls: type, data: dict[str, Any], where: str) -> None:
         raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassifierConfig:
     """The shared classifier.
 
@@ -41,9 +41,10 @@ class ClassifierConfig:
         return cls(**data)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CrossModalConfig:
-    """Architecture of a :class:`~crossmost_models.CrossModalModel`.
+    """Architecture of a :class:`~crossmost_models.CrossModalModel`; frozen (``dataclasses.replace`` derives a
+    changed copy), so a model's config is never changed behind it.
 
     Attributes:
         clip: open_clip architecture name of the image (and, at creation, text) tower, e.g. ``ViT-B-16``.
