@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["load_checkpoint_file", "read_checkpoint", "strip_module_prefix", "unwrap_state_dict"]
+__all__ = ["flat_state_dict", "load_checkpoint_file", "read_checkpoint", "strip_module_prefix", "unwrap_state_dict"]
 
 # Entries under which training scripts keep the weights: Point-BERT ``base_model``, ULIP ``state_dict``, Cross-MoST
 # ``model``, and some wrappers ``module``.
@@ -108,7 +108,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
     return unwrap_state_dict(load_checkpoint_file(path), origin=str(path))
 
 
-def state_of(checkpoint: str | Path | Mapping[str, Any], origin: str) -> dict[str, Tensor]:
+def flat_state_dict(checkpoint: str | Path | Mapping[str, Any], origin: str) -> dict[str, Tensor]:
     """The flat state dict of a checkpoint given as a file (read with :func:`read_checkpoint`) or as a mapping."""
     if isinstance(checkpoint, Mapping):
         return unwrap_state_dict(checkpoint, origin=origin)

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import Tensor
 
-from crossmost_models.interop.files import state_of, strip_module_prefix
+from crossmost_models.interop.files import flat_state_dict, strip_module_prefix
 from crossmost_models.interop.point_branch import convert_point_branch
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 from crossmost_models.model import CrossModalModel
@@ -84,7 +84,7 @@ def load_crossmost_official(
             missing/unexpected keys and shape mismatches (listed).
     """
     origin = str(checkpoint) if not isinstance(checkpoint, Mapping) else "Cross-MoST state dict"
-    state = state_of(checkpoint, origin=origin)
+    state = flat_state_dict(checkpoint, origin=origin)
     clip_config = model.config.clip_config or {}
     if not clip_config.get("quick_gelu", False) and "quickgelu" not in model.config.clip.lower():
         message = (

@@ -24,7 +24,7 @@ from typing import Any
 
 from torch import Tensor
 
-from crossmost_models.interop.files import state_of, strip_module_prefix
+from crossmost_models.interop.files import flat_state_dict, strip_module_prefix
 from crossmost_models.interop.point_encoder import (
     PointCheckpointSource,
     extract_point_heads,
@@ -181,7 +181,7 @@ def load_point_branch(
         FileNotFoundError: no such file.
         ValueError: an unknown or undetectable layout, or weights that do not fit (keys and shapes listed).
     """
-    state = strip_module_prefix(state_of(checkpoint, origin="point-branch state dict"))
+    state = strip_module_prefix(flat_state_dict(checkpoint, origin="point-branch state dict"))
     source = resolve_source(source, state)
     converted, skipped = convert_point_branch(state, source)
     model_state = model.state_dict()
@@ -212,7 +212,7 @@ def load_point_tokenizer(model: CrossModalModel, checkpoint: str | Path | Mappin
         ValueError: the checkpoint holds no tokenizer, or its tokenizer does not fit (keys and shapes listed).
     """
     origin = str(checkpoint) if not isinstance(checkpoint, Mapping) else "state dict"
-    state = state_of(checkpoint, origin=origin)
+    state = flat_state_dict(checkpoint, origin=origin)
     prefix = next((p for p in _TOKENIZER_PREFIXES if any(k.startswith(p + "first_conv.") for k in state)), None)
     if prefix is None:
         raise ValueError(
