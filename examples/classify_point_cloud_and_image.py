@@ -58,8 +58,8 @@ def build_model(
     ``"openai"`` for ``vit-b16-pointbert`` (open_clip downloads it once into its cache), a local open_clip
     checkpoint file, or a folder written by ``save_pretrained`` / ``crossmost-train selftrain`` (``<run>/model``).
     ``point_pretrained`` loads the point tower from a ULIP, Point-BERT or Cross-MoST checkpoint file, strictly
-    (the same as ``model.load_point_weights(crossmost_models.convert.read_checkpoint(path))``, which returns a
-    report of loaded / missing / unexpected keys).
+    (the same as ``crossmost_models.load_point_branch(model, path)``, which returns a report of loaded / missing /
+    unexpected keys).
     """
     model, image_transform, point_transform = cm.create_model_and_transforms(
         name,

@@ -113,7 +113,7 @@ def test_set_classnames_rebuilds_the_classifier_from_the_recorded_text_tower(tmp
     assert model.config.text_pretrained == str(clip_weights)
     with torch.no_grad():
         model.classifier.logit_scale.fill_(2.0)
-    reloaded = cm.CrossModalModel.from_pretrained(model.save_pretrained(tmp_path / "m"))
+    reloaded = cm.from_pretrained(model.save_pretrained(tmp_path / "m"))
     assert reloaded.config.text_pretrained == str(clip_weights)  # recorded in config.json
     reloaded.set_classnames(["chair", "lamp", "desk"], text_encoder=create_text_encoder(reloaded))
     fresh = cm.create_model("tiny", pretrained=str(clip_weights), classnames=["chair", "lamp", "desk"])

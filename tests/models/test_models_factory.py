@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,14 +12,17 @@ import pytest
 import torch
 
 from crossmost_models import (
-    CrossModalModel,
+    CrossModalConfig,
     PointBertConfig,
     add_model_config,
+    build_model,
     create_model,
+    create_model_from_clip,
     get_model_config,
     list_models,
+    load_point_branch,
 )
-from crossmost_models.clip import create_clip
+from crossmost_models.clip import create_clip, resolved_clip_config
 
 
 def test_registry_lists_shipped_configs() -> None:
@@ -98,20 +102,18 @@ def test_quickgelu_guard_for_openai_looking_files(tmp_path: Path) -> None:
     assert model.config.clip_config["quick_gelu"] is True
 
 
-def test_from_clip_with_point_weights() -> None:
+def test_model_from_clip_with_point_weights() -> None:
     clip, tokenizer = create_clip("crossmost-tiny-clip")
     donor = create_model("tiny", classnames=["a", "b"], templates="photo")
     point_state = {k: v for k, v in donor.state_dict().items() if k.startswith(("point_", "mpm_head"))}
-    model = CrossModalModel.from_clip(
-        clip,
-        tokenizer,
-        get_model_config("tiny")["point"],
-        ["a", "b"],
-        "photo",
-        clip_name="crossmost-tiny-clip",
-        point_weights=point_state,
-    )
+    config = CrossModalConfig.from_dict(get_model_config("tiny"))
+    model = create_model_from_clip(clip, tokenizer, config, ["a", "b"], templates="photo")
+    load_point_branch(model, point_state, source="crossmost")
     assert model.image_tower.visual is clip.visual  # shared, not copied
+    assert model.config.templates == "photo"
+    assert model.templates == "photo"
+    assert model.config.clip_config is not None
+    assert config.clip_config is None  # the given config is not changed
     for key, value in point_state.items():
         assert torch.equal(model.state_dict()[key], value), key
 
@@ -120,3 +122,20 @@ def test_import_is_cheap() -> None:
     code = "import sys, crossmost_models; print('open_clip' in sys.modules, 'timm' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_build_model_from_a_typed_config() -> None:
+    config = CrossModalConfig.from_dict(get_model_config("tiny"))
+    assert isinstance(config.point, PointBertConfig)
+    assert CrossModalConfig.from_dict(config.to_dict()) == config  # the JSON form parses back to an equal config
+    assert config.to_dict()["point"]["mask_ratio"] == [0.3, 0.4]
+    with pytest.raises(ValueError, match="needs visual"):
+        build_model(config, ["a", "b"], torch.zeros(32, 2))
+    resolved = dataclasses.replace(config, clip_config=resolved_clip_config(config.clip))
+    torch.manual_seed(0)
+    model = build_model(resolved, ["a", "b"], torch.ones(32, 2), templates="photo")
+    assert model.classnames == ["a", "b"]
+    assert model.templates == "photo"
+    assert model.point_encoder.config is resolved.point
+    assert torch.equal(model.classifier.weight, torch.ones(32, 2))
+    assert model.num_groups == resolved.point.num_group

@@ -178,3 +178,24 @@ def test_point_global_local_alignment_uses_one_projection_on_both_sides() -> Non
         model.point_projection.weight.normal_()  # f^P is not part of the point global-local alignment
     _, _, unchanged = run()
     torch.testing.assert_close(unchanged, term)
+
+
+def test_reset_point_branch_keeps_only_the_tokenizer() -> None:
+    torch.manual_seed(0)
+    model = create_model("tiny", classnames=["a", "b"], templates="photo")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(1)
+    model.reset_point_branch()
+    after = model.state_dict()
+    for key, value in before.items():
+        if key.startswith(("image_tower.", "classifier.", "point_encoder.encoder.")):
+            assert torch.equal(after[key], value), key  # the image side and the tokenizer are kept
+        elif key.endswith(("weight", "token", "cls_pos")) and "norm" not in key:
+            assert not torch.equal(after[key], value), key  # every other learned tensor is drawn again
+    torch.manual_seed(1)
+    again = create_model("tiny", classnames=["a", "b"], templates="photo")
+    again.load_state_dict(before)
+    torch.manual_seed(1)
+    again.reset_point_branch()
+    for key, value in again.state_dict().items():
+        assert torch.equal(after[key], value), key  # seeded: the same draw

@@ -1,6 +1,6 @@
 """crossmost-models: a maskable open_clip image tower and a Point-BERT point tower sharing a text-initialised
-classifier, with a model registry, safetensors save/load and conversion of Cross-MoST / ULIP / Point-BERT
-checkpoints.
+classifier, with a model registry, safetensors save/load and conversion of the authors' Cross-MoST, ULIP and
+Point-BERT checkpoints.
 
 ``import crossmost_models`` does not import open_clip; it is imported when a model is created.
 """
@@ -12,25 +12,27 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installation
     __version__ = "0.0.0"
 
-from crossmost_models.checkpoint import from_pretrained as from_pretrained
-from crossmost_models.checkpoint import load_model_weights as load_model_weights
-from crossmost_models.checkpoint import save_pretrained as save_pretrained
 from crossmost_models.classifier import TextInitialisedClassifier as TextInitialisedClassifier
 from crossmost_models.clip import create_clip as create_clip
 from crossmost_models.clip import create_text_encoder as create_text_encoder
 from crossmost_models.config import ClassifierConfig as ClassifierConfig
 from crossmost_models.config import CrossModalConfig as CrossModalConfig
-from crossmost_models.factory import add_model_config as add_model_config
+from crossmost_models.factory import build_model as build_model
 from crossmost_models.factory import create_model as create_model
 from crossmost_models.factory import create_model_and_transforms as create_model_and_transforms
-from crossmost_models.factory import get_model_config as get_model_config
-from crossmost_models.factory import list_models as list_models
-from crossmost_models.factory import list_pretrained as list_pretrained
+from crossmost_models.factory import create_model_from_clip as create_model_from_clip
+from crossmost_models.factory import from_pretrained as from_pretrained
 from crossmost_models.image import MaskableVisionTower as MaskableVisionTower
 from crossmost_models.image import VisionTowerOutput as VisionTowerOutput
 from crossmost_models.image import vit_layer_id as vit_layer_id
+from crossmost_models.interop import load_crossmost_official as load_crossmost_official
+from crossmost_models.interop import load_point_branch as load_point_branch
+from crossmost_models.interop import load_point_tokenizer as load_point_tokenizer
+from crossmost_models.interop import read_checkpoint as read_checkpoint
+from crossmost_models.load_report import CheckpointMismatchError as CheckpointMismatchError
 from crossmost_models.load_report import LoadReport as LoadReport
 from crossmost_models.model import CrossModalModel as CrossModalModel
+from crossmost_models.model import save_pretrained as save_pretrained
 from crossmost_models.ops import block_mask_groups as block_mask_groups
 from crossmost_models.ops import check_points as check_points
 from crossmost_models.ops import farthest_point_sample as farthest_point_sample
@@ -40,6 +42,11 @@ from crossmost_models.output import CrossModalOutput as CrossModalOutput
 from crossmost_models.point import PointBertConfig as PointBertConfig
 from crossmost_models.point import PointBertEncoder as PointBertEncoder
 from crossmost_models.point import PointEncoderOutput as PointEncoderOutput
+from crossmost_models.registry import add_model_config as add_model_config
+from crossmost_models.registry import get_model_config as get_model_config
+from crossmost_models.registry import list_models as list_models
+from crossmost_models.registry import list_pretrained as list_pretrained
+from crossmost_models.saved_model import load_model_weights as load_model_weights
 from crossmost_models.text import build_classifier_weights as build_classifier_weights
 from crossmost_models.text import clean_class_name as clean_class_name
 from crossmost_models.text import list_template_sets as list_template_sets
@@ -48,6 +55,7 @@ from crossmost_models.transforms import PointTransform as PointTransform
 from crossmost_models.transforms import get_transforms as get_transforms
 
 __all__ = [
+    "CheckpointMismatchError",
     "ClassifierConfig",
     "CrossModalConfig",
     "CrossModalModel",
@@ -64,11 +72,13 @@ __all__ = [
     "add_model_config",
     "block_mask_groups",
     "build_classifier_weights",
+    "build_model",
     "check_points",
     "clean_class_name",
     "create_clip",
     "create_model",
     "create_model_and_transforms",
+    "create_model_from_clip",
     "create_text_encoder",
     "farthest_point_sample",
     "from_pretrained",
@@ -79,8 +89,12 @@ __all__ = [
     "list_models",
     "list_pretrained",
     "list_template_sets",
+    "load_crossmost_official",
     "load_model_weights",
+    "load_point_branch",
+    "load_point_tokenizer",
     "load_templates",
+    "read_checkpoint",
     "save_pretrained",
     "vit_layer_id",
 ]

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from crossmost_models.config import CrossModalConfig
+from crossmost_models.pretrained import check_tag
 
 __all__ = [
     "OPEN_CLIP_CONFIG_DIR",
@@ -162,8 +163,6 @@ def create_clip(
             :func:`crossmost_models.pretrained.check_tag`), or a download that failed.
         RuntimeError: open_clip does not know ``name`` (its own message).
     """
-    from crossmost_models.pretrained import check_tag
-
     open_clip = import_open_clip()
     if not open_clip_kwargs.get("force_quick_gelu", False):
         check_quickgelu(name, pretrained, allow_mismatch=allow_quickgelu_mismatch)

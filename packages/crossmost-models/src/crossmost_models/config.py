@@ -6,6 +6,8 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from crossmost_models.point.config import PointBertConfig
+
 __all__ = ["ClassifierConfig", "CrossModalConfig"]
 
 # open_clip.create_model overrides that change the architecture and are therefore recorded in the saved config.
@@ -19,7 +21,7 @@ def _reject_unknown(cls: type, data: dict[str, Any], where: str) -> None:
         raise ValueError(f"unknown key(s) {unknown} in {where}; known keys: {sorted(known)}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassifierConfig:
     """The shared classifier.
 
@@ -39,13 +41,14 @@ class ClassifierConfig:
         return cls(**data)
 
 
-@dataclass
+@dataclass(frozen=True)
 class CrossModalConfig:
-    """Architecture of a :class:`~crossmost_models.CrossModalModel`.
+    """Architecture of a :class:`~crossmost_models.CrossModalModel`; frozen (``dataclasses.replace`` derives a
+    changed copy), so a model's config is never changed behind it.
 
     Attributes:
         clip: open_clip architecture name of the image (and, at creation, text) tower, e.g. ``ViT-B-16``.
-        point: ``PointBertConfig`` fields of the point tower.
+        point: the point tower.
         num_points: points per cloud the model is meant for (data preparation and benchmarks read it).
         clip_kwargs: architecture overrides passed to ``open_clip.create_model`` (only ``force_quick_gelu``,
             ``force_image_size`` and ``force_context_length``).
@@ -60,7 +63,7 @@ class CrossModalConfig:
     """
 
     clip: str
-    point: dict[str, Any]
+    point: PointBertConfig
     num_points: int = 8192
     clip_kwargs: dict[str, Any] = field(default_factory=dict)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
@@ -83,11 +86,15 @@ class CrossModalConfig:
         _reject_unknown(cls, data, "model config")
         if "clip" not in data or "point" not in data:
             raise ValueError("a model config needs at least 'clip' (open_clip name) and 'point' (Point-BERT config)")
-        classifier = data.pop("classifier", {})
+        point, classifier = data.pop("point"), data.pop("classifier", {})
+        if not isinstance(point, PointBertConfig):
+            point = PointBertConfig.from_dict(point)
         if not isinstance(classifier, ClassifierConfig):
             classifier = ClassifierConfig.from_dict(classifier)
-        return cls(classifier=classifier, **data)
+        return cls(point=point, classifier=classifier, **data)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable deep copy."""
-        return copy.deepcopy(asdict(self))
+        """A JSON-serialisable deep copy (the form of the JSON files and of a saved model's ``config.json``)."""
+        values = copy.deepcopy(asdict(self))
+        values["point"] = self.point.to_dict()
+        return values

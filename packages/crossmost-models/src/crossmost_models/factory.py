@@ -1,137 +1,171 @@
-"""Model registry and factory (open_clip style): architectures are JSON files in ``model_configs/``."""
+"""Creating models (open_clip style): from a registered config name, from an open_clip model, from a typed config,
+and from a saved-model folder.
+
+Every path ends in :func:`build_model`, which assembles the towers and the classifier a
+:class:`~crossmost_models.config.CrossModalConfig` describes.
+"""
 
 from __future__ import annotations
 
 import copy
-import json
-import re
-from collections.abc import Mapping, Sequence
-from fnmatch import fnmatch
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import Tensor, nn
 
+from crossmost_models.classifier import TextInitialisedClassifier
+from crossmost_models.clip import build_clip_from_config, create_clip, resolved_clip_config
 from crossmost_models.config import CrossModalConfig
 from crossmost_models.hub import is_hub_id
+from crossmost_models.image.tower import MaskableVisionTower
+from crossmost_models.interop.point_branch import load_point_branch
 from crossmost_models.model import CrossModalModel
-
-if TYPE_CHECKING:
-    from crossmost_models.transforms import ImageTransform, PointTransform
+from crossmost_models.point.encoder import PointBertEncoder
+from crossmost_models.registry import get_model_config
+from crossmost_models.saved_model import load_model_weights, read_saved_model, resolve_saved_model
+from crossmost_models.text import build_classifier_weights
+from crossmost_models.transforms import ImageTransform, PointTransform, get_transforms
 
 __all__ = [
-    "add_model_config",
+    "build_model",
     "create_model",
     "create_model_and_transforms",
-    "get_model_config",
-    "list_models",
-    "list_pretrained",
+    "create_model_from_clip",
+    "from_pretrained",
 ]
 
-_CONFIG_DIR = Path(__file__).parent / "model_configs"
-_MODEL_CONFIGS: dict[str, dict[str, Any]] = {}
-_SCANNED = False
+PointWeights = str | Path | Mapping[str, Tensor]
+"""A point-branch checkpoint: a file, or a state dict (see :func:`crossmost_models.interop.load_point_branch`)."""
 
 
-def _natural_key(name: str) -> list[int | str]:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name.lower())]
-
-
-def _is_open_clip_config(data: Mapping[str, Any]) -> bool:
-    return all(key in data for key in ("embed_dim", "vision_cfg", "text_cfg"))
-
-
-def _register_file(path: Path) -> str | None:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if _is_open_clip_config(data):
-        from crossmost_models.clip import import_open_clip
-
-        import_open_clip().add_model_config(path)
-        return None
-    CrossModalConfig.from_dict(data)  # validate now, not at creation
-    _MODEL_CONFIGS[path.stem] = data
-    return path.stem
-
-
-def _scan() -> None:
-    global _SCANNED
-    if not _SCANNED:
-        for path in sorted(_CONFIG_DIR.glob("*.json")):
-            _register_file(path)
-        _SCANNED = True
-
-
-def list_models(pattern: str | None = None) -> list[str]:
-    """Names of the registered crossmost model configs (shipped: ``tiny``, ``vit-b16-pointbert``).
+def build_model(
+    config: CrossModalConfig,
+    classnames: Sequence[str],
+    classifier_weight: Tensor,
+    *,
+    visual: nn.Module | None = None,
+    point_encoder: PointBertEncoder | None = None,
+    templates: str | None = None,
+) -> CrossModalModel:
+    """Assemble the model ``config`` describes.
 
     Args:
-        pattern: an ``fnmatch`` pattern, case-insensitive (``"vit-*"``, ``"*pointbert*"``); default: all.
-    """
-    _scan()
-    names = sorted(_MODEL_CONFIGS, key=_natural_key)
-    return names if pattern is None else [n for n in names if fnmatch(n.lower(), pattern.lower())]
-
-
-def list_pretrained(name: str | None = None) -> list[tuple[str, str]]:
-    """``(model, open_clip tag)`` pairs the registered models can be created with (``pretrained=tag``).
-
-    Args:
-        name: a model name or an ``fnmatch`` pattern (``"vit-b16*"``); default: every registered model.
+        config: the architecture; ``config.clip_config`` (the resolved open_clip config) builds the image tower
+            when ``visual`` is not given.
+        classnames: class names in label order.
+        classifier_weight: the ``D×C`` classifier matrix (text embeddings, or zeros to be overwritten by weights).
+        visual: an open_clip ``VisionTransformer`` to use (shared, not copied); default: a randomly initialised one.
+        point_encoder: a point encoder to use; default: a fresh one built from ``config.point``.
+        templates: the template-set name the classifier was built from, recorded in saved models.
 
     Returns:
-        The pairs, sorted by model then tag. Tags come from open_clip's table for each model's ``clip``
-        architecture; a model whose towers have no published weights (``tiny``) has none. Any model also takes a
-        local open_clip checkpoint file or a ``save_pretrained`` folder (local or ``hf-hub:user/repo``).
+        The model, on the device of ``visual``.
+
+    Raises:
+        ValueError: no ``visual`` and no ``config.clip_config``, or parts whose sizes disagree.
     """
-    import open_clip
+    if visual is None:
+        if config.clip_config is None:
+            raise ValueError("build_model needs visual=... or a config with the resolved open_clip config")
+        visual = build_clip_from_config(config.clip_config).get_submodule("visual")
+    tower = MaskableVisionTower(visual)
+    if point_encoder is None:
+        point_encoder = PointBertEncoder(config.point)
+    classifier = TextInitialisedClassifier(
+        classifier_weight.to(next(tower.parameters()).device),
+        scale=config.classifier.scale,
+        learnable_scale=config.classifier.learnable_scale,
+        normalize_columns=config.classifier.normalize_columns,
+    )
+    return CrossModalModel(tower, point_encoder, classifier, classnames=classnames, config=config, templates=templates)
 
-    return [
-        (model, tag)
-        for model in list_models(name)
-        for tag in sorted(open_clip.list_pretrained_tags_by_model(get_model_config(model)["clip"]))
-    ]
 
+def create_model_from_clip(
+    clip_model: nn.Module,
+    tokenizer: Callable[..., Tensor],
+    config: CrossModalConfig,
+    classnames: Sequence[str],
+    *,
+    templates: str | Sequence[str] | None = None,
+    point_encoder: PointBertEncoder | None = None,
+    text_batch_size: int = 256,
+) -> CrossModalModel:
+    """Build a model from an already-built open_clip model (e.g. CLIP towers pre-trained by the trainer).
 
-def add_model_config(path_or_dict: str | Path | Mapping[str, Any], *, name: str | None = None) -> list[str]:
-    """Register model configs.
+    The classifier is built from ``clip_model``'s text tower; only ``clip_model.visual`` is kept (shared, not
+    copied), so the text tower is freed once the caller drops ``clip_model``.
 
     Args:
-        path_or_dict: a crossmost model-config JSON file, a folder of them, or a dict (then ``name`` is required).
-            open_clip-format JSON files (``embed_dim``/``vision_cfg``/``text_cfg``) found this way are registered
-            with open_clip instead, so a crossmost config can name them in its ``clip`` field.
-        name: the name of a config given as a dict.
+        clip_model: an open_clip ``CLIP`` whose ``visual`` is a ``VisionTransformer``.
+        tokenizer: its tokenizer.
+        config: the architecture: ``config.clip`` and ``config.clip_kwargs`` name ``clip_model``'s open_clip
+            architecture and the overrides it was created with (recorded so that the model can be saved and
+            rebuilt), ``config.text_pretrained`` the weights it was created with, if any (recorded so that the text
+            tower can be recreated for :meth:`~crossmost_models.CrossModalModel.set_classnames`).
+        classnames: class names in label order.
+        templates: template-set name, JSON path or list of templates; default: ``config.templates``.
+        point_encoder: an existing encoder to use (e.g. aligned ULIP-style); default: a fresh one.
+        text_batch_size: prompts per text-tower forward.
 
     Returns:
-        The crossmost model names that were registered.
+        The model on the device of ``clip_model``; its config records the resolved open_clip config and the
+        template-set name (``"custom"`` for a list of templates).
+    """
+    chosen = templates if templates is not None else config.templates
+    config = dataclasses.replace(
+        config,
+        templates=chosen if isinstance(chosen, str) else "custom",
+        clip_config=resolved_clip_config(config.clip, config.clip_kwargs),
+    )
+    weight = build_classifier_weights(
+        clip_model, tokenizer, classnames, chosen, clean_names=config.clean_class_names, batch_size=text_batch_size
+    )
+    device = next(clip_model.parameters()).device
+    visual = clip_model.get_submodule("visual")
+    return build_model(
+        config,
+        classnames,
+        weight,
+        visual=visual,
+        point_encoder=point_encoder,
+        templates=chosen if isinstance(chosen, str) else None,
+    ).to(device)
+
+
+def from_pretrained(
+    directory: str | Path,
+    *,
+    strict: bool = True,
+    device: str | torch.device | None = None,
+    cache_dir: str | Path | None = None,
+) -> CrossModalModel:
+    """Load a model written by :func:`~crossmost_models.save_pretrained`, from a folder or from the Hugging Face hub.
+
+    This is the one way a saved model is loaded: ``create_model(name, pretrained=folder)`` and
+    ``create_model("hf-hub:user/repo")`` come here too. The open_clip architecture is rebuilt from the saved config
+    (randomly initialised, no download), then every weight is read from ``model.safetensors``.
+
+    Args:
+        directory: the saved-model folder, or ``hf-hub:user/repo`` (optionally ``@revision``) for a hub repository
+            holding its two files (see :mod:`crossmost_models.hub`; cached, and usable offline once cached).
+        strict: require the saved keys to match the model's exactly.
+        device: where to put the model (default CPU).
+        cache_dir: the Hugging Face cache for ``hf-hub:`` models (default: the standard one).
 
     Raises:
-        ValueError: a dict without ``name``, or an invalid config.
-        FileNotFoundError: the path does not exist.
+        FileNotFoundError: missing files.
+        ValueError: malformed config, class-count disagreement between ``config.json`` and the weights, key/shape
+            mismatches (listed), or an ``hf-hub:`` repository that cannot be had.
     """
-    _scan()
-    if isinstance(path_or_dict, Mapping):
-        if not name:
-            raise ValueError("add_model_config(dict) needs name=...")
-        CrossModalConfig.from_dict(dict(path_or_dict))
-        _MODEL_CONFIGS[name] = copy.deepcopy(dict(path_or_dict))
-        return [name]
-    path = Path(path_or_dict)
-    if not path.exists():
-        raise FileNotFoundError(f"model config path {path} does not exist")
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return [registered for file in files if (registered := _register_file(file)) is not None]
-
-
-def get_model_config(name: str) -> dict[str, Any]:
-    """A deep copy of the registered config ``name``.
-
-    Raises:
-        KeyError: unknown name (the message lists the known ones).
-    """
-    _scan()
-    if name not in _MODEL_CONFIGS:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
-    return copy.deepcopy(_MODEL_CONFIGS[name])
+    saved = read_saved_model(resolve_saved_model(directory, cache_dir=cache_dir))
+    assert saved.config.clip_config is not None  # read_saved_model refuses configs without it
+    weight = torch.zeros(int(saved.config.clip_config["embed_dim"]), len(saved.classnames))
+    model = build_model(saved.config, saved.classnames, weight, templates=saved.templates)
+    load_model_weights(model, saved.weights, strict=strict)
+    return model.to(device or "cpu")
 
 
 def _apply_overrides(config: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -158,7 +192,7 @@ def create_model(
     name: str,
     *,
     pretrained: str | Path | None = None,
-    point_pretrained: str | Path | Mapping[str, torch.Tensor] | None = None,
+    point_pretrained: PointWeights | None = None,
     point_pretrained_source: str = "auto",
     classnames: Sequence[str] | None = None,
     templates: str | Sequence[str] | None = None,
@@ -183,9 +217,10 @@ def create_model(
             the whole model, classifier included, is loaded from it and ``classnames``/``templates`` must agree
             with it or be left out). ``None``: random initialisation.
         point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP, Point-BERT, the authors'
-            Cross-MoST checkpoints or crossmost's own names; loaded strictly.
+            Cross-MoST checkpoints or crossmost's own names; loaded strictly by
+            :func:`crossmost_models.interop.load_point_branch`.
         point_pretrained_source: ``"auto"`` (detect from the key names), ``"ulip"``, ``"pointbert"``,
-            ``"crossmost-official"`` or ``"crossmost"``.
+            ``"official"`` (the authors' code) or ``"crossmost"``.
         classnames: class names in label order; required unless ``pretrained`` is a saved-model folder.
         templates: prompt-template set name (``"modelnet40_64"``, ``"paper"``, …), a JSON file or a list of
             templates; default: the config's ``templates``.
@@ -206,13 +241,10 @@ def create_model(
         ValueError: missing or disagreeing class names, bad overrides, a QuickGELU mismatch, or weights that do not
             fit (the message lists missing/unexpected keys and shape mismatches).
     """
-    from crossmost_models.checkpoint import from_pretrained
-
     if is_hub_id(name):
         model = from_pretrained(name, device=device, cache_dir=cache_dir)
         name, pretrained = model.config.clip, name
-        config = model.config
-        _check_saved_model_matches(model, name, config, classnames, templates, Path(str(pretrained)))
+        _check_saved_model_matches(model, name, model.config, classnames, templates, Path(str(pretrained)))
         return _with_point_weights(model, point_pretrained, point_pretrained_source).to(device or "cpu")
     config_dict = _apply_overrides(get_model_config(name), overrides)
     config = CrossModalConfig.from_dict(config_dict)
@@ -220,20 +252,26 @@ def create_model(
         model = from_pretrained(pretrained, device=device, cache_dir=cache_dir)
         _check_saved_model_matches(model, name, config, classnames, templates, Path(str(pretrained)))
     else:
-        model = _create_from_clip(
-            config, pretrained, classnames, templates, allow_quickgelu_mismatch, text_batch_size, cache_dir
+        if classnames is None:
+            raise ValueError("create_model needs classnames=[...] (the classifier is built from them at creation)")
+        weights = str(pretrained) if pretrained is not None else None
+        clip_model, tokenizer = create_clip(
+            config.clip,
+            weights,
+            allow_quickgelu_mismatch=allow_quickgelu_mismatch,
+            cache_dir=str(cache_dir) if cache_dir is not None else None,
+            **config.clip_kwargs,
+        )
+        config = dataclasses.replace(config, text_pretrained=weights)
+        model = create_model_from_clip(
+            clip_model, tokenizer, config, classnames, templates=templates, text_batch_size=text_batch_size
         )
     return _with_point_weights(model, point_pretrained, point_pretrained_source).to(device or "cpu")
 
 
-def _with_point_weights(
-    model: CrossModalModel, point_pretrained: str | Path | Mapping[str, torch.Tensor] | None, source: str
-) -> CrossModalModel:
+def _with_point_weights(model: CrossModalModel, point_pretrained: PointWeights | None, source: str) -> CrossModalModel:
     if point_pretrained is not None:
-        from crossmost_models.convert import load_point_branch, read_checkpoint
-
-        state = point_pretrained if isinstance(point_pretrained, Mapping) else read_checkpoint(point_pretrained)
-        load_point_branch(model, state, source=source, strict=True)
+        load_point_branch(model, point_pretrained, source=source, strict=True)
     return model
 
 
@@ -253,52 +291,9 @@ def create_model_and_transforms(
         image size and CLIP mean/std, and an ``N×3`` (or ``N×6``) cloud → ``num_points×C`` tensor, y up, centred
         in the unit sphere (see :mod:`crossmost_models.transforms`).
     """
-    from crossmost_models.transforms import get_transforms
-
     model = create_model(name, **kwargs)
     image_transform, point_transform = get_transforms(model, up_axis=up_axis, seed=seed)
     return model, image_transform, point_transform
-
-
-def _create_from_clip(
-    config: CrossModalConfig,
-    pretrained: str | Path | None,
-    classnames: Sequence[str] | None,
-    templates: str | Sequence[str] | None,
-    allow_quickgelu_mismatch: bool,
-    text_batch_size: int,
-    cache_dir: str | Path | None,
-) -> CrossModalModel:
-    from crossmost_models.clip import create_clip
-
-    if classnames is None:
-        raise ValueError("create_model needs classnames=[...] (the classifier is built from them at creation)")
-    weights = str(pretrained) if pretrained is not None else None
-    clip_model, tokenizer = create_clip(
-        config.clip,
-        weights,
-        allow_quickgelu_mismatch=allow_quickgelu_mismatch,
-        cache_dir=str(cache_dir) if cache_dir is not None else None,
-        **config.clip_kwargs,
-    )
-    return CrossModalModel.from_clip(
-        clip_model,
-        tokenizer,
-        config.point,
-        classnames,
-        templates if templates is not None else config.templates,
-        clip_name=config.clip,
-        clip_kwargs=config.clip_kwargs,
-        classifier={
-            "scale": config.classifier.scale,
-            "learnable_scale": config.classifier.learnable_scale,
-            "normalize_columns": config.classifier.normalize_columns,
-        },
-        clean_class_names=config.clean_class_names,
-        num_points=config.num_points,
-        text_batch_size=text_batch_size,
-        text_pretrained=weights,
-    )
 
 
 def _check_saved_model_matches(
@@ -309,10 +304,7 @@ def _check_saved_model_matches(
     templates: str | Sequence[str] | None,
     folder: Path,
 ) -> None:
-    from crossmost_models.point import PointBertConfig
-
-    same_point = PointBertConfig.from_dict(model.config.point) == PointBertConfig.from_dict(config.point)
-    if model.config.clip != config.clip or not same_point:
+    if model.config.clip != config.clip or model.config.point != config.point:
         raise ValueError(
             f"{folder} holds a model with clip={model.config.clip!r} and point={model.config.point}, which is not "
             f"the architecture of {name!r} (clip={config.clip!r}, point={config.point})"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -14,12 +13,11 @@ from crossmost_models.classifier import TextInitialisedClassifier
 from crossmost_models.config import CrossModalConfig
 from crossmost_models.image.tower import MaskableVisionTower
 from crossmost_models.output import CrossModalOutput
-from crossmost_models.point import PointBertConfig, PointBertEncoder
+from crossmost_models.point.encoder import PointBertEncoder
+from crossmost_models.saved_model import write_saved_model
+from crossmost_models.text import build_classifier_weights
 
-if TYPE_CHECKING:
-    from crossmost_models.convert import LoadReport
-
-__all__ = ["CrossModalModel"]
+__all__ = ["CrossModalModel", "save_pretrained"]
 
 
 class CrossModalModel(nn.Module):
@@ -40,7 +38,10 @@ class CrossModalModel(nn.Module):
       tower is not part of the model; :meth:`set_classnames` rebuilds the classifier for other class names from
       it (:func:`crossmost_models.create_text_encoder` recreates it from the weights the model records).
 
-    Usually built by :func:`crossmost_models.create_model` or :meth:`from_clip`.
+    The class is the network alone. It is built by :func:`crossmost_models.create_model` (every route ends in
+    :func:`crossmost_models.build_model`, which assembles it from a typed config), loaded by
+    :func:`crossmost_models.from_pretrained`, and filled from foreign checkpoints by :mod:`crossmost_models.interop`;
+    :meth:`save_pretrained` writes the folder that ``from_pretrained`` reads.
 
     Args:
         image_tower: the maskable image tower.
@@ -75,8 +76,7 @@ class CrossModalModel(nn.Module):
         self.point_encoder = point_encoder
         self.point_projection = nn.Linear(2 * width, embed_dim, bias=False)
         self.point_local_projection = nn.Linear(width, embed_dim, bias=False)
-        nn.init.normal_(self.point_projection.weight, std=embed_dim**-0.5)
-        nn.init.normal_(self.point_local_projection.weight, std=embed_dim**-0.5)
+        self._init_point_projections()
         self.mpm_head = nn.Linear(width, width)
         self.classifier = classifier
 
@@ -195,139 +195,24 @@ class CrossModalModel(nn.Module):
             fields["point_cls_embedding"] = F.normalize(self.point_local_projection(out.cls_token), dim=-1)
         return fields
 
-    # ------------------------------------------------------------------ construction and persistence
-    @classmethod
-    def from_clip(
-        cls,
-        clip_model: nn.Module,
-        tokenizer: Callable[..., Tensor],
-        point_config: PointBertConfig | Mapping[str, Any],
-        classnames: Sequence[str],
-        templates: str | Sequence[str] = "modelnet40_64",
-        *,
-        clip_name: str,
-        clip_kwargs: Mapping[str, Any] | None = None,
-        point_encoder: PointBertEncoder | None = None,
-        point_weights: Mapping[str, Tensor] | None = None,
-        point_weights_source: str = "crossmost",
-        classifier: Mapping[str, Any] | None = None,
-        clean_class_names: bool = True,
-        num_points: int = 8192,
-        text_batch_size: int = 256,
-        text_pretrained: str | None = None,
-    ) -> CrossModalModel:
-        """Build a model from an already-built open_clip model (e.g. CLIP towers pre-trained by the trainer).
+    # ------------------------------------------------------------------ initialisation
+    def _init_point_projections(self) -> None:
+        for projection in (self.point_projection, self.point_local_projection):
+            nn.init.normal_(projection.weight, std=self.embed_dim**-0.5)
 
-        The classifier is built from ``clip_model``'s text tower; only ``clip_model.visual`` is kept (shared, not
-        copied), so the text tower is freed once the caller drops ``clip_model``.
+    def reset_point_branch(self) -> None:
+        """Re-initialise the point tower, its two projections and the MPM head, keeping the mini-PointNet tokenizer.
 
-        Args:
-            clip_model: an open_clip ``CLIP`` whose ``visual`` is a ``VisionTransformer``.
-            tokenizer: its tokenizer.
-            point_config: ``PointBertConfig`` (or its dict) of the point tower.
-            classnames: class names in label order.
-            templates: template-set name, JSON path or list of templates.
-            clip_name: open_clip architecture name of ``clip_model`` (recorded so the model can be saved and
-                rebuilt; it must be registered with open_clip, see :func:`crossmost_models.add_model_config`).
-            clip_kwargs: architecture overrides ``clip_model`` was created with (``force_quick_gelu``,
-                ``force_image_size``, ``force_context_length``).
-            point_encoder: an existing encoder to use (e.g. aligned ULIP-style); default: a fresh one.
-            point_weights: a state dict for the point branch, loaded strictly through
-                :func:`crossmost_models.convert.load_point_branch` with ``point_weights_source``.
-            point_weights_source: ``crossmost`` (this model's names), ``ulip``, ``pointbert`` or
-                ``crossmost-official``.
-            classifier: ``ClassifierConfig`` fields (``scale``, ``learnable_scale``, ``normalize_columns``).
-            clean_class_names: clean names for prompts (default) or keep them verbatim (official code).
-            num_points: points per cloud the model is meant for (recorded in the config).
-            text_batch_size: prompts per text-tower forward.
-            text_pretrained: the open_clip weights (tag or file) ``clip_model`` was created with, recorded so that
-                the text tower can be recreated for :meth:`set_classnames`.
-
-        Returns:
-            The model on the device of ``clip_model``.
+        This is the paper's "Init ✗" ablation: the point tower skips the aligned pre-training but keeps its
+        pre-trained tokenizer.
         """
-        from crossmost_models.clip import resolved_clip_config
-        from crossmost_models.text import build_classifier_weights
+        tokenizer = {key: value.clone() for key, value in self.point_encoder.encoder.state_dict().items()}
+        self.point_encoder.reset_parameters()
+        self.point_encoder.encoder.load_state_dict(tokenizer)
+        self._init_point_projections()
+        self.mpm_head.reset_parameters()
 
-        point_cfg = (
-            point_config if isinstance(point_config, PointBertConfig) else PointBertConfig.from_dict(dict(point_config))
-        )
-        config = CrossModalConfig.from_dict(
-            {
-                "clip": clip_name,
-                "point": point_cfg.to_dict(),
-                "num_points": num_points,
-                "clip_kwargs": dict(clip_kwargs or {}),
-                "classifier": dict(classifier or {}),
-                "templates": templates if isinstance(templates, str) else "custom",
-                "clean_class_names": clean_class_names,
-                "text_pretrained": text_pretrained,
-            }
-        )
-        config.clip_config = resolved_clip_config(clip_name, config.clip_kwargs)
-        weight = build_classifier_weights(
-            clip_model, tokenizer, classnames, templates, clean_names=clean_class_names, batch_size=text_batch_size
-        )
-        device = next(clip_model.parameters()).device
-        model = cls.from_parts(
-            clip_model.visual,  # type: ignore[arg-type]
-            config,
-            weight,
-            classnames,
-            point_encoder=point_encoder,
-            templates=templates if isinstance(templates, str) else None,
-        ).to(device)
-        if point_weights is not None:
-            from crossmost_models.convert import load_point_branch
-
-            load_point_branch(model, point_weights, source=point_weights_source, strict=True)
-        return model
-
-    @classmethod
-    def from_parts(
-        cls,
-        visual: nn.Module,
-        config: CrossModalConfig,
-        classifier_weight: Tensor,
-        classnames: Sequence[str],
-        *,
-        point_encoder: PointBertEncoder | None = None,
-        templates: str | None = None,
-    ) -> CrossModalModel:
-        """Assemble a model from an open_clip image tower, a config and a ``D×C`` classifier weight."""
-        tower = MaskableVisionTower(visual)
-        if point_encoder is None:
-            point_encoder = PointBertEncoder(PointBertConfig.from_dict(dict(config.point)))
-        cls_cfg = config.classifier
-        classifier = TextInitialisedClassifier(
-            classifier_weight.to(next(tower.parameters()).device),
-            scale=cls_cfg.scale,
-            learnable_scale=cls_cfg.learnable_scale,
-            normalize_columns=cls_cfg.normalize_columns,
-        )
-        return cls(tower, point_encoder, classifier, classnames=classnames, config=config, templates=templates)
-
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Save as ``model.safetensors`` + ``config.json`` (see :func:`crossmost_models.save_pretrained`)."""
-        from crossmost_models.checkpoint import save_pretrained
-
-        return save_pretrained(self, directory)
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        directory: str | Path,
-        *,
-        strict: bool = True,
-        device: str | torch.device | None = None,
-        cache_dir: str | Path | None = None,
-    ) -> CrossModalModel:
-        """Load a model saved by :meth:`save_pretrained`, from a folder or ``hf-hub:user/repo`` (see
-        :func:`crossmost_models.from_pretrained`)."""
-        from crossmost_models.checkpoint import from_pretrained
-
-        return from_pretrained(directory, strict=strict, device=device, cache_dir=cache_dir)
-
+    # ------------------------------------------------------------------ classes and saving
     def set_classnames(
         self,
         classnames: Sequence[str],
@@ -355,8 +240,6 @@ class CrossModalModel(nn.Module):
             ValueError: neither or both of ``text_encoder`` and ``class_embeddings``, or embeddings whose shape is
                 not ``D×len(classnames)``.
         """
-        from crossmost_models.text import build_classifier_weights
-
         if (text_encoder is None) == (class_embeddings is None):
             raise ValueError("set_classnames needs text_encoder=(clip_model, tokenizer) or class_embeddings=D×C")
         if text_encoder is not None:
@@ -385,14 +268,28 @@ class CrossModalModel(nn.Module):
         )
         self._classnames = list(classnames)
 
-    def load_point_weights(
-        self, state_dict: Mapping[str, Tensor], *, source: str = "auto", strict: bool = True
-    ) -> LoadReport:
-        """Load point-branch weights (ULIP / Point-BERT / Cross-MoST / crossmost) strictly; see
-        :func:`crossmost_models.convert.load_point_branch`."""
-        from crossmost_models.convert import load_point_branch
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Save as ``model.safetensors`` + ``config.json`` into ``directory``, atomically (see
+        :func:`~crossmost_models.saved_model.write_saved_model`); :func:`crossmost_models.from_pretrained` loads it.
 
-        return load_point_branch(self, state_dict, source=source, strict=strict)
+        Returns:
+            The folder path.
+        """
+        return write_saved_model(directory, self.state_dict(), self.config, self._classnames, self.templates)
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, embed_dim={self.embed_dim}, clip={self.config.clip!r}"
+
+
+def save_pretrained(model: CrossModalModel, directory: str | Path) -> Path:
+    """Save ``model`` into ``directory`` as ``model.safetensors`` and ``config.json`` (the same as
+    ``model.save_pretrained(directory)``); :func:`crossmost_models.from_pretrained` loads it back.
+
+    Args:
+        model: the model to save.
+        directory: target folder (created, or replaced if it exists).
+
+    Returns:
+        The folder path.
+    """
+    return model.save_pretrained(directory)

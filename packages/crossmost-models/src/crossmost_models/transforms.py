@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from crossmost_models.clip import import_open_clip
+from crossmost_models.model import CrossModalModel
 
 __all__ = ["ImageTransform", "PointTransform", "get_transforms", "image_transform"]
 
@@ -76,15 +79,13 @@ class PointTransform:
         )
 
 
-def image_transform(model: nn.Module) -> ImageTransform:
+def image_transform(model: CrossModalModel) -> ImageTransform:
     """open_clip's evaluation transform at the model's image size, with its weights' mean and std."""
-    from crossmost_models.clip import import_open_clip
-
     open_clip = import_open_clip()
     visual: Any = getattr(getattr(model, "image_tower", None), "visual", None)
     preprocess = dict(getattr(visual, "preprocess_cfg", None) or {})
     transform: ImageTransform = open_clip.image_transform(
-        tuple(model.image_size),  # type: ignore[arg-type]
+        tuple(model.image_size),
         is_train=False,
         mean=preprocess.get("mean"),
         std=preprocess.get("std"),
@@ -92,8 +93,10 @@ def image_transform(model: nn.Module) -> ImageTransform:
     return transform
 
 
-def get_transforms(model: nn.Module, *, up_axis: str = "y", seed: int = 0) -> tuple[ImageTransform, PointTransform]:
+def get_transforms(
+    model: CrossModalModel, *, up_axis: str = "y", seed: int = 0
+) -> tuple[ImageTransform, PointTransform]:
     """``(image_transform, point_transform)`` for a ``CrossModalModel`` (see the module docstring)."""
-    config: Any = model.config
-    channels = int(dict(config.point).get("in_channels", 3))
-    return image_transform(model), PointTransform(int(config.num_points), channels=channels, up_axis=up_axis, seed=seed)
+    config = model.config
+    point_transform = PointTransform(config.num_points, channels=config.point.in_channels, up_axis=up_axis, seed=seed)
+    return image_transform(model), point_transform

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from crossmost_models.checkpoint import save_safetensors
+from crossmost_models.saved_model import save_safetensors
 from crossmost_train.config import TrainConfig, save_config
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_scheduler

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from crossmost_models.checkpoint import save_safetensors
+from crossmost_models.saved_model import save_safetensors
 
 __all__ = ["StateFileError", "capture_rng_state", "load_state_file", "restore_rng_state", "save_state_file"]
 

@@ -111,11 +111,9 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
             **m.overrides,
         )
         if not m.init_point_encoder:
-            reset_point_encoder(model)
+            model.reset_point_branch()
         if tokenizer_weights:
-            from crossmost_models.convert import load_point_tokenizer
-
-            load_point_tokenizer(model, tokenizer_weights)
+            crossmost_models.load_point_tokenizer(model, tokenizer_weights)
     except (ValueError, KeyError) as err:
         raise ConfigError(f"cannot build model {name!r}: {err}") from None
     return model
@@ -126,22 +124,6 @@ def point_tokenizer(model: nn.Module) -> nn.Module:
     encoder: Any = model.point_encoder
     tokenizer: nn.Module = encoder.encoder
     return tokenizer
-
-
-def reset_point_encoder(model: nn.Module) -> None:
-    """Re-initialise the point tower, its projections and its MPM head, keeping the tokenizer (the "Init ✗"
-    ablation: only the pre-trained alignment is skipped)."""
-    encoder: Any = model.point_encoder
-    tokenizer = {k: v.clone() for k, v in point_tokenizer(model).state_dict().items()}
-    encoder.reset_parameters()
-    point_tokenizer(model).load_state_dict(tokenizer)
-    for name in ("point_projection", "point_local_projection"):
-        projection: Any = getattr(model, name, None)
-        if projection is not None:
-            nn.init.normal_(projection.weight, std=projection.weight.shape[0] ** -0.5)
-    head: Any = getattr(model, "mpm_head", None)
-    if head is not None:
-        head.reset_parameters()
 
 
 def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:

@@ -21,13 +21,13 @@ def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, cla
     if run is None:
         label = "zero-shot (initial model)" if not cfg.model.pretrained else f"model {cfg.model.pretrained}"
         return {label: parts.model(cfg, classnames)}
-    from crossmost_models import CrossModalModel
+    from crossmost_models import from_pretrained
 
     folder = Path(run)
     found = {}
     for sub, label in (("model", "self-trained student (last step)"), ("teacher", "EMA teacher (last step)")):
         if (folder / sub / "config.json").is_file():
-            found[label] = CrossModalModel.from_pretrained(folder / sub)
+            found[label] = from_pretrained(folder / sub)
     if not found:
         raise ConfigError(f"--run {run}: no model/ or teacher/ folder (is it a finished selftrain run folder?)")
     return found

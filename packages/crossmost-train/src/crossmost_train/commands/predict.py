@@ -20,10 +20,10 @@ def load_model(args: argparse.Namespace, cfg: TrainConfig) -> tuple[Any, list[st
     """
     if not args.run:
         return build_model(cfg, list(args.classes)), list(args.classes), []
-    from crossmost_models import CrossModalModel, create_text_encoder
+    from crossmost_models import create_text_encoder, from_pretrained
 
     try:
-        model = CrossModalModel.from_pretrained(Path(args.run) / "model")
+        model = from_pretrained(Path(args.run) / "model")
     except (ValueError, FileNotFoundError) as error:
         raise DataError(f"--run {args.run}: {error}") from None
     if not args.classes or list(args.classes) == model.classnames:
@@ -86,7 +86,7 @@ def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     inputs = ModelInputs(
         image_size=int(model.image_size[0]),
         num_points=run_cfg.data.num_points or int(model.config.num_points),
-        point_channels=int(dict(model.config.point).get("in_channels", 3)),
+        point_channels=int(model.config.point.in_channels),
         eval_view=run_cfg.data.eval_view,
     )
     rows, bad = predict_files(

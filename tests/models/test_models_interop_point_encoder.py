@@ -9,15 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from crossmost_models.point import (
-    CheckpointMismatchError,
-    PointBertConfig,
-    PointBertEncoder,
+from crossmost_models import CheckpointMismatchError
+from crossmost_models.interop import (
     convert_pointbert_state_dict,
     extract_point_heads,
     load_checkpoint_file,
     load_point_encoder_weights,
 )
+from crossmost_models.point import PointBertConfig, PointBertEncoder
 
 TINY = {"trans_dim": 32, "depth": 2, "num_heads": 4, "encoder_dims": 48, "num_group": 8, "group_size": 8}
 
@@ -64,7 +63,7 @@ def _ulip(state: dict[str, torch.Tensor]) -> dict[str, object]:
     return {"epoch": 250, "state_dict": weights, "best_acc1": 60.4, "args": argparse.Namespace(model="ULIP_PointBERT")}
 
 
-def _crossmost(state: dict[str, torch.Tensor]) -> dict[str, object]:
+def _official(state: dict[str, torch.Tensor]) -> dict[str, object]:
     weights = {f"module.point_encoder.{k}": v for k, v in state.items()}
     weights["module.point_encoder.proj"] = torch.randn(32, 16)
     weights["module.point_encoder.lm_head.weight"] = torch.randn(32, 32)
@@ -75,10 +74,10 @@ def _crossmost(state: dict[str, torch.Tensor]) -> dict[str, object]:
     return {"model": weights, "epoch": 199, "args": argparse.Namespace(dataset="modelnet40")}
 
 
-LAYOUTS = {"pointbert": _point_bert_pretraining, "ulip": _ulip, "crossmost": _crossmost}
+LAYOUTS = {"pointbert": _point_bert_pretraining, "ulip": _ulip, "official": _official}
 
 
-@pytest.mark.parametrize("source", ["pointbert", "ulip", "crossmost"])
+@pytest.mark.parametrize("source", ["pointbert", "ulip", "official"])
 def test_checkpoint_round_trips_strictly_through_a_file(tmp_path: Path, source: str) -> None:
     weights = _trained_weights()
     path = tmp_path / f"{source}.pt"
@@ -124,11 +123,11 @@ def test_point_bert_finetuned_and_dvae_checkpoints() -> None:
 
 def test_heads_are_returned_separately_not_loaded() -> None:
     weights = _trained_weights()
-    crossmost = _crossmost(weights)
-    heads = extract_point_heads(crossmost, source="crossmost")
+    official = _official(weights)
+    heads = extract_point_heads(official, source="official")
     assert sorted(heads) == ["lm_head.bias", "lm_head.weight", "pc_projection", "proj"]
     assert heads["pc_projection"].shape == (64, 16)
-    assert "proj" not in convert_pointbert_state_dict(crossmost, source="crossmost")
+    assert "proj" not in convert_pointbert_state_dict(official, source="official")
     assert sorted(extract_point_heads(_ulip(weights), source="ulip")) == ["pc_projection"]
     assert extract_point_heads(_point_bert_pretraining(weights), source="pointbert") == {}
 
@@ -137,12 +136,12 @@ def test_mismatches_raise_with_a_readable_diff_and_load_nothing() -> None:
     weights = _trained_weights(in_channels=6)
     del weights["norm.weight"]
     weights["blocks.blocks.2.attn.qkv.weight"] = torch.randn(96, 32)
-    checkpoint = _crossmost(weights)
+    checkpoint = _official(weights)
     target = _encoder(2)
     before = {k: v.clone() for k, v in target.state_dict().items()}
 
     with pytest.raises(CheckpointMismatchError) as caught:
-        load_point_encoder_weights(target, checkpoint, source="crossmost")
+        load_point_encoder_weights(target, checkpoint, source="official")
 
     message = str(caught.value)
     assert "missing from the weights (1):\n    - norm.weight" in message
@@ -153,7 +152,7 @@ def test_mismatches_raise_with_a_readable_diff_and_load_nothing() -> None:
     for key, value in target.state_dict().items():
         torch.testing.assert_close(value, before[key], rtol=0, atol=0, msg=key)
 
-    report = load_point_encoder_weights(target, checkpoint, source="crossmost", strict=False)
+    report = load_point_encoder_weights(target, checkpoint, source="official", strict=False)
     assert not report.ok
     assert "encoder.first_conv.0.weight" not in report.loaded
     assert "reduce_dim.weight" in report.loaded

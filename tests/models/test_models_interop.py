@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from crossmost_models import CrossModalModel, create_model
-from crossmost_models.convert import detect_source, load_crossmost_official, load_point_branch, read_checkpoint
+from crossmost_models.interop import detect_source, load_crossmost_official, load_point_branch, read_checkpoint
 
 CLASSES = ["bench", "chair", "lamp"]
 
@@ -65,7 +65,7 @@ def test_official_crossmost_checkpoint_round_trip(donor: CrossModalModel, tmp_pa
     state["module.transformer.resblocks.0.ln_1.weight"] = torch.zeros(4)
     path = tmp_path / "checkpoint-199.pth"
     torch.save({"model": state, "epoch": 199}, path)
-    assert detect_source(read_checkpoint(path)) == "crossmost-official"
+    assert detect_source(read_checkpoint(path)) == "official"
     model = _fresh()
     report = load_crossmost_official(model, path)
     assert report.ok
@@ -107,7 +107,7 @@ def test_ulip_checkpoint_loads_point_branch(donor: CrossModalModel, tmp_path: Pa
     torch.save({"state_dict": _ulip_point_state(donor), "epoch": 3}, path)
     model = _fresh()
     image_before = model.image_tower.visual.conv1.weight.clone()
-    report = model.load_point_weights(read_checkpoint(path))
+    report = load_point_branch(model, read_checkpoint(path))
     assert report.ok
     assert "visual.conv1.weight" in report.skipped
     _assert_same(model, donor, "point_encoder.encoder")
@@ -131,7 +131,7 @@ def test_pointbert_checkpoint_loads_encoder(donor: CrossModalModel, tmp_path: Pa
     path = tmp_path / "Point-BERT.pth"
     torch.save({"base_model": base}, path)
     model = _fresh()
-    report = model.load_point_weights(read_checkpoint(path))  # auto-detected as Point-BERT
+    report = load_point_branch(model, read_checkpoint(path))  # auto-detected as Point-BERT
     assert report.ok
     assert "transformer_k.cls_token" in report.skipped
     _assert_same(model, donor, "point_encoder.")
@@ -151,9 +151,9 @@ def test_unsafe_or_unknown_checkpoints_are_refused(tmp_path: Path) -> None:
 
 
 def test_point_branch_uses_the_point_conversion_and_its_report(donor: CrossModalModel, tmp_path: Path) -> None:
-    from crossmost_models import LoadReport
-    from crossmost_models.point import CheckpointMismatchError
-    from crossmost_models.point import LoadReport as PointLoadReport
+    from crossmost_models import CheckpointMismatchError
+    from crossmost_models.interop.point_encoder import LoadReport as PointLoadReport
+    from crossmost_models.load_report import LoadReport
 
     assert PointLoadReport is LoadReport
     path = tmp_path / "ulip-with-args.pt"
