@@ -7,7 +7,7 @@ import pytest
 import trimesh
 
 from crossmost_data.items import BadItemError
-from crossmost_data.sampling import (
+from crossmost_data.points import (
     DEFAULT_GREY,
     normalize_to_unit_sphere,
     resample_points,
@@ -149,7 +149,7 @@ def _exact_fps(xyz: np.ndarray, count: int, start: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("n", "count"), [(300, 64), (5000, 1024), (40_000, 512)])
 def test_fps_is_exact_farthest_point_sampling_and_seeded(n: int, count: int) -> None:
-    from crossmost_data.sampling import farthest_point_indices
+    from crossmost_data.points import farthest_point_indices
 
     xyz = np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)
     index = farthest_point_indices(xyz, count, np.random.default_rng(7))
@@ -161,7 +161,7 @@ def test_fps_is_exact_farthest_point_sampling_and_seeded(n: int, count: int) -> 
 def test_fps_falls_back_when_the_bucket_kernel_repeats_points(monkeypatch: pytest.MonkeyPatch) -> None:
     import fpsample
 
-    from crossmost_data.sampling import farthest_point_indices
+    from crossmost_data.points import farthest_point_indices
 
     monkeypatch.setattr(fpsample, "bucket_fps_kdline_sampling", lambda pc, n, h, start_idx: np.zeros(n, np.int64))
     xyz = np.random.default_rng(0).normal(size=(200, 3))

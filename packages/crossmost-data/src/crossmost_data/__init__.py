@@ -1,7 +1,7 @@
 """crossmost-data: prepare 3D datasets into image+point WebDataset shards, and read them back.
 
 The light core is importable from here; readers (:mod:`crossmost_data.datasets`), rendering
-(:mod:`crossmost_data.render`), depth projection (:mod:`crossmost_data.depth`) and the training loaders
+(:mod:`crossmost_data.views`), depth projection (:mod:`crossmost_data.views.depth`) and the training loaders
 (:mod:`crossmost_data.loader`) are imported from their modules.
 """
 
@@ -12,10 +12,10 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installation
     __version__ = "0.0.0"
 
+from crossmost_data.format import DecodedSample, ShardCorruptError, decode_sample, decode_view, encode_sample
+from crossmost_data.format.manifest import Manifest, ManifestError, ShardEntry, SkippedItem
 from crossmost_data.items import BadItemError, LoadedItem, SourceItem, make_uid
-from crossmost_data.manifest import Manifest, ManifestError, ShardEntry, SkippedItem
 from crossmost_data.prepare import PrepareConfig, PrepareError, PrepareSummary, prepare_dataset
-from crossmost_data.shards import DecodedSample, ShardCorruptError, decode_sample, decode_view, encode_sample
 
 __all__ = [
     "BadItemError",

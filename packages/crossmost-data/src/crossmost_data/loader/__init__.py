@@ -9,6 +9,7 @@ The trainer needs three calls::
         for batch in loader: ...
 """
 
+from crossmost_data.loader import _torch_extra as _torch_extra  # first: a missing extra is named, not a traceback
 from crossmost_data.loader.config import CLIP_MEAN as CLIP_MEAN
 from crossmost_data.loader.config import CLIP_STD as CLIP_STD
 from crossmost_data.loader.config import AugmentConfig as AugmentConfig
@@ -30,9 +31,9 @@ from crossmost_data.loader.point_transforms import normalize_unit_sphere as norm
 from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
 from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
+from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
-from crossmost_data.loader.streaming import StreamingShardDataset as StreamingShardDataset
-from crossmost_data.loader.views import ViewPolicy as ViewPolicy
+from crossmost_data.loader.view_policy import ViewPolicy as ViewPolicy
 
 __all__ = [
     "CLIP_MEAN",
@@ -41,6 +42,7 @@ __all__ = [
     "TRAIN_KEYS",
     "AugmentConfig",
     "EvalImageTransform",
+    "GlobalBatchSampler",
     "ImageAugmentConfig",
     "ImageBlockMaskGenerator",
     "MaskConfig",
@@ -49,7 +51,6 @@ __all__ = [
     "ShardDataset",
     "ShardedEvalSampler",
     "SkippedSamples",
-    "StreamingShardDataset",
     "StrongImageTransform",
     "StrongPointTransform",
     "ViewPolicy",
