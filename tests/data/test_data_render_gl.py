@@ -17,10 +17,10 @@ from crossmost_data.views import (
     RenderConfig,
     check_pyopengl_version,
     get_process_renderer,
+    gl_platform,
     run_selftest,
     select_gl_platform,
 )
-from crossmost_data.views import gl_platform
 from crossmost_data.views.selftest import expected_sphere_fraction
 
 BACKGROUND = (10, 200, 30)

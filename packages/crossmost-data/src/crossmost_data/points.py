@@ -19,6 +19,7 @@ __all__ = [
     "farthest_point_indices",
     "mesh_has_color",
     "normalize_to_unit_sphere",
+    "recentre_in_unit_sphere",
     "resample_points",
     "sample_surface",
     "unit_sphere_transform",
@@ -122,7 +123,7 @@ def sample_surface(mesh: trimesh.Trimesh, count: int, rng: np.random.Generator, 
 def normalize_to_unit_sphere(points: np.ndarray) -> np.ndarray:
     """Centre the xyz columns on their centroid and scale them so that the farthest point is at radius 1.
 
-    Extra columns (rgb) are kept as they are. Returns a new float32 array.
+    Extra columns (rgb) are kept as they are. Computed in float64; returns a new float32 array.
 
     Raises:
         BadItemError: The points are empty, not finite, or all coincide (radius 0).
@@ -130,9 +131,11 @@ def normalize_to_unit_sphere(points: np.ndarray) -> np.ndarray:
     array = np.asarray(points, dtype=np.float64)
     if array.ndim != 2 or array.shape[1] < 3 or len(array) == 0:
         raise BadItemError(f"expected a non-empty N×3 or N×6 point array, got shape {array.shape}")
-    centre, radius = unit_sphere_transform(array[:, :3])
+    _check_finite(array[:, :3])
+    centred, _, radius = _centred(array[:, :3])
+    _check_radius(radius)
     out = array.copy()
-    out[:, :3] = (array[:, :3] - centre) / radius
+    out[:, :3] = centred / radius
     return out.astype(np.float32)
 
 
@@ -143,13 +146,48 @@ def unit_sphere_transform(xyz: np.ndarray) -> tuple[np.ndarray, float]:
         BadItemError: Non-finite coordinates, or all points coincide.
     """
     xyz = np.asarray(xyz, dtype=np.float64)
+    _check_finite(xyz)
+    _, centre, radius = _centred(xyz)
+    _check_radius(radius)
+    return centre, radius
+
+
+def recentre_in_unit_sphere(points: np.ndarray) -> np.ndarray:
+    """:func:`normalize_to_unit_sphere` of a float32 cloud in float32, for the loaders: a subsampled or cropped cloud
+    is brought back to the unit sphere; a single point (radius 0) stays at the origin instead of failing.
+
+    Args:
+        points: N×3 or N×6 array (rgb columns are kept); not modified.
+
+    Returns:
+        A new float32 array.
+
+    Raises:
+        ValueError: The array is empty or not N×3 / N×6.
+    """
+    out = np.array(points, dtype=np.float32, copy=True)
+    if out.ndim != 2 or out.shape[1] not in (3, 6) or out.shape[0] == 0:
+        raise ValueError(f"a point cloud must be a non-empty N×3 or N×6 array, got shape {out.shape}")
+    centred, _, radius = _centred(out[:, :3])
+    out[:, :3] = centred / radius if radius > 0 else centred
+    return out
+
+
+def _centred(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """``xyz`` minus its centroid (both in ``xyz``'s dtype), the centroid, and the largest distance to it (float64)."""
+    centre = xyz.mean(axis=0)
+    centred = xyz - centre
+    return centred, centre, float(np.sqrt((centred.astype(np.float64) ** 2).sum(axis=1).max()))
+
+
+def _check_finite(xyz: np.ndarray) -> None:
     if not np.isfinite(xyz).all():
         raise BadItemError("non-finite point coordinates (NaN or inf)")
-    centre = xyz.mean(axis=0)
-    radius = float(np.sqrt(((xyz - centre) ** 2).sum(axis=1).max()))
+
+
+def _check_radius(radius: float) -> None:
     if not radius > 1e-12:
         raise BadItemError("degenerate geometry: all points coincide (radius 0 after centring)")
-    return centre, radius
 
 
 def _bucket_height(n: int) -> int:

@@ -27,7 +27,6 @@ from crossmost_data.loader.image_transforms import WeakImageTransform as WeakIma
 from crossmost_data.loader.masks import ImageBlockMaskGenerator as ImageBlockMaskGenerator
 from crossmost_data.loader.point_transforms import StrongPointTransform as StrongPointTransform
 from crossmost_data.loader.point_transforms import WeakPointTransform as WeakPointTransform
-from crossmost_data.loader.point_transforms import normalize_unit_sphere as normalize_unit_sphere
 from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
 from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
@@ -57,7 +56,23 @@ __all__ = [
     "WeakImageTransform",
     "WeakPointTransform",
     "build_dataloader",
-    "normalize_unit_sphere",
     "seed_worker",
     "set_loader_epoch",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Names that moved, kept for one release.
+    if name == "normalize_unit_sphere":
+        import warnings
+
+        from crossmost_data.points import recentre_in_unit_sphere
+
+        warnings.warn(
+            "crossmost_data.loader.normalize_unit_sphere is crossmost_data.points.recentre_in_unit_sphere; import it "
+            "from there (the old name will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return recentre_in_unit_sphere
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

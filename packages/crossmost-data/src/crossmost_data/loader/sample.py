@@ -17,9 +17,10 @@ from PIL import Image
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.image_transforms import EvalImageTransform, StrongImageTransform, WeakImageTransform
 from crossmost_data.loader.masks import ImageBlockMaskGenerator
-from crossmost_data.loader.point_transforms import StrongPointTransform, WeakPointTransform, normalize_unit_sphere
+from crossmost_data.loader.point_transforms import StrongPointTransform, WeakPointTransform
 from crossmost_data.loader.seeding import Stream, sample_rng
 from crossmost_data.loader.view_policy import ViewPolicy, choose_view
+from crossmost_data.points import recentre_in_unit_sphere
 
 __all__ = ["EVAL_KEYS", "TRAIN_KEYS", "LoaderMode", "SampleBuilder", "resolve_label"]
 
@@ -172,7 +173,7 @@ class SampleBuilder:
                 sample["image"] = views[self.fixed_view].clone()
             else:
                 sample["image"] = self.eval_image(load_view(view))
-            sample["points"] = torch.from_numpy(normalize_unit_sphere(cloud))
+            sample["points"] = torch.from_numpy(recentre_in_unit_sphere(cloud))
             if self.view_policy == "all":
                 sample["views"] = views
             return sample

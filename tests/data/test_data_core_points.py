@@ -10,6 +10,7 @@ from crossmost_data.items import BadItemError
 from crossmost_data.points import (
     DEFAULT_GREY,
     normalize_to_unit_sphere,
+    recentre_in_unit_sphere,
     resample_points,
     sample_surface,
     with_layout,
@@ -97,6 +98,18 @@ def test_normalize_to_unit_sphere() -> None:
         normalize_to_unit_sphere(np.ones((10, 3)))
     with pytest.raises(BadItemError, match="non-finite"):
         normalize_to_unit_sphere(np.array([[0, 0, np.inf], [1, 1, 1]]))
+
+
+def test_the_loaders_recentring_is_the_same_normalisation_in_float32() -> None:
+    cloud = np.random.default_rng(3).normal(size=(500, 6)) * 3.0 + 7.0
+    recentred = recentre_in_unit_sphere(cloud)
+    assert recentred.dtype == np.float32
+    np.testing.assert_allclose(recentred, normalize_to_unit_sphere(cloud), atol=2e-6)
+    np.testing.assert_array_equal(recentre_in_unit_sphere(np.array([[4.0, 5.0, 6.0]])), np.zeros((1, 3), np.float32))
+    with pytest.raises(BadItemError, match="radius 0"):
+        normalize_to_unit_sphere(np.array([[4.0, 5.0, 6.0]]))
+    with pytest.raises(ValueError, match="N×3 or N×6"):
+        recentre_in_unit_sphere(np.zeros((0, 3)))
 
 
 def test_resample_down_is_a_subset_without_replacement() -> None:
