@@ -94,3 +94,54 @@ def test_render_prepares_a_mesh_folder_without_importing_torch(tmp_path: Path) -
     assert manifest["class_names"] == ["ball", "box"]
     assert manifest["num_views"] == 2
     assert sum(entry["num_samples"] for entries in manifest["splits"].values() for entry in entries) == 4
+
+
+_IMPORT_WITHOUT = """
+import importlib, importlib.abc, sys
+
+
+class Refuse(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == sys.argv[1]:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+try:
+    importlib.import_module(sys.argv[2])
+except ImportError as error:
+    print(error)
+"""
+
+
+@pytest.mark.parametrize(
+    ("missing", "module", "extra"),
+    [
+        ("torch", "crossmost_data.loader", "torch"),
+        ("timm", "crossmost_data.loader", "torch"),
+        ("torch", "crossmost_data.views.depth", "torch"),
+    ],
+)
+def test_a_missing_extra_is_named(missing: str, module: str, extra: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORT_WITHOUT, missing, module], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"the `{extra}` extra is missing for" in result.stdout
+    assert f'pip install "crossmost-data[{extra}]"' in result.stdout
+
+
+def test_the_h5_readers_name_their_extra(tmp_path: Path) -> None:
+    script = _IMPORT_WITHOUT.replace(
+        "    importlib.import_module(sys.argv[2])",
+        "    from pathlib import Path\n"
+        "    from crossmost_data.datasets._h5 import read_h5_labels\n"
+        "    read_h5_labels(Path(sys.argv[2]), 40, 'download it')",
+    )
+    (tmp_path / "a.h5").write_bytes(b"")
+    result = subprocess.run(
+        [sys.executable, "-c", script, "h5py", str(tmp_path / "a.h5")], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'pip install "crossmost-data[h5]"' in result.stdout

@@ -11,7 +11,7 @@ __all__ = ["import_extra", "missing_extra"]
 def missing_extra(extra: str, feature: str, error: ImportError) -> ImportError:
     """The ``ImportError`` to raise when ``feature`` lacks a module of the ``extra`` (``error``: the original one)."""
     return ImportError(
-        f'{feature} needs the `{extra}` extra ({error}); install it with pip install "crossmost-data[{extra}]"'
+        f'the `{extra}` extra is missing for {feature} ({error}); install it with pip install "crossmost-data[{extra}]"'
     )
 
 
