@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKSUM_KEY",
+    "VIEW_MEMBER",
     "DecodedSample",
     "ImageFormat",
     "ShardCorruptError",
@@ -36,7 +37,8 @@ __all__ = [
 ImageFormat = Literal["png", "jpg"]
 CHECKSUM_KEY = "crc32"
 """Key of the json member that maps every other member's suffix to the hex CRC-32 of its bytes."""
-_VIEW_KEY = re.compile(r"^view(\d+)\.(png|jpg|jpeg)$")
+VIEW_MEMBER = re.compile(r"^view(\d+)\.(png|jpg|jpeg)$")
+"""The member suffix of a view (``view00.png``, ``view11.jpg``); group 1 is its index."""
 _UID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -193,7 +195,7 @@ def decode_sample(files: Mapping[str, bytes | str], *, source: str) -> DecodedSa
         raise ShardCorruptError(f"{where}: member 'points.npy' contains NaN or infinite values")
     views: list[tuple[int, bytes]] = []
     for name, value in files.items():
-        match = _VIEW_KEY.match(name)
+        match = VIEW_MEMBER.match(name)
         if match:
             views.append((int(match.group(1)), _as_bytes(value)))
     views.sort(key=lambda pair: pair[0])

@@ -10,13 +10,12 @@ read before any damage and then raises :class:`ShardCorruptError` naming the fil
 from __future__ import annotations
 
 import os
-import re
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossmost_data.format.codec import DecodedSample, ShardCorruptError, decode_sample
+from crossmost_data.format.codec import VIEW_MEMBER, DecodedSample, ShardCorruptError, decode_sample
 
 __all__ = [
     "IndexedSample",
@@ -29,7 +28,6 @@ __all__ = [
     "scan_shard",
 ]
 
-_VIEW_MEMBER = re.compile(r"^view(\d+)\.(png|jpg|jpeg)$")
 _CACHE: dict[tuple[str, int, int, int], ShardScan] = {}
 
 Span = tuple[int, int]
@@ -68,7 +66,7 @@ class ShardScan:
 def _complete(key: str, members: dict[str, Span], num_views: int) -> IndexedSample | None:
     views: dict[int, str] = {}
     for suffix in members:
-        match = _VIEW_MEMBER.match(suffix)
+        match = VIEW_MEMBER.match(suffix)
         if match:
             views[int(match.group(1))] = suffix
     if "points.npy" not in members or "json" not in members or any(i not in views for i in range(num_views)):
