@@ -1,12 +1,20 @@
-"""Training and evaluation loaders over prepared shards: datasets, samplers and augmentations.
+"""Training and evaluation loaders over prepared shards: datasets, samplers and augmentations (the ``torch`` extra).
 
-The trainer needs three calls::
+``crossmost-train`` samples training batches with :class:`GlobalBatchSampler` (the same global batches for any
+number of processes and accumulation steps, resumable mid-epoch) and evaluates with :class:`ShardedEvalSampler`
+(every sample on exactly one process)::
 
     dataset = ShardDataset(root, "train", mode="train", num_points=8192, seed=seed, augment=AugmentConfig(...))
-    loader = build_dataloader(dataset, batch_size, shuffle=True, num_workers=8, distributed=(rank, world), seed=seed)
+    sampler = GlobalBatchSampler(len(dataset), batch_size=32, grad_accum_steps=2, num_replicas=world, rank=rank)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, sampler=sampler, drop_last=True)
     for epoch in ...:
-        set_loader_epoch(loader, epoch)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
         for batch in loader: ...
+
+:func:`build_dataloader` is a shortcut for loops of one's own: ``DistributedSampler`` order for training (padded
+to equal lengths unless ``drop_last``), :class:`ShardedEvalSampler` for distributed evaluation, and
+:func:`set_loader_epoch` to move sampler and dataset to the next epoch.
 """
 
 from crossmost_data.loader import _torch_extra as _torch_extra  # first: a missing extra is named, not a traceback
