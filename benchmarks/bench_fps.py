@@ -16,7 +16,7 @@ import os
 import numpy as np
 
 from _timing import mean_seconds
-from crossmost_data.sampling import resample_points
+from crossmost_data.points import resample_points
 
 
 def numpy_fps(xyz: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crossmost_data.format import CHECKSUM_KEY, AtomicTarWriter, encode_sample, shard_name
+from crossmost_data.format.manifest import Manifest, ShardEntry
 from crossmost_data.loader import AugmentConfig, MaskConfig, ShardDataset, build_dataloader, set_loader_epoch
-from crossmost_data.manifest import Manifest, ShardEntry
-from crossmost_data.shards import CHECKSUM_KEY, ShardWriter, encode_sample, shard_name
 
 
 def render_like_view(size: int, index: int, view: int) -> np.ndarray:
@@ -50,7 +50,7 @@ def write_shards(
     rng = np.random.default_rng(0)
     entries = []
     for start in range(0, samples, per_shard):
-        with ShardWriter(root / shard_name("train", start // per_shard)) as writer:
+        with AtomicTarWriter(root / shard_name("train", start // per_shard)) as writer:
             for index in range(start, min(samples, start + per_shard)):
                 uid = f"bench{index:05d}"
                 cloud = rng.normal(size=(points, 3)).astype(np.float32)
@@ -97,7 +97,7 @@ def crc_seconds_per_sample(root: Path, views: int) -> float:
     """Seconds of the CRC-32 a training read adds to one sample: its cloud and one view, summed over the split."""
     import zlib
 
-    from crossmost_data.loader.index import read_span, scan_shard
+    from crossmost_data.format.reader import read_span, scan_shard
 
     total, count = 0.0, 0
     for path in sorted(root.glob("train-*.tar")):

@@ -4,7 +4,7 @@ Each size runs in a fresh subprocess, which reports its own peak RSS (``resource
 if any, are reported separately). The objects come from a procedural reader built into this script (trimesh
 primitives with random proportions; ``view_source="given"``: each object's views are orthographic point
 silhouettes drawn with NumPy, so no OpenGL cost enters the measurement). ``--reader synthetic`` uses the
-``crossmost_data.synth`` reader instead when it is installed (its source domain renders with OpenGL).
+``crossmost_data.datasets.synthetic`` reader instead when it is installed (its source domain renders with OpenGL).
 
 Default (quick, < 2 min on 2 cores): 2048 points, 4 views of 128 px. Full size:
     uv run --no-sync python benchmarks/bench_prepare.py --points 8192 --views 12 --image-size 224
@@ -35,7 +35,7 @@ def load_object(class_name: str, seed: int, views: int, size: int) -> object:
 
     from crossmost_data.inspect import point_image
     from crossmost_data.items import LoadedItem
-    from crossmost_data.sampling import normalize_to_unit_sphere, sample_surface
+    from crossmost_data.points import normalize_to_unit_sphere, sample_surface
 
     rng = np.random.default_rng(seed)
     a, b, c = rng.uniform(0.4, 1.6, size=3)

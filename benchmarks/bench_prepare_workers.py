@@ -27,9 +27,9 @@ import time
 from pathlib import Path
 
 from crossmost_data.datasets import get_reader
-from crossmost_data.item_pipeline import init_worker
 from crossmost_data.prepare import PrepareConfig, prepare_dataset
-from crossmost_data.prepare_config import available_cores
+from crossmost_data.prepare.config import available_cores
+from crossmost_data.prepare.worker import init_worker
 
 
 def start_up_seconds(workers: int, config: PrepareConfig) -> float:

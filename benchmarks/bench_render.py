@@ -46,7 +46,7 @@ def _mesh(seed: int, subdivisions: int) -> object:
 
 
 def _config(views: int, size: int, cull: bool) -> object:
-    from crossmost_data.render import RenderConfig
+    from crossmost_data.views import RenderConfig
 
     return RenderConfig(num_views=views, image_size=size, cull_back_faces=cull)
 
@@ -54,14 +54,14 @@ def _config(views: int, size: int, cull: bool) -> object:
 def _init_worker(views: int, size: int, cull: bool, lp_threads: int | None) -> None:
     if lp_threads:
         os.environ["LP_NUM_THREADS"] = str(lp_threads)
-    from crossmost_data.render import get_process_renderer
+    from crossmost_data.views import get_process_renderer
 
     renderer = get_process_renderer(_config(views, size, cull))  # type: ignore[arg-type]
     renderer.render(_mesh(0, 2))  # type: ignore[arg-type]  # compile shaders before the clock starts
 
 
 def _render_meshes(task: tuple[list[int], int, int, bool, int]) -> tuple[int, float]:
-    from crossmost_data.render import get_process_renderer
+    from crossmost_data.views import get_process_renderer
 
     seeds, views, size, cull, subdivisions = task
     renderer = get_process_renderer(_config(views, size, cull))  # type: ignore[arg-type]
@@ -95,7 +95,7 @@ def bench_depth(args: argparse.Namespace) -> float:
     """Point clouds per second through the batched depth projection."""
     import torch
 
-    from crossmost_data.depth import DepthConfig, project_depth_views_batch
+    from crossmost_data.views.depth import DepthConfig, project_depth_views_batch
 
     config = DepthConfig(num_views=args.depth_views, image_size=args.depth_size)
     clouds = torch.from_numpy(

@@ -14,9 +14,9 @@ from PIL import Image
 
 from crossmost_data.cli import main
 from crossmost_data.datasets import register_reader
+from crossmost_data.format.manifest import Manifest
 from crossmost_data.inspect import LABEL_WIDTH, point_image, sheet_size
 from crossmost_data.items import LoadedItem, SourceItem
-from crossmost_data.manifest import Manifest
 from crossmost_data.verify import verify_dataset
 
 
@@ -155,7 +155,7 @@ def test_point_image_projection() -> None:
 
 
 def test_synth_target_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("crossmost_data.synth")
+    pytest.importorskip("crossmost_data.datasets.synthetic")
     out = tmp_path / "synth"
     argv = ["synth", "--domain", "target", "--out", str(out), "--objects-per-class", "2", "--classes", "chair", "table"]
     assert main([*argv, "--views", "2", "--points", "128", "--image-size", "24", "--no-progress"]) == 0
@@ -172,7 +172,7 @@ def test_synth_target_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_workers_default_to_the_available_cores_and_are_capped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crossmost_data import prepare_config
+    from crossmost_data.prepare import config as prepare_config
 
     monkeypatch.setattr(prepare_config, "available_cores", lambda: 4)
     assert prepare_config.resolve_workers(None) == (4, None)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from crossmost_data.format.manifest import Manifest, ManifestError, ShardEntry, SkippedItem
 from crossmost_data.items import make_uid
-from crossmost_data.manifest import Manifest, ManifestError, ShardEntry, SkippedItem
 
 
 def _manifest() -> Manifest:
@@ -83,7 +83,7 @@ def test_make_uid() -> None:
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_manifest_and_shard_records_get_the_permissions_of_a_plain_open(tmp_path: Path, umask: int, mode: int) -> None:
-    from crossmost_data.shard_plan import ShardRecord
+    from crossmost_data.prepare.plan import ShardRecord
 
     old = os.umask(umask)
     try:

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from crossmost_data.shards import (
+from crossmost_data.format import (
+    AtomicTarWriter,
     ShardCorruptError,
-    ShardWriter,
     decode_sample,
     decode_view,
     encode_sample,
     file_sha256,
-    index_shard,
+    index_members,
     iter_shard,
     iter_shard_files,
-    read_indexed_sample,
+    read_span,
+    scan_shard,
     shard_name,
 )
 
@@ -33,7 +34,7 @@ def _sample(seed: int, n: int = 64, cols: int = 3, views: int = 2) -> tuple[np.n
 
 def _write_shard(path: Path, count: int = 3) -> list[tuple[np.ndarray, list[np.ndarray]]]:
     data = []
-    with ShardWriter(path) as writer:
+    with AtomicTarWriter(path) as writer:
         for i in range(count):
             points, images = _sample(i, cols=6 if i % 2 else 3)
             writer.write(f"obj_{i}", encode_sample(f"obj_{i}", points, images, {"label": i}))
@@ -64,9 +65,9 @@ def test_round_trip_arrays_images_and_sha(tmp_path: Path) -> None:
 
 def test_writer_info_matches_file_and_is_deterministic(tmp_path: Path) -> None:
     a, b = tmp_path / "a" / "x-000000.tar", tmp_path / "b" / "x-000000.tar"
-    with ShardWriter(a) as wa:
+    with AtomicTarWriter(a) as wa:
         wa.write("k", encode_sample("k", *_sample(0), {}))
-    with ShardWriter(b) as wb:
+    with AtomicTarWriter(b) as wb:
         wb.write("k", encode_sample("k", *_sample(0), {}))
     assert wa.info is not None
     assert wb.info is not None
@@ -77,10 +78,17 @@ def test_writer_info_matches_file_and_is_deterministic(tmp_path: Path) -> None:
 def test_index_and_random_access(tmp_path: Path) -> None:
     path = tmp_path / "s.tar"
     data = _write_shard(path, count=4)
-    index = index_shard(path)
-    assert [i.key for i in index] == ["obj_0", "obj_1", "obj_2", "obj_3"]
-    sample = read_indexed_sample(path, index[2])
+    groups, problem = index_members(path)
+    assert problem is None
+    assert [g.key for g in groups] == ["obj_0", "obj_1", "obj_2", "obj_3"]
+    scan = scan_shard(path, 2)
+    assert [s.key for s in scan.samples] == ["obj_0", "obj_1", "obj_2", "obj_3"]
+    with open(path, "rb") as handle:
+        files = {suffix: read_span(handle.fileno(), span) for suffix, span in groups[2].members.items()}
+        points = np.load(io.BytesIO(read_span(handle.fileno(), scan.samples[2].points)))
+    sample = decode_sample({"__key__": groups[2].key, **files}, source=str(path))
     np.testing.assert_array_equal(sample.points, data[2][0])
+    np.testing.assert_array_equal(points, data[2][0])
 
 
 def test_error_in_block_leaves_nothing(tmp_path: Path) -> None:
@@ -88,7 +96,7 @@ def test_error_in_block_leaves_nothing(tmp_path: Path) -> None:
     files = encode_sample("a", *_sample(0), {})
 
     def write_then_fail() -> None:
-        with ShardWriter(path) as writer:
+        with AtomicTarWriter(path) as writer:
             writer.write("a", files)
             raise RuntimeError("boom")
 
@@ -101,19 +109,21 @@ def test_error_in_block_leaves_nothing(tmp_path: Path) -> None:
 def test_truncated_shard_names_file(tmp_path: Path, cut: float) -> None:
     path = tmp_path / "train-000001.tar"
     _write_shard(path)
-    offset, size = index_shard(path)[-1].members["json"]
+    offset, size = index_members(path)[0][-1].members["json"]
     path.write_bytes(path.read_bytes()[: int((offset + size) * cut)])
     with pytest.raises(ShardCorruptError, match=r"train-000001\.tar"):
         list(iter_shard(path))
-    with pytest.raises(ShardCorruptError, match=r"train-000001\.tar"):
-        index_shard(path)
+    scan = scan_shard(path, 2)
+    assert scan.path.endswith("train-000001.tar")
+    assert scan.problem is not None
+    assert "truncated" in scan.problem
 
 
 def test_truncated_at_member_boundary_is_detected(tmp_path: Path) -> None:
     path = tmp_path / "b.tar"
     _write_shard(path, count=2)
-    index = index_shard(path)
-    offset, size = index[0].members["json"]
+    groups, _ = index_members(path)
+    offset, size = groups[0].members["json"]
     end = offset + size + (-size % 512)
     path.write_bytes(path.read_bytes()[:end])
     with pytest.raises(ShardCorruptError, match="truncated"):

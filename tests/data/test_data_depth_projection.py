@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from crossmost_data.depth import DepthConfig, depth_camera_poses, project_depth_views, project_depth_views_batch
+from crossmost_data.views.depth import DepthConfig, depth_camera_poses, project_depth_views, project_depth_views_batch
 
 # Raw grid values: no normalisation, no densification or blur, grid == image, white on black, so that a pixel's
 # value is round(255 × intensity) with intensity = min_intensity + (1 − min_intensity) × (1 − depth / 2).

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from crossmost_data.format import ShardCorruptError, decode_sample, encode_sample
+from crossmost_data.format.manifest import ManifestError
+from crossmost_data.format.reader import scan_shard
 from crossmost_data.loader import ShardDataset, build_dataloader
-from crossmost_data.loader.index import scan_shard
-from crossmost_data.manifest import ManifestError
-from crossmost_data.shard_plan import ShardRecord
-from crossmost_data.shards import ShardCorruptError, decode_sample, encode_sample
+from crossmost_data.prepare.plan import ShardRecord
 
 from .test_data_loader_dataset import AUGMENT, CLASSES, write_dataset
 

@@ -10,6 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from crossmost_data.format import AtomicTarWriter, ShardCorruptError, encode_sample, shard_name
+from crossmost_data.format.manifest import Manifest, ShardEntry
+from crossmost_data.format.reader import scan_shard
 from crossmost_data.loader import (
     EVAL_KEYS,
     TRAIN_KEYS,
@@ -21,9 +24,6 @@ from crossmost_data.loader import (
     build_dataloader,
     set_loader_epoch,
 )
-from crossmost_data.loader.index import scan_shard
-from crossmost_data.manifest import Manifest, ShardEntry
-from crossmost_data.shards import ShardCorruptError, ShardWriter, encode_sample, shard_name
 
 CLASSES = ["chair", "table", "lamp"]
 AUGMENT = AugmentConfig(mask=MaskConfig(mask_patch_size=16, model_patch_size=8))
@@ -53,7 +53,7 @@ def write_dataset(
     entries = []
     index = 0
     for s in range(shards):
-        with ShardWriter(root / shard_name("train", s)) as writer:
+        with AtomicTarWriter(root / shard_name("train", s)) as writer:
             for _ in range(per_shard):
                 uid = f"obj{index:04d}"
                 class_name = CLASSES[index % len(CLASSES)]

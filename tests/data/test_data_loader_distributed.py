@@ -1,9 +1,8 @@
-"""Sampling across processes and workers: exact evaluation, equal training steps, and the streaming pipeline."""
+"""Sampling across processes and workers: exact evaluation and equal training steps."""
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
 import subprocess
@@ -15,6 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from crossmost_data.format import AtomicTarWriter, encode_sample, shard_name
+from crossmost_data.format.manifest import Manifest, ShardEntry
 from crossmost_data.loader import (
     TRAIN_KEYS,
     AugmentConfig,
@@ -22,12 +23,9 @@ from crossmost_data.loader import (
     MaskConfig,
     ShardDataset,
     ShardedEvalSampler,
-    StreamingShardDataset,
     build_dataloader,
     set_loader_epoch,
 )
-from crossmost_data.manifest import Manifest, ShardEntry
-from crossmost_data.shards import ShardCorruptError, ShardWriter, encode_sample, shard_name
 
 CLASSES = ["a", "b"]
 AUGMENT = AugmentConfig(
@@ -41,7 +39,7 @@ def write_dataset(root: Path, *, shards: int = 4, per_shard: int = 5, size: int 
     entries = []
     index = 0
     for s in range(shards):
-        with ShardWriter(root / shard_name("train", s)) as writer:
+        with AtomicTarWriter(root / shard_name("train", s)) as writer:
             for _ in range(per_shard):
                 uid = f"s{index:03d}"
                 views = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(2)]
@@ -113,7 +111,7 @@ _RANK_SCRIPT = """
 import json, os, sys
 import torch.distributed as dist
 from crossmost_data.loader import (AugmentConfig, ImageAugmentConfig, MaskConfig, ShardDataset,
-    StreamingShardDataset, build_dataloader, set_loader_epoch)
+    build_dataloader, set_loader_epoch)
 
 root, out = sys.argv[1], sys.argv[2]
 dist.init_process_group("gloo", init_method="env://")
@@ -128,10 +126,7 @@ training = ShardDataset(root, "train", mode="train", augment=augment, seed=4)
 loader = build_dataloader(training, 3, shuffle=True, num_workers=2, distributed=(rank, world), seed=4)
 set_loader_epoch(loader, 1)
 train_steps = sum(1 for _ in loader)
-stream = StreamingShardDataset(root, "train", mode="eval", rank=rank, world_size=world, num_workers=2)
-loader = build_dataloader(stream, 3, shuffle=False, num_workers=2)
-stream_indices = [int(i) for batch in loader for i in batch["index"]]
-result = {"rank": rank, "eval": eval_indices, "train_steps": train_steps, "stream": stream_indices}
+result = {"rank": rank, "eval": eval_indices, "train_steps": train_steps}
 gathered = [None] * world
 dist.all_gather_object(gathered, result)
 if rank == 0:
@@ -169,97 +164,15 @@ def test_two_processes_with_gloo_cover_every_sample_once(root: Path, tmp_path: P
     assert sorted(i for r in results for i in r["eval"]) == list(range(20))  # no duplicate, no gap
     assert [len(r["eval"]) for r in results] == [10, 10]
     assert results[0]["train_steps"] == results[1]["train_steps"] == 4  # 10 samples per rank, batches of 3
-    assert sorted(i for r in results for i in r["stream"]) == list(range(20))
 
 
-def test_streaming_refuses_too_few_shards(root: Path) -> None:
-    with pytest.raises(ValueError, match=r"4 shard\(s\) < 2 process\(es\) × 3 worker\(s\) = 6"):
-        StreamingShardDataset(root, "train", world_size=2, rank=0, num_workers=3)
-    stream = StreamingShardDataset(root, "train", mode="eval", num_workers=0)
-    with pytest.raises(ValueError, match="built for num_workers=0"):
-        list(build_dataloader(stream, 4, shuffle=False, num_workers=2))
-
-
-def test_streaming_checks_settings_like_the_map_style_dataset(root: Path) -> None:
-    for dataset in (ShardDataset, StreamingShardDataset):
-        with pytest.raises(ValueError, match="on_corrupt must be"):
-            dataset(root, "train", mode="eval", on_corrupt="ignore")  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match="use_colors=True needs an xyzrgb dataset"):
-            dataset(root, "train", mode="eval", use_colors=True)
-        loaded = dataset(root, "train", mode="eval", num_points=24)
-        assert (loaded.image_size, loaded.num_points, loaded.num_classes) == (16, 24, 2)
-
-
-def test_streaming_eval_covers_all_samples_like_the_map_style_dataset(root: Path) -> None:
-    mapped = ShardDataset(root, "train", mode="eval")
-    seen: list[int] = []
-    for rank in range(2):
-        stream = StreamingShardDataset(root, "train", mode="eval", rank=rank, world_size=2, num_workers=2)
-        batches = list(build_dataloader(stream, 4, shuffle=False, num_workers=2))
-        indices = [int(i) for batch in batches for i in batch["index"]]
-        assert len(indices) == len(stream) == 10
-        seen += indices
-        batch = batches[0]
-        for k, i in enumerate(batch["index"].tolist()):
-            reference = mapped[i]
-            assert batch["uid"][k] == reference["uid"]
-            torch.testing.assert_close(batch["image"][k], reference["image"], rtol=0, atol=0)
-            torch.testing.assert_close(batch["points"][k], reference["points"], rtol=0, atol=0)
-    assert sorted(seen) == list(range(20))
-
-
-def test_streaming_train_equal_lengths_and_shared_transforms(root: Path) -> None:
-    mapped = ShardDataset(root, "train", mode="train", augment=AUGMENT, seed=9)
-    mapped.set_epoch(3)
-    lengths, orders = [], []
-    for rank in range(2):
-        stream = StreamingShardDataset(
-            root,
-            "train",
-            mode="train",
-            rank=rank,
-            world_size=2,
-            num_workers=2,
-            augment=AUGMENT,
-            seed=9,
-            shuffle_buffer=4,
-        )
-        stream.set_epoch(3)
-        samples = [s for batch in build_dataloader(stream, 1, shuffle=False, num_workers=2) for s in [batch]]
-        assert len(stream) == 10
-        lengths.append(len(samples))
-        orders.append([int(s["index"]) for s in samples])
-        first = samples[0]
-        reference = mapped[int(first["index"])]  # same (seed, epoch, index): the same sample, bit for bit
-        for key in TRAIN_KEYS:
-            if key in ("uid", "replaces"):
-                assert first[key][0] == reference[key]
-            else:
-                torch.testing.assert_close(first[key][0], torch.as_tensor(reference[key]), rtol=0, atol=0)
-    assert lengths == [10, 10]
-    stream = StreamingShardDataset(root, "train", mode="train", num_workers=0, augment=AUGMENT, seed=9)
-    stream.set_epoch(0)
-    epoch0 = [int(s["index"]) for s in stream]
-    stream.set_epoch(1)
-    epoch1 = [int(s["index"]) for s in stream]
-    assert len(epoch0) == len(epoch1) == 20
-    assert epoch0 != epoch1
-
-
-def test_streaming_skips_a_truncated_shard_by_name(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    write_dataset(tmp_path)
-    damaged = tmp_path / "train-000001.tar"
-    data = damaged.read_bytes()
-    damaged.write_bytes(data[: len(data) // 2])
-    stream = StreamingShardDataset(tmp_path, "train", mode="eval")
-    with caplog.at_level(logging.WARNING):
-        indices = [int(s["index"]) for s in stream]
-    assert "train-000001.tar" in caplog.text
-    assert set(range(5)) | set(range(10, 20)) <= set(indices)
-    assert len(indices) < 20
-    strict = StreamingShardDataset(tmp_path, "train", mode="eval", on_corrupt="raise")
-    with pytest.raises(ShardCorruptError, match=r"train-000001\.tar"):
-        list(strict)
+def test_dataset_checks_its_settings(root: Path) -> None:
+    with pytest.raises(ValueError, match="on_corrupt must be"):
+        ShardDataset(root, "train", mode="eval", on_corrupt="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="use_colors=True needs an xyzrgb dataset"):
+        ShardDataset(root, "train", mode="eval", use_colors=True)
+    loaded = ShardDataset(root, "train", mode="eval", num_points=24)
+    assert (loaded.image_size, loaded.num_points, loaded.num_classes) == (16, 24, 2)
 
 
 @pytest.mark.slow

@@ -24,7 +24,6 @@ from crossmost_data.loader.point_transforms import (
     StrongPointTransform,
     WeakPointTransform,
     dropout_to_first,
-    normalize_unit_sphere,
     random_crop,
     rotate,
     rotation_matrix_xyz,
@@ -32,6 +31,7 @@ from crossmost_data.loader.point_transforms import (
     scale,
     upsample,
 )
+from crossmost_data.points import recentre_in_unit_sphere
 
 
 def _cloud(n: int = 512, seed: int = 0, colors: bool = False) -> np.ndarray:
@@ -51,7 +51,7 @@ def _image(size: tuple[int, int] = (48, 48), seed: int = 0) -> Image.Image:
 
 
 def test_normalize_centres_and_scales_to_unit_sphere() -> None:
-    out = normalize_unit_sphere(_cloud())
+    out = recentre_in_unit_sphere(_cloud())
     np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-5)
     assert np.linalg.norm(out, axis=1).max() == pytest.approx(1.0, abs=1e-5)
 
@@ -103,7 +103,7 @@ def test_rotation_matrices_known_answers() -> None:
 
 
 def test_rotation_preserves_distances_and_scale_multiplies_them() -> None:
-    cloud = normalize_unit_sphere(_cloud(128))
+    cloud = recentre_in_unit_sphere(_cloud(128))
     rotated = rotate(cloud, rotation_matrix_y(1.234))
     np.testing.assert_allclose(pdist(rotated), pdist(cloud), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(rotated[:, 1], cloud[:, 1], atol=1e-6)  # the up axis is untouched
@@ -112,7 +112,7 @@ def test_rotation_preserves_distances_and_scale_multiplies_them() -> None:
 
 
 def test_crop_removes_points_in_intended_mode_only() -> None:
-    cloud = normalize_unit_sphere(_cloud(8192))
+    cloud = recentre_in_unit_sphere(_cloud(8192))
     intended = PointAugmentConfig(crop_mode="intended")
     official = PointAugmentConfig(crop_mode="official")
     for seed in range(5):
@@ -120,7 +120,7 @@ def test_crop_removes_points_in_intended_mode_only() -> None:
         assert 4096 <= cropped.shape[0] < 8192
         assert np.isin(cropped.view("V12"), cloud.view("V12")).all()  # a subset of the original rows
         np.testing.assert_array_equal(random_crop(cloud, np.random.default_rng(seed), official), cloud)
-    small = normalize_unit_sphere(_cloud(2048))
+    small = recentre_in_unit_sphere(_cloud(2048))
     for seed in range(5):  # the official 4096-point floor can never be met by a 2048-point cloud
         np.testing.assert_array_equal(random_crop(small, np.random.default_rng(seed), official), small)
     assert random_crop(small, np.random.default_rng(0), intended).shape[0] < 2048
@@ -140,7 +140,7 @@ def test_dropout_keeps_count_and_copies_first_point() -> None:
 
 
 def test_upsample_count_and_new_points_inside_hull() -> None:
-    cloud = normalize_unit_sphere(_cloud(200))
+    cloud = recentre_in_unit_sphere(_cloud(200))
     out = upsample(cloud, 500, np.random.default_rng(0), neighbours=10)
     assert out.shape == (500, 3)
     np.testing.assert_array_equal(out[:200], cloud)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import trimesh
 
+from crossmost_data.format import file_sha256, iter_shard
+from crossmost_data.format.manifest import Manifest
 from crossmost_data.items import BadItemError, LoadedItem, SourceItem
-from crossmost_data.manifest import Manifest
 from crossmost_data.prepare import PrepareConfig, PrepareError, prepare_dataset
-from crossmost_data.shards import file_sha256, iter_shard
 
 CLASSES = ["box", "ball"]
 
@@ -216,7 +216,7 @@ def test_max_items_takes_every_class(tmp_path: Path) -> None:
 
 def test_given_views_resized_and_counted(tmp_path: Path) -> None:
     prepare_dataset(ToyReader(per_class=1), tmp_path, tmp_path / "o", _config(workers=0, num_views=1, image_size=12))
-    from crossmost_data.shards import decode_view
+    from crossmost_data.format import decode_view
 
     sample = next(iter_shard(tmp_path / "o" / "train-000000.tar"))
     assert len(sample.views) == 1

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import trimesh
 
+from crossmost_data.format import decode_view, iter_shard
+from crossmost_data.format.manifest import Manifest
 from crossmost_data.items import LoadedItem, SourceItem
-from crossmost_data.manifest import Manifest
 from crossmost_data.prepare import PrepareConfig, prepare_dataset
-from crossmost_data.shards import decode_view, iter_shard
 
 
 class _Reader:
@@ -52,7 +52,7 @@ def _foreground_fraction(data: bytes) -> float:
 
 
 def test_depth_views_from_given_points(tmp_path: Path) -> None:
-    pytest.importorskip("crossmost_data.depth")
+    pytest.importorskip("crossmost_data.views.depth")
     summary = prepare_dataset(_Reader("depth", with_points=True), tmp_path, tmp_path / "o", _config())
     assert summary.exit_code == 0
     manifest = Manifest.read(tmp_path / "o")
@@ -66,7 +66,7 @@ def test_depth_views_from_given_points(tmp_path: Path) -> None:
 
 
 def test_rendered_views_of_a_normalised_mesh(tmp_path: Path) -> None:
-    render = pytest.importorskip("crossmost_data.render")
+    render = pytest.importorskip("crossmost_data.views")
     try:
         renderer = render.get_process_renderer(render.RenderConfig(num_views=3, image_size=32))
         renderer.render(trimesh.creation.icosphere(1, radius=0.5))

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from crossmost_data.datasets import get_reader
-from crossmost_data.manifest import Manifest
+from crossmost_data.format import decode_view, iter_shard
+from crossmost_data.format.manifest import Manifest
 from crossmost_data.prepare import PrepareConfig, prepare_dataset
-from crossmost_data.recipe import default_recipe, prepare_file, recipe_from_manifest
-from crossmost_data.shards import decode_view, iter_shard
+from crossmost_data.prepare.recipe import default_recipe, prepare_file, recipe_from_manifest
 
 
 def test_recipe_reproduces_the_stored_sample_of_a_z_up_folder_dataset(tmp_path: Path) -> None:

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import trimesh
 
-from crossmost_data.render import (
+from crossmost_data.views import (
     GLUnavailableError,
     MeshRenderer,
     PyOpenGLVersionError,
     RenderConfig,
     check_pyopengl_version,
     get_process_renderer,
+    gl_platform,
     run_selftest,
     select_gl_platform,
 )
-from crossmost_data.render import platform as gl_platform
-from crossmost_data.render.selftest import expected_sphere_fraction
+from crossmost_data.views.selftest import expected_sphere_fraction
 
 BACKGROUND = (10, 200, 30)
 
@@ -212,7 +212,7 @@ def test_torch_compile_stack_loads_after_rendering_in_the_same_process(renderer:
     script = textwrap.dedent(
         """
         import trimesh
-        from crossmost_data.render import MeshRenderer, RenderConfig
+        from crossmost_data.views import MeshRenderer, RenderConfig
         views = MeshRenderer(RenderConfig(num_views=1, image_size=32)).render(trimesh.creation.icosphere())
         import torch._dynamo
         print("rendered", views.images[0].shape)
@@ -246,7 +246,7 @@ def test_depth_maps_come_with_the_views_on_request(renderer: MeshRenderer) -> No
 def test_process_renderers_beyond_the_limit_close_least_recently_used_first(
     renderer: MeshRenderer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crossmost_data.render import renderer as renderer_module
+    from crossmost_data.views import renderer as renderer_module
 
     monkeypatch.setattr(renderer_module, "_MAX_PROCESS_RENDERERS", 3)
     configs = [RenderConfig(num_views=1, image_size=16, ambient=a) for a in (0.11, 0.12, 0.13, 0.14)]

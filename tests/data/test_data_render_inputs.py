@@ -18,7 +18,7 @@ from crossmost_data.datasets.point_files import read_point_file
 from crossmost_data.items import BadItemError
 from crossmost_data.mesh import load_mesh, repair_off_header, validate_mesh
 from crossmost_data.prepare import prepare_dataset
-from crossmost_data.prepare_config import PrepareConfig
+from crossmost_data.prepare.config import PrepareConfig
 
 TETRA = "0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n"
 # trimesh's own models/whitespace.off: indented, counts glued to the keyword, a comment, quads with colours.
@@ -130,7 +130,7 @@ def test_files_of_unread_types_are_counted_by_kind(tmp_path: Path) -> None:
 def test_an_object_too_thin_to_render_is_skipped_with_the_reason(tmp_path: Path) -> None:
     if importlib.util.find_spec("pyrender") is None:
         pytest.skip("pyrender (the `render` extra) is not installed")
-    from crossmost_data.render import GLUnavailableError, PyOpenGLVersionError, RenderConfig, get_process_renderer
+    from crossmost_data.views import GLUnavailableError, PyOpenGLVersionError, RenderConfig, get_process_renderer
 
     try:
         get_process_renderer(RenderConfig(num_views=2, image_size=32))

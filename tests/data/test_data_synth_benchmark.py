@@ -12,10 +12,16 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from crossmost_data.datasets.registry import get_reader
+from crossmost_data.datasets.synthetic import (
+    SYNTHETIC_CLASSES,
+    SyntheticReader,
+    generate_shape,
+    make_scan,
+    visible_mask,
+)
 from crossmost_data.items import LoadedItem
-from crossmost_data.render import GLUnavailableError, PyOpenGLVersionError
-from crossmost_data.sampling import sample_surface
-from crossmost_data.synth import SYNTHETIC_CLASSES, SyntheticReader, generate_shape, make_scan, visible_mask
+from crossmost_data.points import sample_surface
+from crossmost_data.views import GLUnavailableError, PyOpenGLVersionError
 
 
 def _chamfer(a: np.ndarray, b: np.ndarray) -> float:

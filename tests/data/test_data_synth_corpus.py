@@ -7,10 +7,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from crossmost_data.render import GLUnavailableError, PyOpenGLVersionError
-from crossmost_data.sampling import sample_surface
-from crossmost_data.synth import SYNTHETIC_CLASSES, SyntheticReader, generate_shape
-from crossmost_data.synth.looks import LOOK_STYLES, depth_shaded, line_drawing, occlude, random_look
+from crossmost_data.datasets.synthetic import SYNTHETIC_CLASSES, SyntheticReader, generate_shape
+from crossmost_data.datasets.synthetic.looks import LOOK_STYLES, depth_shaded, line_drawing, occlude, random_look
+from crossmost_data.points import sample_surface
+from crossmost_data.views import GLUnavailableError, PyOpenGLVersionError
 
 
 def _view(size: int = 32) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crossmost_data.loader.index import scan_shard
-from crossmost_data.manifest import Manifest
+from crossmost_data.format.manifest import Manifest
+from crossmost_data.format.reader import scan_shard
 from crossmost_train.cli import main
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from crossmost_data.datasets import get_reader
     from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare_config import PrepareConfig
+    from crossmost_data.prepare.config import PrepareConfig
 
     out = tmp_path_factory.mktemp("synthetic")
     reader = get_reader(

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from crossmost_data.datasets import get_reader
     from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare_config import PrepareConfig
+    from crossmost_data.prepare.config import PrepareConfig
 
     out = tmp_path_factory.mktemp("synthetic-target")
     reader = get_reader(

@@ -31,9 +31,9 @@ def _write_objects(folder: Path, count: int, seed: int) -> None:
 @pytest.fixture(scope="module")
 def unlabelled_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from crossmost_data.datasets import get_reader
-    from crossmost_data.manifest import Manifest
+    from crossmost_data.format.manifest import Manifest
     from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare_config import PrepareConfig
+    from crossmost_data.prepare.config import PrepareConfig
 
     raw = tmp_path_factory.mktemp("raw")
     _write_objects(raw / "train", 8, seed=0)

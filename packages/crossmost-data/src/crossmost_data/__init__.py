@@ -1,8 +1,9 @@
 """crossmost-data: prepare 3D datasets into image+point WebDataset shards, and read them back.
 
-The light core is importable from here; readers (:mod:`crossmost_data.datasets`), rendering
-(:mod:`crossmost_data.render`), depth projection (:mod:`crossmost_data.depth`) and the training loaders
-(:mod:`crossmost_data.loader`) are imported from their modules.
+The package follows the data contract: :mod:`crossmost_data.format` (the sample codec, the manifest, the tar writer
+and reader), :mod:`crossmost_data.prepare` (raw dataset in, shards out), :mod:`crossmost_data.datasets` (the
+readers), :mod:`crossmost_data.views` (rendered and depth views) and :mod:`crossmost_data.loader` (training and
+evaluation loaders: the ``torch`` extra). The names below need none of the extras.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,10 +13,19 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without installation
     __version__ = "0.0.0"
 
+from crossmost_data.format import (
+    DecodedSample,
+    Manifest,
+    ManifestError,
+    ShardCorruptError,
+    ShardEntry,
+    SkippedItem,
+    decode_sample,
+    decode_view,
+    encode_sample,
+)
 from crossmost_data.items import BadItemError, LoadedItem, SourceItem, make_uid
-from crossmost_data.manifest import Manifest, ManifestError, ShardEntry, SkippedItem
 from crossmost_data.prepare import PrepareConfig, PrepareError, PrepareSummary, prepare_dataset
-from crossmost_data.shards import DecodedSample, ShardCorruptError, decode_sample, decode_view, encode_sample
 
 __all__ = [
     "BadItemError",

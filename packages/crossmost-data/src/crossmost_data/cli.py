@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _prepare_config(args: argparse.Namespace, view_source: str) -> Any:
-    from crossmost_data.prepare_config import PrepareConfig
+    from crossmost_data.prepare.config import PrepareConfig
 
     view_options: dict[str, Any] = {}
     for key, attr in (("layout", "layout"), ("elevation_deg", "elevation"), ("background", "background")):
@@ -189,7 +189,7 @@ def _run_prepare(reader: Any, root: Path, args: argparse.Namespace, reader_optio
 
 def _render(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.selftest:
-        from crossmost_data.render import RenderConfig, run_selftest
+        from crossmost_data.views import RenderConfig, run_selftest
 
         config = RenderConfig(platform=args.platform) if args.platform else None
         report = run_selftest(config, output_dir=args.out)
@@ -235,8 +235,8 @@ def _synth(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
+    from crossmost_data.format.manifest import Manifest
     from crossmost_data.inspect import contact_sheet, format_counts
-    from crossmost_data.manifest import Manifest
 
     print(format_counts(Manifest.read(args.dir)))
     if args.sheet is not None:
@@ -257,9 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``crossmost-data`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from crossmost_data.item_pipeline import ItemProcessingError
-    from crossmost_data.manifest import ManifestError
+    from crossmost_data.format.manifest import ManifestError
     from crossmost_data.prepare import PrepareError
+    from crossmost_data.prepare.worker import ItemProcessingError
 
     usage_errors: tuple[type[BaseException], ...] = (ManifestError, PrepareError, KeyError, ValueError)
     try:

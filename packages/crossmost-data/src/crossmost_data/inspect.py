@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmost_data.manifest import Manifest
-from crossmost_data.shards import DecodedSample, decode_view, iter_shard
+from crossmost_data.format import DecodedSample, decode_view, iter_shard
+from crossmost_data.format.manifest import Manifest
 
 __all__ = ["LABEL_WIDTH", "contact_sheet", "format_counts", "point_image", "sheet_size"]
 

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crossmost_data.manifest import Manifest, ManifestError
-from crossmost_data.shards import DecodedSample, ShardCorruptError, decode_view, file_sha256, iter_shard
+from crossmost_data.format import DecodedSample, ShardCorruptError, decode_view, file_sha256, iter_shard
+from crossmost_data.format.manifest import Manifest, ManifestError
 
 __all__ = ["VerifyReport", "verify_dataset"]
 

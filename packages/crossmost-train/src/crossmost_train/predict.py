@@ -1,7 +1,7 @@
 """Predictions for loose files: meshes, point clouds and images, prepared exactly as the training data was.
 
 Each input file is one object. A mesh or a point cloud goes through crossmost-data's item preparation
-(:func:`crossmost_data.recipe.prepare_file`, the code path of ``crossmost-data render``) with the recipe of the
+(:func:`crossmost_data.prepare.recipe.prepare_file`, the code path of ``crossmost-data render``) with the recipe of the
 run's training data (up axis, point count and resampling, layout, view source, views and their settings, read from
 its manifest), then through the evaluation sample builder (the subsampling, normalisation and image transform of
 ``evaluate``). An image gives an image only (no point prediction). ``joint`` combines image* and point as
@@ -130,7 +130,7 @@ def prepare_object(path: Path, recipe: Any, inputs: ModelInputs, *, seed: int = 
 
     from crossmost_data.items import BadItemError
     from crossmost_data.loader import AugmentConfig, EvalImageTransform, SampleBuilder
-    from crossmost_data.recipe import prepare_file
+    from crossmost_data.prepare.recipe import prepare_file
 
     kind = _kind(path)
     if kind == "image":

@@ -20,10 +20,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from crossmost_train.config import ConfigError, TrainConfig, apply_section
-from crossmost_train.sampling import GlobalBatchSampler
 
 if TYPE_CHECKING:
-    from crossmost_data.loader import AugmentConfig
+    from crossmost_data.loader import AugmentConfig, GlobalBatchSampler
 
 
 class DataError(RuntimeError):
@@ -33,7 +32,7 @@ class DataError(RuntimeError):
 # ----------------------------------------------------------------------------------------------- data and classes
 def read_manifest(root: str | os.PathLike[str]) -> Any:
     """The dataset's ``Manifest`` (clear errors for a missing folder or a corrupt manifest)."""
-    from crossmost_data.manifest import Manifest
+    from crossmost_data.format.manifest import Manifest
 
     if not str(root):
         raise ConfigError("data.root is not set: pass data.root=<folder made by crossmost-data render/synth>")
@@ -229,8 +228,8 @@ def _shard_dataset(cfg: TrainConfig, split: str, **options: Any) -> Dataset[Any]
     :class:`DataError` in one line."""
     from accelerate import PartialState
 
+    from crossmost_data.format import ShardCorruptError
     from crossmost_data.loader import ShardDataset
-    from crossmost_data.shards import ShardCorruptError
 
     check_shards(read_manifest(cfg.data.root), cfg.data.root, split)
     try:
@@ -295,6 +294,8 @@ def train_loader(
     Raises:
         ConfigError: the dataset holds fewer samples than one global batch.
     """
+    from crossmost_data.loader import GlobalBatchSampler
+
     try:
         sampler = GlobalBatchSampler(
             len(dataset),  # type: ignore[arg-type]

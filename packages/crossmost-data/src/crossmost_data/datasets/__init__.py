@@ -11,7 +11,8 @@ Built-in readers (``list_readers()``) and their options (``get_reader(name, **op
 - ``co3d``: ``num_frames`` (10), ``test_fraction`` (0.2), ``split_dir``, ``swap_xy`` (``"auto"``);
 - ``folder``: ``up_axis`` (``"y"``), ``test_fraction`` (0), ``view_source`` (``"render"``), ``classes_file``,
   ``extra_columns`` (``"auto"``);
-- ``synthetic`` (from ``crossmost_data.synth``, imported on first use).
+- ``synthetic`` (:mod:`crossmost_data.datasets.synthetic`): ``domain``, ``objects_per_class`` and the knobs of
+  :class:`~crossmost_data.datasets.synthetic.SyntheticReader`.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from crossmost_data.datasets.registry import list_readers as list_readers
 from crossmost_data.datasets.registry import register_reader as register_reader
 from crossmost_data.datasets.scanobjectnn import ScanObjectNNReader as ScanObjectNNReader
 from crossmost_data.datasets.shapenet55 import ShapeNet55Reader as ShapeNet55Reader
+from crossmost_data.datasets.synthetic.reader import SyntheticReader as SyntheticReader
 
 __all__ = [
     "Co3DReader",
@@ -45,6 +47,7 @@ __all__ = [
     "RedwoodReader",
     "ScanObjectNNReader",
     "ShapeNet55Reader",
+    "SyntheticReader",
     "ViewSource",
     "get_reader",
     "list_readers",
@@ -60,3 +63,4 @@ register_reader("shapenet55", ShapeNet55Reader)
 register_reader("redwood", RedwoodReader)
 register_reader("co3d", Co3DReader)
 register_reader("folder", FolderReader)
+register_reader("synthetic", SyntheticReader)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmost_data._extras import import_extra
 from crossmost_data.datasets._images import read_rgb_list
 from crossmost_data.datasets._layout import numbered_images
 from crossmost_data.datasets.point_files import validate_points
@@ -25,7 +26,7 @@ def read_h5_labels(path: Path, num_classes: int, download: str) -> np.ndarray:
         DatasetLayoutError: The file is unreadable, lacks ``data``/``label``, has mismatched lengths or a label
             outside ``[0, num_classes)``; the message names the file.
     """
-    import h5py
+    h5py = import_extra("h5py", extra="h5", feature="the HDF5 readers (modelnet40-depth, scanobjectnn)")
 
     if not path.is_file():
         raise DatasetLayoutError(f"expected the h5 file {path}, but it is missing. {download}")
@@ -72,7 +73,7 @@ def load_h5_item(h5_path: str, row: int, views_dir: str | None) -> LoadedItem:
 
     ``views_dir`` is the folder holding ``<row>/<v>.png``; its images for this row are read in view order.
     """
-    import h5py
+    h5py = import_extra("h5py", extra="h5", feature="the HDF5 readers (modelnet40-depth, scanobjectnn)")
 
     try:
         with h5py.File(h5_path, "r") as handle:

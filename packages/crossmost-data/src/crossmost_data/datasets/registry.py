@@ -1,13 +1,12 @@
 """The dataset-reader protocol and the registry that maps reader names to factories.
 
-Readers are registered explicitly (``register_reader``); the built-in readers are registered when
-``crossmost_data.datasets`` is imported, and the ``synthetic`` reader of ``crossmost_data.synth`` is imported on first
-use, so ``get_reader(name)`` never depends on which module happened to be imported before.
+Readers are registered explicitly (``register_reader``); the built-in readers, the synthetic one among them, are
+registered when ``crossmost_data.datasets`` is imported, so ``get_reader(name)`` never depends on which module
+happened to be imported before.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,7 +41,7 @@ class DatasetReader(Protocol):
         view_source: How views are made when an item's ``LoadedItem.images`` is ``None``.
 
     A reader of data without labels also has ``labelled(root) -> bool`` returning ``False``; its items carry the
-    class name ``""`` and are prepared with the label -1 (see ``crossmost_data.prepare.reader_is_labelled``).
+    class name ``""`` and are prepared with the label -1 (see ``crossmost_data.prepare.pipeline.reader_is_labelled``).
     """
 
     name: str
@@ -65,7 +64,7 @@ ReaderFactory = Callable[..., DatasetReader]
 
 _FACTORIES: dict[str, ReaderFactory] = {}
 # Readers that live in modules which register themselves on import; imported on first use of the name.
-_LAZY_PROVIDERS: dict[str, str] = {"synthetic": "crossmost_data.synth"}
+_LAZY_PROVIDERS: dict[str, str] = {"synthetic": "crossmost_data.datasets.synthetic"}
 
 
 def register_reader(name: str, factory: ReaderFactory, *, replace: bool = False) -> None:
@@ -90,8 +89,8 @@ def register_reader(name: str, factory: ReaderFactory, *, replace: bool = False)
 
 
 def list_readers() -> list[str]:
-    """The names of all registered readers (and of those imported on first use), sorted."""
-    return sorted(set(_FACTORIES) | set(_LAZY_PROVIDERS))
+    """The names of all registered readers, sorted."""
+    return sorted(_FACTORIES)
 
 
 def get_reader(name: str, **options: Any) -> DatasetReader:
@@ -112,13 +111,6 @@ def get_reader(name: str, **options: Any) -> DatasetReader:
         ValueError: An option is unknown or has an invalid value.
     """
     factory = _FACTORIES.get(name)
-    if factory is None and name in _LAZY_PROVIDERS:
-        module = _LAZY_PROVIDERS[name]
-        try:
-            importlib.import_module(module)
-        except ImportError as error:
-            raise KeyError(f"reader {name!r} is provided by {module}, which failed to import: {error}") from error
-        factory = _FACTORIES.get(name)
     if factory is None:
         raise KeyError(f"unknown dataset reader {name!r}; registered readers: {', '.join(list_readers())}")
     normalised = {key.replace("-", "_"): value for key, value in options.items()}

@@ -1,14 +1,23 @@
-"""Training and evaluation loaders over prepared shards: datasets, samplers and augmentations.
+"""Training and evaluation loaders over prepared shards: datasets, samplers and augmentations (the ``torch`` extra).
 
-The trainer needs three calls::
+``crossmost-train`` samples training batches with :class:`GlobalBatchSampler` (the same global batches for any
+number of processes and accumulation steps, resumable mid-epoch) and evaluates with :class:`ShardedEvalSampler`
+(every sample on exactly one process)::
 
     dataset = ShardDataset(root, "train", mode="train", num_points=8192, seed=seed, augment=AugmentConfig(...))
-    loader = build_dataloader(dataset, batch_size, shuffle=True, num_workers=8, distributed=(rank, world), seed=seed)
+    sampler = GlobalBatchSampler(len(dataset), batch_size=32, grad_accum_steps=2, num_replicas=world, rank=rank)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=32, sampler=sampler, drop_last=True)
     for epoch in ...:
-        set_loader_epoch(loader, epoch)
+        sampler.set_epoch(epoch)
+        dataset.set_epoch(epoch)
         for batch in loader: ...
+
+:func:`build_dataloader` is a shortcut for loops of one's own: ``DistributedSampler`` order for training (padded
+to equal lengths unless ``drop_last``), :class:`ShardedEvalSampler` for distributed evaluation, and
+:func:`set_loader_epoch` to move sampler and dataset to the next epoch.
 """
 
+from crossmost_data.loader import _torch_extra as _torch_extra  # first: a missing extra is named, not a traceback
 from crossmost_data.loader.config import CLIP_MEAN as CLIP_MEAN
 from crossmost_data.loader.config import CLIP_STD as CLIP_STD
 from crossmost_data.loader.config import AugmentConfig as AugmentConfig
@@ -26,13 +35,12 @@ from crossmost_data.loader.image_transforms import WeakImageTransform as WeakIma
 from crossmost_data.loader.masks import ImageBlockMaskGenerator as ImageBlockMaskGenerator
 from crossmost_data.loader.point_transforms import StrongPointTransform as StrongPointTransform
 from crossmost_data.loader.point_transforms import WeakPointTransform as WeakPointTransform
-from crossmost_data.loader.point_transforms import normalize_unit_sphere as normalize_unit_sphere
 from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
 from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
+from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
-from crossmost_data.loader.streaming import StreamingShardDataset as StreamingShardDataset
-from crossmost_data.loader.views import ViewPolicy as ViewPolicy
+from crossmost_data.loader.view_policy import ViewPolicy as ViewPolicy
 
 __all__ = [
     "CLIP_MEAN",
@@ -41,6 +49,7 @@ __all__ = [
     "TRAIN_KEYS",
     "AugmentConfig",
     "EvalImageTransform",
+    "GlobalBatchSampler",
     "ImageAugmentConfig",
     "ImageBlockMaskGenerator",
     "MaskConfig",
@@ -49,14 +58,29 @@ __all__ = [
     "ShardDataset",
     "ShardedEvalSampler",
     "SkippedSamples",
-    "StreamingShardDataset",
     "StrongImageTransform",
     "StrongPointTransform",
     "ViewPolicy",
     "WeakImageTransform",
     "WeakPointTransform",
     "build_dataloader",
-    "normalize_unit_sphere",
     "seed_worker",
     "set_loader_epoch",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Names that moved, kept for one release.
+    if name == "normalize_unit_sphere":
+        import warnings
+
+        from crossmost_data.points import recentre_in_unit_sphere
+
+        warnings.warn(
+            "crossmost_data.loader.normalize_unit_sphere is crossmost_data.points.recentre_in_unit_sphere; import it "
+            "from there (the old name will be removed in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return recentre_in_unit_sphere
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -42,7 +42,7 @@ def build_dataloader(
     multiprocessing_context: str | None = None,
     collate_fn: Callable[[list[Any]], Any] | None = None,
 ) -> DataLoader[Any]:
-    """Build the loader of a :class:`ShardDataset` (or a :class:`StreamingShardDataset`).
+    """Build the loader of a :class:`ShardDataset`.
 
     Samplers:
         * ``shuffle=True``: ``DistributedSampler(shuffle=True, seed=seed, drop_last=drop_last)``, also with one

@@ -14,13 +14,13 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from crossmost_data.format import ShardCorruptError, check_member, decode_sample, decode_view, file_sha256
+from crossmost_data.format.reader import IndexedSample, ShardScan, read_span, scan_shard
 from crossmost_data.loader.config import AugmentConfig
-from crossmost_data.loader.index import IndexedSample, ShardScan, read_span, scan_shard
 from crossmost_data.loader.sample import LoaderMode, resolve_label
 from crossmost_data.loader.split import OnCorrupt, ShardSplit
-from crossmost_data.loader.views import ViewPolicy
-from crossmost_data.shard_plan import read_record
-from crossmost_data.shards import ShardCorruptError, check_member, decode_sample, decode_view, file_sha256
+from crossmost_data.loader.view_policy import ViewPolicy
+from crossmost_data.prepare.plan import read_record
 
 __all__ = ["OnCorrupt", "ShardDataset", "SkippedSamples"]
 
@@ -90,7 +90,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         seed: Run seed.
         on_corrupt: ``"skip"`` leaves damaged samples out (logged and listed in :attr:`skipped`, or named by the
             ``replaces`` field of the sample read instead); ``"raise"`` raises
-            :class:`~crossmost_data.shards.ShardCorruptError` naming them.
+            :class:`~crossmost_data.format.ShardCorruptError` naming them.
         max_unreadable: The largest fraction of the split's samples that may be left out at indexing (with
             ``on_corrupt="skip"``); beyond it the data is considered broken rather than damaged.
         log_skipped: Log a warning listing :attr:`skipped` (a caller that reports the list itself passes False).

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from crossmost_data.loader.config import PointAugmentConfig
+from crossmost_data.points import recentre_in_unit_sphere
 
 __all__ = [
     "OFFICIAL_CROP_MIN_POINTS",
@@ -24,7 +25,6 @@ __all__ = [
     "WeakPointTransform",
     "crop_to_box",
     "dropout_to_first",
-    "normalize_unit_sphere",
     "random_crop",
     "rotate",
     "rotation_matrix_xyz",
@@ -48,15 +48,6 @@ def _check_cloud(points: np.ndarray) -> np.ndarray:
     if array.ndim != 2 or array.shape[1] not in (3, 6) or array.shape[0] == 0:
         raise ValueError(f"a point cloud must be a non-empty N×3 or N×6 array, got shape {array.shape}")
     return array.astype(np.float32, copy=True)
-
-
-def normalize_unit_sphere(points: np.ndarray) -> np.ndarray:
-    """Centre on the centroid and divide by the largest distance to it (a single point stays at the origin)."""
-    out = _check_cloud(points)
-    xyz = out[:, :3] - out[:, :3].mean(axis=0, keepdims=True)
-    radius = float(np.sqrt((xyz.astype(np.float64) ** 2).sum(axis=1)).max())
-    out[:, :3] = xyz / radius if radius > 0 else xyz
-    return out
 
 
 def scale(points: np.ndarray, factor: float) -> np.ndarray:
@@ -173,7 +164,7 @@ class WeakPointTransform:
     def __call__(self, points: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Transform one cloud with randomness from ``rng``."""
         cfg = self.config
-        out = normalize_unit_sphere(points)
+        out = recentre_in_unit_sphere(points)
         out = scale(out, float(_uniform(rng, *cfg.weak_scale)))
         angles = np.clip(
             cfg.weak_rotation_sigma * rng.standard_normal(3), -cfg.weak_rotation_clip, cfg.weak_rotation_clip
@@ -207,7 +198,7 @@ class StrongPointTransform:
         """Transform one cloud with randomness from ``rng``."""
         cfg = self.config
         target = self.target_count(np.asarray(points).shape[0])
-        out = normalize_unit_sphere(points)
+        out = recentre_in_unit_sphere(points)
         out = scale(out, float(_uniform(rng, *cfg.strong_scale)))
         if cfg.strong_rotate_y:
             out = rotate(out, rotation_matrix_y(float(rng.random()) * 2.0 * math.pi))

@@ -1,8 +1,8 @@
 """Turn one decoded sample into the training or evaluation dict (docs/architecture.md §4).
 
-This is the one place where views are chosen and transforms run: the map-style :class:`ShardDataset` and the
-streaming pipeline both call :class:`SampleBuilder`, so they produce identical samples for the same
-``(seed, epoch, index)``.
+This is the one place where views are chosen and transforms run: :class:`ShardDataset` and
+``crossmost-train predict`` both call :class:`SampleBuilder`, so a sample is a function of ``(seed, epoch, index)``
+alone.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from PIL import Image
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.image_transforms import EvalImageTransform, StrongImageTransform, WeakImageTransform
 from crossmost_data.loader.masks import ImageBlockMaskGenerator
-from crossmost_data.loader.point_transforms import StrongPointTransform, WeakPointTransform, normalize_unit_sphere
+from crossmost_data.loader.point_transforms import StrongPointTransform, WeakPointTransform
 from crossmost_data.loader.seeding import Stream, sample_rng
-from crossmost_data.loader.views import ViewPolicy, choose_view
+from crossmost_data.loader.view_policy import ViewPolicy, choose_view
+from crossmost_data.points import recentre_in_unit_sphere
 
 __all__ = ["EVAL_KEYS", "TRAIN_KEYS", "LoaderMode", "SampleBuilder", "resolve_label"]
 
@@ -45,7 +46,7 @@ class SampleBuilder:
 
     Args:
         mode: ``"train"`` (weak + strong image, mask, weak + strong points) or ``"eval"`` (normalisation only).
-        view_policy: See :data:`crossmost_data.loader.views.ViewPolicy` (``all`` is for evaluation only).
+        view_policy: See :data:`crossmost_data.loader.view_policy.ViewPolicy` (``all`` is for evaluation only).
         num_views: Views available per sample (after ``views_subset``).
         fixed_view: The view of ``fixed`` and the ``image`` of ``all``.
         image_size: Output height and width.
@@ -172,7 +173,7 @@ class SampleBuilder:
                 sample["image"] = views[self.fixed_view].clone()
             else:
                 sample["image"] = self.eval_image(load_view(view))
-            sample["points"] = torch.from_numpy(normalize_unit_sphere(cloud))
+            sample["points"] = torch.from_numpy(recentre_in_unit_sphere(cloud))
             if self.view_policy == "all":
                 sample["views"] = views
             return sample

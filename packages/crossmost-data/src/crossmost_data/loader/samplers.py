@@ -1,12 +1,22 @@
-"""Exact evaluation sampling across processes: every index on exactly one rank, no padding, no duplicates."""
+"""The samplers of training and evaluation across processes.
+
+:class:`GlobalBatchSampler` (training) draws one permutation per epoch from ``(seed, epoch)``, cuts it into global
+batches (dropping the incomplete last one, so every process makes the same number of steps) and gives each process its
+slices: micro-step ``a`` of process ``r`` gets slice ``a × world + r`` of the global batch. The union over processes
+and micro-steps of one optimiser step is therefore the same global batch for any ``world × accumulation`` split, and
+resuming skips exactly the consumed micro-batches (``start_batch``).
+
+:class:`ShardedEvalSampler` (evaluation) puts every index on exactly one rank: no padding, no duplicates.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
 from torch.utils.data import Sampler
 
-__all__ = ["ShardedEvalSampler"]
+__all__ = ["GlobalBatchSampler", "ShardedEvalSampler"]
 
 
 class ShardedEvalSampler(Sampler[int]):
@@ -52,3 +62,76 @@ class ShardedEvalSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self.indices())
+
+
+class GlobalBatchSampler(Sampler[int]):
+    """Per-process indices of shuffled global batches (see the module docstring).
+
+    Args:
+        num_samples: size of the dataset.
+        batch_size: samples per process and micro-step.
+        grad_accum_steps: micro-steps per optimiser step.
+        num_replicas: number of processes.
+        rank: this process.
+        seed: base seed of the per-epoch permutation.
+        shuffle: permute (True) or keep dataset order.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        *,
+        batch_size: int,
+        grad_accum_steps: int = 1,
+        num_replicas: int = 1,
+        rank: int = 0,
+        seed: int = 0,
+        shuffle: bool = True,
+    ) -> None:
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.grad_accum_steps = grad_accum_steps
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.seed = seed
+        self.shuffle = shuffle
+        self.global_batch = batch_size * grad_accum_steps * num_replicas
+        if num_samples < self.global_batch:
+            raise ValueError(
+                f"the dataset has {num_samples} samples, fewer than one global batch of {self.global_batch} "
+                "(optim.global_batch_size): lower the global batch or add data"
+            )
+        self.steps_per_epoch = num_samples // self.global_batch
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        """Select the epoch's permutation and skip its first ``start_batch`` micro-batches of this process."""
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Micro-batches of one process in a full epoch."""
+        return self.steps_per_epoch * self.grad_accum_steps
+
+    def _indices(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(self.num_samples, generator=g).tolist()
+        else:
+            order = list(range(self.num_samples))
+        mine: list[int] = []
+        b = self.batch_size
+        for step in range(self.steps_per_epoch):
+            base = step * self.global_batch
+            for a in range(self.grad_accum_steps):
+                chunk = a * self.num_replicas + self.rank
+                mine.extend(order[base + chunk * b : base + (chunk + 1) * b])
+        return mine[self.start_batch * b :]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._indices())
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch - self.start_batch) * self.batch_size

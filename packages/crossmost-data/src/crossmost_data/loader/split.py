@@ -1,4 +1,4 @@
-"""What the map-style and the streaming dataset share: one split's manifest, sample builder and shared epoch."""
+"""One split of a prepared dataset as a loader sees it: its manifest, its sample builder and the shared epoch."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Literal
 
 import torch
 
+from crossmost_data.format.manifest import MANIFEST_NAME, Manifest, ManifestError
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.sample import LoaderMode, SampleBuilder
-from crossmost_data.loader.views import ViewPolicy, available_views, default_view_policy
-from crossmost_data.manifest import MANIFEST_NAME, Manifest, ManifestError
+from crossmost_data.loader.view_policy import ViewPolicy, available_views, default_view_policy
 
 __all__ = ["OnCorrupt", "ShardSplit"]
 
@@ -95,8 +95,7 @@ class ShardSplit:
         """Checks of a subclass on the manifest, run before the sample settings are checked (none by default)."""
 
     def set_epoch(self, epoch: int) -> None:
-        """Set the epoch that seeds the random view, the augmentations and a streaming shard order (shared with running
-        workers)."""
+        """Set the epoch that seeds the random view and the augmentations (shared with running workers)."""
         if epoch < 0:
             raise ValueError(f"epoch must be >= 0, got {epoch}")
         self._epoch.fill_(epoch)

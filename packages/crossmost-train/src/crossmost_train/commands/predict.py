@@ -50,8 +50,8 @@ def input_recipe(args: argparse.Namespace, cfg: TrainConfig, model: Any) -> tupl
     """How inputs are prepared: as the training data of the run (or of ``data.root``) was, from its manifest, with
     the command's overrides; defaults (y up, the model's point count, 10 rendered views) when there is none. Also
     returns a note when the training data is named but not here."""
-    from crossmost_data.manifest import Manifest
-    from crossmost_data.recipe import default_recipe, recipe_from_manifest
+    from crossmost_data.format.manifest import Manifest
+    from crossmost_data.prepare.recipe import default_recipe, recipe_from_manifest
 
     root = training_config(args, cfg).data.root
     recipe, note = None, None

@@ -307,7 +307,7 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 
 def save_config(config: TrainConfig, path: str | os.PathLike[str]) -> None:
     """Write the resolved config as YAML, atomically (with the permissions a plain ``open`` gives)."""
-    from crossmost_data.manifest import write_text_atomic  # imported here: reading a config loads no numpy
+    from crossmost_data.format.manifest import write_text_atomic  # imported here: reading a config loads no numpy
 
     write_text_atomic(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))
 

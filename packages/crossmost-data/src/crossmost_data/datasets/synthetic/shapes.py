@@ -14,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import trimesh
 
-from crossmost_data.synth.paired_classes import PAIRED_GENERATORS
-from crossmost_data.synth.parts import PartList, object_palette, rotation_x, rotation_y, rotation_z
+from crossmost_data.datasets.synthetic.paired_classes import PAIRED_GENERATORS
+from crossmost_data.datasets.synthetic.parts import PartList, object_palette, rotation_x, rotation_y, rotation_z
 
 __all__ = ["SYNTHETIC_CLASSES", "generate_shape"]
 

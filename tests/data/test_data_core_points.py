@@ -7,9 +7,10 @@ import pytest
 import trimesh
 
 from crossmost_data.items import BadItemError
-from crossmost_data.sampling import (
+from crossmost_data.points import (
     DEFAULT_GREY,
     normalize_to_unit_sphere,
+    recentre_in_unit_sphere,
     resample_points,
     sample_surface,
     with_layout,
@@ -99,6 +100,18 @@ def test_normalize_to_unit_sphere() -> None:
         normalize_to_unit_sphere(np.array([[0, 0, np.inf], [1, 1, 1]]))
 
 
+def test_the_loaders_recentring_is_the_same_normalisation_in_float32() -> None:
+    cloud = np.random.default_rng(3).normal(size=(500, 6)) * 3.0 + 7.0
+    recentred = recentre_in_unit_sphere(cloud)
+    assert recentred.dtype == np.float32
+    np.testing.assert_allclose(recentred, normalize_to_unit_sphere(cloud), atol=2e-6)
+    np.testing.assert_array_equal(recentre_in_unit_sphere(np.array([[4.0, 5.0, 6.0]])), np.zeros((1, 3), np.float32))
+    with pytest.raises(BadItemError, match="radius 0"):
+        normalize_to_unit_sphere(np.array([[4.0, 5.0, 6.0]]))
+    with pytest.raises(ValueError, match="N×3 or N×6"):
+        recentre_in_unit_sphere(np.zeros((0, 3)))
+
+
 def test_resample_down_is_a_subset_without_replacement() -> None:
     points = np.arange(300, dtype=float).reshape(100, 3)
     out = resample_points(points, 40, np.random.default_rng(0))
@@ -149,7 +162,7 @@ def _exact_fps(xyz: np.ndarray, count: int, start: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("n", "count"), [(300, 64), (5000, 1024), (40_000, 512)])
 def test_fps_is_exact_farthest_point_sampling_and_seeded(n: int, count: int) -> None:
-    from crossmost_data.sampling import farthest_point_indices
+    from crossmost_data.points import farthest_point_indices
 
     xyz = np.random.default_rng(n).normal(size=(n, 3)).astype(np.float32)
     index = farthest_point_indices(xyz, count, np.random.default_rng(7))
@@ -161,7 +174,7 @@ def test_fps_is_exact_farthest_point_sampling_and_seeded(n: int, count: int) -> 
 def test_fps_falls_back_when_the_bucket_kernel_repeats_points(monkeypatch: pytest.MonkeyPatch) -> None:
     import fpsample
 
-    from crossmost_data.sampling import farthest_point_indices
+    from crossmost_data.points import farthest_point_indices
 
     monkeypatch.setattr(fpsample, "bucket_fps_kdline_sampling", lambda pc, n, h, start_idx: np.zeros(n, np.int64))
     xyz = np.random.default_rng(0).normal(size=(200, 3))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from crossmost_data.render.config import RenderConfig, RenderedViews
-from crossmost_data.render.platform import (
+from crossmost_data.views.config import RenderConfig, RenderedViews
+from crossmost_data.views.gl_platform import (
     GLPlatformChoice,
     GLUnavailableError,
     check_pyopengl_version,

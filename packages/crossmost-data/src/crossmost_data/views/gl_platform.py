@@ -5,7 +5,7 @@ PyOpenGL binds its platform (GLX, EGL, OSMesa) the first time ``OpenGL`` is impo
 anything imports ``pyrender`` or ``OpenGL``, and it cannot be changed afterwards inside the same process.
 
 Order of preference: a value the user exported in ``PYOPENGL_PLATFORM`` (always respected), then the platform asked
-for in :class:`~crossmost_data.render.RenderConfig`, then ``egl`` if ``libEGL`` can be loaded, then ``osmesa`` if
+for in :class:`~crossmost_data.views.RenderConfig`, then ``egl`` if ``libEGL`` can be loaded, then ``osmesa`` if
 ``libOSMesa`` can be loaded. EGL uses the GPU when there is one (``EGL_DEVICE_ID`` picks it) and Mesa's llvmpipe
 software rasteriser otherwise; OSMesa is always software.
 """
@@ -158,7 +158,7 @@ def select_gl_platform(requested: str | None = None) -> GLPlatformChoice:
         choice = GLPlatformChoice(platform=from_env, reason="environment")
     elif "OpenGL" in sys.modules:
         raise GLUnavailableError(
-            "OpenGL was imported before crossmost_data.render could choose a headless platform, and "
+            "OpenGL was imported before crossmost_data.views could choose a headless platform, and "
             "PYOPENGL_PLATFORM is not set, so PyOpenGL is bound to a windowing platform that cannot render "
             "offscreen. Start Python with `PYOPENGL_PLATFORM=egl` (or `osmesa`) exported, or create the renderer "
             "before anything imports pyrender/OpenGL."
@@ -175,7 +175,7 @@ def select_gl_platform(requested: str | None = None) -> GLPlatformChoice:
                 "No headless OpenGL library was found: neither libEGL nor libOSMesa can be loaded. On Debian/Ubuntu "
                 f"install EGL with `apt-get install {_DEBIAN_PACKAGES['egl']}` or OSMesa with `apt-get install "
                 f"{_DEBIAN_PACKAGES['osmesa']}`. Point clouds can still be turned into views without OpenGL with "
-                "crossmost_data.depth.project_depth_views."
+                "crossmost_data.views.depth.project_depth_views."
             )
     if choice.platform in SUPPORTED_PLATFORMS and not _library_loadable(choice.platform):
         raise GLUnavailableError(_missing_library_message(choice.platform))

@@ -12,7 +12,7 @@ that happen by construction:
   or square), ``bucket`` and ``bin`` (open tapered pails, round or square). Both classes of a pair draw their
   profile and colours from one distribution; only the cross-section differs.
 
-Coordinates as in :mod:`crossmost_data.synth.shapes`: y up, front towards +z.
+Coordinates as in :mod:`crossmost_data.datasets.synthetic.shapes`: y up, front towards +z.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import math
 import numpy as np
 import trimesh
 
-from crossmost_data.synth.parts import PartList
+from crossmost_data.datasets.synthetic.parts import PartList
 
 __all__ = ["PAIRED_GENERATORS"]
 

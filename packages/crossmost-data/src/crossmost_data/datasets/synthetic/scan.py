@@ -13,8 +13,8 @@ import math
 import numpy as np
 import trimesh
 
-from crossmost_data.render.cameras import look_at
-from crossmost_data.sampling import sample_surface
+from crossmost_data.points import sample_surface
+from crossmost_data.views.cameras import look_at
 
 __all__ = ["make_scan", "visible_mask"]
 

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from crossmost_data.datasets.synthetic.scan import make_scan
+from crossmost_data.datasets.synthetic.shapes import SYNTHETIC_CLASSES, generate_shape
 from crossmost_data.items import LoadedItem, SourceItem
-from crossmost_data.synth.scan import make_scan
-from crossmost_data.synth.shapes import SYNTHETIC_CLASSES, generate_shape
 
 if TYPE_CHECKING:
     import trimesh
@@ -50,7 +50,7 @@ class SyntheticItemSpec:
 
 
 def _target_views(points: np.ndarray, spec: SyntheticItemSpec) -> list[np.ndarray]:
-    from crossmost_data.depth import DepthConfig, project_depth_views
+    from crossmost_data.views.depth import DepthConfig, project_depth_views
 
     grid = min(spec.view_size, 112)  # one cell per pixel up to PointCLIP V2's grid; larger views are upsampled
     config = DepthConfig(
@@ -80,7 +80,7 @@ _DARK_LOOK: dict[str, Any] = {
 def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.random.Generator) -> list[np.ndarray]:
     import trimesh
 
-    from crossmost_data.render import RenderConfig, get_process_renderer
+    from crossmost_data.views import RenderConfig, get_process_renderer
 
     # Another look than the source renders, ``view_shift`` of the way from the source look (on a turned object) to
     # the dark look: washed-out colours, dim light from many sides, a dark background, a lower camera.
@@ -113,7 +113,7 @@ def _target_renders(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.rand
     rendered = get_process_renderer(config).render(mesh, with_depth=spec.occlusion > 0)
     if rendered.depths is None:
         return rendered.images
-    from crossmost_data.synth.looks import occlude
+    from crossmost_data.datasets.synthetic.looks import occlude
 
     return [
         occlude(image, depth, rng) if rng.random() < spec.occlusion else image
@@ -133,8 +133,8 @@ _CORPUS_LIGHTING = (
 def _corpus_views(mesh: trimesh.Trimesh, spec: SyntheticItemSpec, rng: np.random.Generator) -> list[np.ndarray]:
     import trimesh
 
-    from crossmost_data.render import RenderConfig, get_process_renderer
-    from crossmost_data.synth.looks import random_look
+    from crossmost_data.datasets.synthetic.looks import random_look
+    from crossmost_data.views import RenderConfig, get_process_renderer
 
     views = []
     for _ in range(spec.num_views):
@@ -182,7 +182,7 @@ def load_synthetic_item(spec: SyntheticItemSpec) -> LoadedItem:
 
 
 class SyntheticReader:
-    """Procedural objects of twelve classes in two domains (see :mod:`crossmost_data.synth`).
+    """Procedural objects of twelve classes in two domains (see :mod:`crossmost_data.datasets.synthetic`).
 
     Args:
         domain: ``"source"``: clean coloured meshes (views rendered by the pipeline, points sampled on the surface);
@@ -191,7 +191,7 @@ class SyntheticReader:
         classes: A subset of :data:`SYNTHETIC_CLASSES` (label order follows this list); default all.
         seed: Changes every object; the same seed always gives the same dataset.
         test_fraction: Share of each class in the ``test`` split (the last objects of each class).
-        partiality: Target only; see :func:`~crossmost_data.synth.make_scan`.
+        partiality: Target only; see :func:`~crossmost_data.datasets.synthetic.make_scan`.
         noise: Target only; jitter relative to the unit sphere.
         clutter: Target only; fraction of scan points on the floor, a wall and distractors.
         scan_points: Target only; points per scan.
@@ -204,7 +204,7 @@ class SyntheticReader:
         view_shift_min: Target renders only; when given, each object's look is drawn uniformly between it and
             ``view_shift``, so that the quality of the views varies from object to object.
         occlusion: Target renders only; the probability that a view has something standing in front of the object
-            (:func:`~crossmost_data.synth.looks.occlude`), drawn per view.
+            (:func:`~crossmost_data.datasets.synthetic.looks.occlude`), drawn per view.
 
     Raises:
         ValueError: An option is out of range, or an unknown class is named.

@@ -2,7 +2,7 @@
 
 ``prepare_dataset`` streams items through a process pool (each worker loads one item, samples points, makes its
 views and encodes the sample) and writes shards in order as results arrive; only the small item index (uids,
-sources, load callables) is held in memory. Shard assignment is deterministic (see :mod:`crossmost_data.shard_plan`),
+sources, load callables) is held in memory. Shard assignment is deterministic (see :mod:`crossmost_data.prepare.plan`),
 so a rerun skips finished shards, ``shard_index``/``num_shards`` split the work across machines, and the run that
 finds every shard finished (or a ``merge_only`` run) writes the manifest.
 """
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from crossmost_data.item_pipeline import ItemProcessingError, ItemResult, ItemTask, init_worker, process_item
+from crossmost_data.format import AtomicTarWriter, ShardInfo
+from crossmost_data.format.manifest import Manifest, ShardEntry, SkippedItem
 from crossmost_data.items import SourceItem
-from crossmost_data.manifest import Manifest, ShardEntry, SkippedItem
-from crossmost_data.prepare_config import PrepareConfig, resolve_workers
-from crossmost_data.shard_plan import PlannedShard, ShardRecord, plan_split, read_record, select_items
-from crossmost_data.shards import ShardInfo, ShardWriter
+from crossmost_data.prepare.config import PrepareConfig, resolve_workers
+from crossmost_data.prepare.plan import PlannedShard, ShardRecord, plan_split, read_record, select_items
+from crossmost_data.prepare.worker import ItemProcessingError, ItemResult, ItemTask, init_worker, process_item
 
 __all__ = [
     "ItemProcessingError",
@@ -187,7 +187,7 @@ def _write_shard(
     for stale in (shard.file, shard.file + ".tmp", shard.record_file):
         (out_dir / stale).unlink(missing_ok=True)
     record = ShardRecord(shard.file, shard.split, fingerprint, [item.uid for item in shard.items], 0, "")
-    writer = ShardWriter(out_dir / shard.file)
+    writer = AtomicTarWriter(out_dir / shard.file)
     try:
         for item in shard.items:
             result = next(results)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from crossmost_data.render.cameras import camera_pose, fibonacci_directions, ring_directions
+from crossmost_data.views.cameras import camera_pose, fibonacci_directions, ring_directions
 
 __all__ = ["RenderConfig", "RenderedViews"]
 

@@ -1,21 +1,33 @@
-"""Random access into tar shards: one scan of the member headers gives the byte span of every member.
+"""The one tar reader: a scan of the member headers gives the byte span of every member, read with ``pread``.
 
-Unlike a plain reader, the scan salvages what it can: when a shard is truncated or a sample lacks members, the
-complete samples are kept and the rest are listed, so the loader can skip exactly the damaged samples and report
-them by name. Scans are cached per process, keyed by path, size and modification time.
+Both ways of reading a shard start from that scan. :func:`scan_shard` salvages what it can for the loaders: when a
+shard is truncated or a sample lacks members, the complete samples are kept and the rest are listed, so a loader skips
+exactly the damaged samples and reports them by name (scans are cached per process, keyed by path, size and
+modification time). :func:`iter_shard` is strict for the commands (``verify``, ``inspect``): it yields the samples
+read before any damage and then raises :class:`ShardCorruptError` naming the file.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["IndexedSample", "ShardScan", "read_span", "scan_shard"]
+from crossmost_data.format.codec import VIEW_MEMBER, DecodedSample, ShardCorruptError, decode_sample
 
-_VIEW_MEMBER = re.compile(r"^view(\d+)\.(png|jpg|jpeg)$")
+__all__ = [
+    "IndexedSample",
+    "MemberGroup",
+    "ShardScan",
+    "index_members",
+    "iter_shard",
+    "iter_shard_files",
+    "read_span",
+    "scan_shard",
+]
+
 _CACHE: dict[tuple[str, int, int, int], ShardScan] = {}
 
 Span = tuple[int, int]
@@ -54,7 +66,7 @@ class ShardScan:
 def _complete(key: str, members: dict[str, Span], num_views: int) -> IndexedSample | None:
     views: dict[int, str] = {}
     for suffix in members:
-        match = _VIEW_MEMBER.match(suffix)
+        match = VIEW_MEMBER.match(suffix)
         if match:
             views[int(match.group(1))] = suffix
     if "points.npy" not in members or "json" not in members or any(i not in views for i in range(num_views)):
@@ -63,9 +75,25 @@ def _complete(key: str, members: dict[str, Span], num_views: int) -> IndexedSamp
     return IndexedSample(key, members["points.npy"], members["json"], tuple(members[n] for n in names), names)
 
 
-def _scan(path: Path, num_views: int) -> ShardScan:
+@dataclass(frozen=True)
+class MemberGroup:
+    """The members of one sample key, in file order: suffix (``"points.npy"``, ``"view00.png"``, ``"json"``) → span."""
+
+    key: str
+    members: dict[str, Span]
+
+
+def index_members(path: str | os.PathLike[str]) -> tuple[list[MemberGroup], str | None]:
+    """One pass over the tar headers: the members grouped by sample key, and why the shard is not whole (or ``None``).
+
+    When a member's data is cut off, its sample is the last group (so it is counted as lost).
+
+    Raises:
+        OSError: the file cannot be opened.
+    """
+    path = Path(path)
     size = path.stat().st_size
-    groups: list[tuple[str, dict[str, Span]]] = []
+    groups: list[MemberGroup] = []
     problem: str | None = None
     try:
         with tarfile.open(path, "r:") as tar:
@@ -88,22 +116,25 @@ def _scan(path: Path, num_views: int) -> ShardScan:
                     continue
                 base = member.name.rsplit("/", 1)[-1]
                 key, _, suffix = base.partition(".")
+                if not groups or groups[-1].key != key:
+                    groups.append(MemberGroup(key, {}))
                 if member.offset_data + member.size > size:
                     problem = f"truncated inside member {member.name!r} (file has {size} bytes)"
-                    if not groups or groups[-1][0] != key:
-                        groups.append((key, {}))  # the sample is lost; make sure it is counted
                     break
-                if not groups or groups[-1][0] != key:
-                    groups.append((key, {}))
-                groups[-1][1][suffix] = (member.offset_data, member.size)
+                groups[-1].members[suffix] = (member.offset_data, member.size)
     except (tarfile.TarError, EOFError, OSError) as error:
-        return ShardScan(str(path), (), (), f"not a readable tar file ({error})")
+        return [], f"not a readable tar file ({error})"
+    return groups, problem
+
+
+def _scan(path: Path, num_views: int) -> ShardScan:
+    groups, problem = index_members(path)
     samples: list[IndexedSample] = []
     incomplete: list[str] = []
-    for key, members in groups:
-        sample = _complete(key, members, num_views)
+    for group in groups:
+        sample = _complete(group.key, group.members, num_views)
         if sample is None:
-            incomplete.append(key)
+            incomplete.append(group.key)
         else:
             samples.append(sample)
     return ShardScan(str(path), tuple(samples), tuple(incomplete), problem)
@@ -144,3 +175,37 @@ def read_span(fd: int, span: Span) -> bytes:
     if len(data) != size:
         raise OSError(f"short read: {len(data)} of {size} bytes at offset {offset}")
     return data
+
+
+def iter_shard_files(path: str | os.PathLike[str]) -> Iterator[dict[str, bytes]]:
+    """Yield the raw members of each sample of a shard, grouped by key, with ``"__key__"`` set (as bytes).
+
+    Raises:
+        ShardCorruptError: The tar is truncated or unreadable (after the samples before the damage were yielded); the
+            message names the file.
+    """
+    path = Path(path)
+    try:
+        groups, problem = index_members(path)
+    except OSError as error:
+        raise ShardCorruptError(f"{path}: shard cannot be read ({error})") from error
+    whole = groups if problem is None else groups[:-1]
+    if whole:
+        with open(path, "rb") as handle:
+            for group in whole:
+                files = {"__key__": group.key.encode("utf-8")}
+                for suffix, span in group.members.items():
+                    files[suffix] = read_span(handle.fileno(), span)
+                yield files
+    if problem is not None:
+        raise ShardCorruptError(f"{path}: shard is {problem}")
+
+
+def iter_shard(path: str | os.PathLike[str]) -> Iterator[DecodedSample]:
+    """Yield every sample of a shard, decoded and validated (views stay encoded).
+
+    Raises:
+        ShardCorruptError: The shard is truncated or a sample is invalid; the message names the file and key.
+    """
+    for files in iter_shard_files(path):
+        yield decode_sample(files, source=str(path))

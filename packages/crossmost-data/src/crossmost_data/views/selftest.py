@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from crossmost_data.render.config import RenderConfig
-from crossmost_data.render.platform import GLUnavailableError, PyOpenGLVersionError
+from crossmost_data.views.config import RenderConfig
+from crossmost_data.views.gl_platform import GLUnavailableError, PyOpenGLVersionError
 
 __all__ = ["SelftestReport", "expected_sphere_fraction", "run_selftest"]
 
@@ -82,7 +82,7 @@ def run_selftest(
     start = time.perf_counter()
     platform: str | None = None
     try:
-        from crossmost_data.render.renderer import get_process_renderer
+        from crossmost_data.views.renderer import get_process_renderer
 
         renderer = get_process_renderer(config)
         platform = renderer.platform
