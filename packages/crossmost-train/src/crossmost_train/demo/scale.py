@@ -68,11 +68,11 @@ DEMO_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 """The demo's fourteen classes: six of distinct shapes, and eight made in pairs whose confusions differ by modality
 (:mod:`crossmost_data.datasets.synthetic.paired_classes`): basketball/soccer_ball and dice/gift_box share a shape
-and differ in look (the point branch cannot tell them apart), barrel/crate and bucket/bin share an outline from the side and differ
-in cross-section, round or square (which a camera near the horizon hardly sees). ``car`` and ``bed`` are left out:
-on the target both branches took them for airplanes (the validation world's zero-shot car accuracy was 17 % for
-images and 12 % for points), so neither branch could teach the other there and self-training only deepened the
-shared error."""
+and differ in look (the point branch cannot tell them apart), barrel/crate and bucket/bin share an outline from the
+side and differ in cross-section, round or square (which a camera near the horizon hardly sees). ``car`` and
+``bed`` are left out: on the target both branches took them for airplanes (the validation world's zero-shot car
+accuracy was 17 % for images and 12 % for points), so neither branch could teach the other there and self-training
+only deepened the shared error."""
 
 
 @dataclass(frozen=True)
