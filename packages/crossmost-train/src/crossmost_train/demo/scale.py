@@ -199,5 +199,5 @@ QUICK_SCALE = DemoScale(
     target=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5}, TARGET_SEED),
     control=DomainSpec("target", 24, {**_TARGET_OPTIONS, "test_fraction": 0.5, "target_views": "depth"}, TARGET_SEED),
     source_eval=DomainSpec("source", 12, {"test_fraction": 0.5}),
-    selftrain_steps=60,
+    selftrain_steps=40,
 )
