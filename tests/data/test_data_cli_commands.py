@@ -204,3 +204,23 @@ def test_help_and_usage_errors_import_no_torch(argv: list[str]) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split()[-2:] == ["0" if argv == ["--help"] else "2", "False"]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--image-size", "0", "argument --image-size: must be at least 8, got 0"),
+        ("--points", "0", "argument --points: must be at least 1, got 0"),
+        ("--views", "-2", "argument --views: must be at least 1, got -2"),
+        ("--points", "many", "argument --points: expected an integer, got 'many'"),
+    ],
+)
+def test_sample_sizes_are_checked_against_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as stop:
+        main(["synth", "--domain", "target", flag, value, "--out", str(out)])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -47,7 +47,7 @@ def test_no_init_keeps_the_pretrained_tokenizer_and_resets_the_rest(tmp_path: Pa
         assert not torch.equal(scratch[key], saved[key]), f"{key} kept the aligned weights"
 
 
-@pytest.mark.parametrize("layout", ["pointbert-dvae", "ulip", "crossmost"])
+@pytest.mark.parametrize("layout", ["pointbert-dvae", "ulip", "crossmost", "crossmost-folder"])
 def test_tokenizer_weights_load_on_their_own(tmp_path: Path, layout: str) -> None:
     donor = _pretrained_point_branch(tmp_path / "donor.safetensors", seed=2)
     tokenizer = _tokenizer(donor)
@@ -58,8 +58,12 @@ def test_tokenizer_weights_load_on_their_own(tmp_path: Path, layout: str) -> Non
     elif layout == "ulip":
         weights = {f"module.point_encoder.encoder.{k}": v for k, v in tokenizer.items()}
         torch.save({"state_dict": weights | {"module.pc_projection": torch.randn(4, 4)}}, path)
-    else:
+    elif layout == "crossmost":
         path = tmp_path / "donor.safetensors"
+    else:  # the folder a saved crossmost model is, with its weights file inside
+        path = tmp_path / "saved"
+        path.mkdir()
+        (tmp_path / "donor.safetensors").rename(path / "model.safetensors")
     torch.manual_seed(0)
     before = build_model(load_config(["tiny"]), CLASSES).state_dict()
     torch.manual_seed(0)

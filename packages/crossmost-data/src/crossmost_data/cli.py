@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +36,30 @@ def _key_value(text: str) -> tuple[str, Any]:
         return key, value
 
 
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``minimum`` (the message names the bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def _add_prepare_options(parser: argparse.ArgumentParser, *, points: int, image_size: int) -> None:
     group = parser.add_argument_group("samples")
-    group.add_argument("--views", type=int, default=None, help="views per sample (default: the view maker's)")
-    group.add_argument("--image-size", type=int, default=image_size, help=f"view size in pixels (default {image_size})")
-    group.add_argument("--points", type=int, default=points, help=f"points per sample (default {points})")
+    group.add_argument(
+        "--views", type=_int_at_least(1), default=None, help="views per sample (default: the view maker's)"
+    )
+    group.add_argument(
+        "--image-size", type=_int_at_least(8), default=image_size, help=f"view size in pixels (default {image_size})"
+    )
+    group.add_argument("--points", type=_int_at_least(1), default=points, help=f"points per sample (default {points})")
     group.add_argument("--point-layout", choices=["xyz", "xyzrgb"], default="xyz")
     group.add_argument(
         "--min-points",

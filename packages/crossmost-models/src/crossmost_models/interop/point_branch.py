@@ -33,6 +33,7 @@ from crossmost_models.interop.point_encoder import (
 )
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 from crossmost_models.model import CrossModalModel
+from crossmost_models.saved_model import WEIGHTS_FILE
 
 __all__ = [
     "POINT_SOURCES",
@@ -203,7 +204,8 @@ def load_point_tokenizer(model: CrossModalModel, checkpoint: str | Path | Mappin
     """Load only the mini-PointNet tokenizer (``point_encoder.encoder.*``) of ``model``, strictly.
 
     The tokenizer is found in any layout that has one: Point-BERT's dVAE (``dVAE.pth``, the tokenizer the authors'
-    point tower starts from), Point-BERT, ULIP, the authors' Cross-MoST checkpoints and crossmost models. Every other
+    point tower starts from), Point-BERT, ULIP, the authors' Cross-MoST checkpoints and crossmost models (their
+    weights file or the saved-model folder that holds it). Every other
     weight of the checkpoint and of the model is left alone (the paper's "Init ✗" ablation: a pre-trained tokenizer
     under a point transformer that skips the ULIP alignment).
 
@@ -211,6 +213,8 @@ def load_point_tokenizer(model: CrossModalModel, checkpoint: str | Path | Mappin
         FileNotFoundError: no such file.
         ValueError: the checkpoint holds no tokenizer, or its tokenizer does not fit (keys and shapes listed).
     """
+    if not isinstance(checkpoint, Mapping) and Path(checkpoint).is_dir():
+        checkpoint = Path(checkpoint) / WEIGHTS_FILE  # a saved crossmost model: its weights file
     origin = str(checkpoint) if not isinstance(checkpoint, Mapping) else "state dict"
     state = flat_state_dict(checkpoint, origin=origin)
     prefix = next((p for p in _TOKENIZER_PREFIXES if any(k.startswith(p + "first_conv.") for k in state)), None)

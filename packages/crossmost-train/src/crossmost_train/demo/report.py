@@ -165,7 +165,7 @@ def format_summary(result: DemoResult, checks: Sequence[Check], report: Path, fi
     """The text printed when the demo ends: the table, the orderings, stage times and where the files are."""
     table = aggregate(result.scores, METHODS)
     seeds = len(result.seeds)
-    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed; --seeds 3 gives mean ± std"
+    spread = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed; --seeds 5 gives mean ± std"
     lines = [
         "",
         f"Top-1 accuracy (%) on the synthetic target test split ({spread}); 'zero-shot (source)' is the same "
