@@ -26,51 +26,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossmost_losses import cross_modal_infonce
 from crossmost_models.saved_model import save_safetensors
 from crossmost_train.config import TrainConfig, save_config
 from crossmost_train.logging_utils import MetricsLog
-from crossmost_train.optim import build_adamw, build_scheduler
+from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 
 
 def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
     """Template chosen for each sample, a function of (seed, epoch, index) only."""
     mixed = (index.long() * 2_654_435_761 + epoch * 40_503 + seed * 97) % (2**31 - 1)
     return mixed % num_templates
-
-
-def _contrastive(
-    local_a: Tensor,
-    all_b: Tensor,
-    local_b: Tensor,
-    all_a: Tensor,
-    scale: Tensor,
-    offset: int,
-    groups: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
-    """Symmetric InfoNCE of this process's rows against the gathered batch.
-
-    Without ``groups`` row i's only positive is row ``offset + i`` of the other side. With ``groups`` (this
-    process's class labels, every process's class labels) every row of the same class is a positive, with equal
-    shares of the target (UniCL's image-text-label contrast): with captions made from class names, two objects of
-    one class are not negatives of each other.
-    """
-    if groups is None:
-        targets = torch.arange(offset, offset + local_a.shape[0], device=local_a.device)
-    else:
-        same = (groups[0][:, None] == groups[1][None, :]).float()
-        targets = same / same.sum(dim=1, keepdim=True)
-    return (
-        F.cross_entropy(scale * local_a @ all_b.T, targets) + F.cross_entropy(scale * local_b @ all_a.T, targets)
-    ) / 2
-
-
-def _gather(accelerator: Any, tensor: Tensor, with_grad: bool) -> tuple[Tensor, int]:
-    if accelerator.num_processes == 1:
-        return tensor, 0
-    from crossmost_losses import all_gather_with_grad
-
-    gathered = all_gather_with_grad(tensor) if with_grad else accelerator.gather(tensor.detach())
-    return gathered, accelerator.process_index * tensor.shape[0]
 
 
 def _caption_texts(cfg: TrainConfig, classnames: list[str]) -> list[list[str]]:
@@ -82,7 +48,7 @@ def _caption_texts(cfg: TrainConfig, classnames: list[str]) -> list[list[str]]:
 def _loop(
     cfg: TrainConfig,
     accelerator: Any,
-    params: list[nn.Parameter],
+    trained: nn.Module,
     step_loss: Callable[[dict[str, Any], int], Tensor],
     dataset: Any,
     out: Path,
@@ -94,10 +60,7 @@ def _loop(
     loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
     total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
     warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
-    groups: list[dict[str, Any]] = [
-        {"params": [q for q in params if q.ndim >= 2], "weight_decay": p.weight_decay, "lr_scale": 1.0},
-        {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0, "lr_scale": 1.0},
-    ]
+    groups = build_param_groups(trained, weight_decay=p.weight_decay)
     optimizer = build_adamw(groups, lr=p.base_lr, betas=p.betas, eps=1e-8, fused=True, device=accelerator.device)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total, lr=p.base_lr, min_lr=p.min_lr)
     optimizer = accelerator.prepare(optimizer)
@@ -135,9 +98,22 @@ def _loop(
         bar.close()
 
 
-def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> list[nn.Parameter]:
-    """The parameters of ``model`` that train: all but those whose names start with a prefix in ``frozen`` (which
-    stop requiring gradients, so that backward skips them too).
+def _symmetric_infonce(rows: Tensor, others: Tensor, logit_scale: Tensor, labels: Tensor | None = None) -> Tensor:
+    """The mean of the two directions of the shared InfoNCE, negatives gathered from every process."""
+    return cross_modal_infonce(
+        rows,
+        others,
+        image_to_point_weight=0.5,
+        point_to_image_weight=0.5,
+        gather=True,
+        logit_scale=logit_scale,
+        labels=labels,
+    )
+
+
+def _freeze_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> None:
+    """Stop the parameters of ``model`` whose names start with a prefix in ``frozen`` from requiring gradients (so
+    that the optimiser leaves them out and backward skips them).
 
     Raises:
         ValueError: A prefix matches no parameter.
@@ -146,13 +122,9 @@ def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> l
     unknown = [prefix for prefix in frozen if not any(n.startswith(prefix) for n, _ in named)]
     if unknown:
         raise ValueError(f"pretrain.frozen_parameters: no parameter of {name} starts with {', '.join(unknown)}")
-    trained = []
     for parameter_name, parameter in named:
         if parameter_name.startswith(tuple(frozen)):
             parameter.requires_grad_(False)
-        else:
-            trained.append(parameter)
-    return trained
 
 
 def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
@@ -182,20 +154,14 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         with accelerator.autocast():
             image, text, scale = wrapped(batch["image_weak"], rows)[:3]
         image, text = F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
-        all_image, offset = _gather(accelerator, image, True)
-        all_text, _ = _gather(accelerator, text, True)
-        groups = None
-        if cfg.pretrain.class_positives:
-            labels = batch["label"].long()
-            groups = (labels, _gather(accelerator, labels, False)[0])
-        return _contrastive(image, all_text, text, all_image, scale.float().clamp(max=100), offset, groups)
+        labels = batch["label"].long() if cfg.pretrain.class_positives else None
+        return _symmetric_infonce(image, text, scale.float().clamp(max=100), labels)
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(
-        cfg, accelerator, _trained_parameters(clip_model, cfg.pretrain.frozen_parameters, name), step_loss, dataset, out
-    )
+    _freeze_parameters(clip_model, cfg.pretrain.frozen_parameters, name)
+    _loop(cfg, accelerator, clip_model, step_loss, dataset, out)
     path = out / "open_clip_model.safetensors"
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
@@ -249,7 +215,6 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.image_tower.eval()
     num_classes = len(classnames)
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)
-    params = [q for q in branch.parameters() if q.requires_grad]
     wrapped = accelerator.prepare(branch)
 
     def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
@@ -260,17 +225,12 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         with accelerator.autocast():
             feature, logit = wrapped(batch["points_weak"])
         point = F.normalize(feature.float(), dim=-1)
-        all_point, offset = _gather(accelerator, point, True)
-        all_text, _ = _gather(accelerator, text, False)
-        all_image, _ = _gather(accelerator, image, False)
-        return _contrastive(point, all_text, text, all_point, logit, offset) + _contrastive(
-            point, all_image, image, all_point, logit, offset
-        )
+        return _symmetric_infonce(point, text, logit) + _symmetric_infonce(point, image, logit)
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(cfg, accelerator, params, step_loss, dataset, out)
+    _loop(cfg, accelerator, branch, step_loss, dataset, out)
     if accelerator.is_main_process:
         model.eval()
         model.save_pretrained(out / "model")
