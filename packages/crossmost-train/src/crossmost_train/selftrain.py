@@ -207,7 +207,7 @@ def train_loop(
     averager = _Averager()
     samples_since, t_since = 0, time.perf_counter()
     last_saved = -1
-    accum = cfg.optim.grad_accum_steps if cfg.optim.grad_accum_steps > 0 else 1
+    accum = accelerator.gradient_accumulation_steps
     state = RunState(
         trainer.student, trainer.optimizer, trainer.teacher, trainer.scheduler, progress, scaler=accelerator.scaler
     )

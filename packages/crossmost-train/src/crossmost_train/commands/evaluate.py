@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,6 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
 def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     """``crossmost-train evaluate`` on a resolved and checked config."""
     if args.no_progress:
-        cfg.run.progress_bar = False
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, progress_bar=False))
     run_evaluate(cfg, run=args.run)
     return 0

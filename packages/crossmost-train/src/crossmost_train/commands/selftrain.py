@@ -73,7 +73,6 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     # processes would each run alone.
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     batch_size, accum = per_device_batch(cfg, state.num_processes)
-    cfg.optim.grad_accum_steps = accum
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
     )
