@@ -18,17 +18,21 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from crossmost_losses import cross_modal_infonce
 from crossmost_models.saved_model import save_safetensors
+from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
+from crossmost_train.engine import FitPlan, LogWindow, StepValues, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 
@@ -45,14 +49,73 @@ def _caption_texts(cfg: TrainConfig, classnames: list[str]) -> list[list[str]]:
     return [[t.format(clean_class_name(c)) for c in classnames] for t in cfg.pretrain.caption_templates]
 
 
-def _loop(
+class _PretrainingStep:
+    """One step of a pre-training task for :func:`crossmost_train.engine.fit`: the task's contrastive loss, checked
+    on every process, then backward and AdamW; the log line holds the step's loss, the lr and the epoch."""
+
+    def __init__(
+        self,
+        task: str,
+        accelerator: Accelerator,
+        model: nn.Module,
+        step_loss: Callable[[dict[str, Any], int], Tensor],
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
+        self.task = task
+        self.accelerator = accelerator
+        self.model = model
+        self.step_loss = step_loss
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+
+    def train_mode(self) -> None:
+        """Nothing to do: each task sets its modules' modes once before training."""
+
+    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+        """The loss of the batch; unless it is not finite on some process, backward and the optimiser step."""
+        device = self.accelerator.device
+        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        loss = self.step_loss(batch, progress.epoch)
+        value = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
+        if not math.isfinite(value):
+            return StepValues(value, {}, {}, nonfinite_terms=["loss"])
+        self.accelerator.backward(loss)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepValues(value, {}, {})
+
+    def after_micro_step(self, values: StepValues, progress: TrainingProgress) -> None:
+        """Nothing to note."""
+
+    def after_optimizer_step(self, progress: TrainingProgress) -> dict[str, float]:
+        """The schedule's step; returns the lr."""
+        self.scheduler.step()
+        return {"lr": float(self.scheduler.get_last_lr()[0])}
+
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+        """The last step's loss, the lr and the epoch."""
+        return {"loss": window.last.loss, "lr": stepped["lr"], "epoch": progress.epoch}
+
+    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+        """The loss."""
+        return {"loss": f"{record['loss']:.3f}"}
+
+    def nonfinite_message(self, values: StepValues, progress: TrainingProgress) -> str:
+        """The task, the value and the step."""
+        return f"pretrain {self.task}: the loss became {values.loss} at step {progress.global_step}"
+
+
+def _fit(
     cfg: TrainConfig,
-    accelerator: Any,
-    trained: nn.Module,
+    accelerator: Accelerator,
+    model: nn.Module,
     step_loss: Callable[[dict[str, Any], int], Tensor],
-    dataset: Any,
+    dataset: Dataset[Any],
     out: Path,
 ) -> None:
+    """AdamW on the parameters of the prepared ``model`` that require gradients, the warm-up–cosine schedule, and
+    :func:`crossmost_train.engine.fit` over ``pretrain.epochs`` of ``dataset``."""
     from crossmost_train.wiring import train_loader
 
     p = cfg.pretrain
@@ -60,42 +123,21 @@ def _loop(
     loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
     total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
     warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
-    groups = build_param_groups(trained, weight_decay=p.weight_decay)
+    groups = build_param_groups(model, weight_decay=p.weight_decay)
     optimizer = build_adamw(groups, lr=p.base_lr, betas=p.betas, eps=1e-8, fused=True, device=accelerator.device)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total, lr=p.base_lr, min_lr=p.min_lr)
     optimizer = accelerator.prepare(optimizer)
+    plan = FitPlan(
+        total_steps=total,
+        stop_at=total,
+        samples_per_micro_batch=batch * accelerator.num_processes,
+        log_every=cfg.run.log_every,
+        description=f"pretrain {p.task}" if cfg.run.progress_bar else None,
+    )
+    step = _PretrainingStep(p.task, accelerator, model, step_loss, optimizer, scheduler)
     log = MetricsLog(out, accelerator)
-    bar = None
-    if cfg.run.progress_bar and accelerator.is_main_process:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=f"pretrain {p.task}", dynamic_ncols=True)
-    step, epoch = 0, 0
-    while step < total:
-        sampler.set_epoch(epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        for data in loader:
-            data = {k: v.to(accelerator.device) if isinstance(v, Tensor) else v for k, v in data.items()}
-            loss = step_loss(data, epoch)
-            value = float(accelerator.reduce(loss.detach(), reduction="mean"))
-            if not math.isfinite(value):
-                raise FloatingPointError(f"pretrain {p.task}: the loss became {value} at step {step}")
-            accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            step += 1
-            if step % max(1, cfg.run.log_every) == 0 or step == total:
-                log.write("train", step, {"loss": value, "lr": scheduler.get_last_lr()[0], "epoch": epoch})
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.3f}")
-            if step >= total:
-                break
-        epoch += 1
-    if bar is not None:
-        bar.close()
+    fit(step, accelerator=accelerator, loader=loader, sampler=sampler, dataset=dataset, progress=TrainingProgress(),
+        plan=plan, log=log)  # fmt: skip
 
 
 def _symmetric_infonce(rows: Tensor, others: Tensor, logit_scale: Tensor, labels: Tensor | None = None) -> Tensor:
@@ -161,7 +203,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     _freeze_parameters(clip_model, cfg.pretrain.frozen_parameters, name)
-    _loop(cfg, accelerator, clip_model, step_loss, dataset, out)
+    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
     path = out / "open_clip_model.safetensors"
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
@@ -230,7 +272,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(cfg, accelerator, branch, step_loss, dataset, out)
+    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
     if accelerator.is_main_process:
         model.eval()
         model.save_pretrained(out / "model")

@@ -18,7 +18,7 @@ from crossmost_train.logging_utils import MetricsLog, read_metrics
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.selftrain import SelfTrainer, train_loop
+from crossmost_train.selftrain import SelfTrainer, self_train
 from crossmost_train.unreadable import UnreadableSamples, announce_left_out
 from crossmost_train.wiring import (
     Components,
@@ -134,7 +134,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     else:
         set_seed(cfg.run.seed + accelerator.process_index)
     objective = build_objective(cfg).to(accelerator.device)
-    trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler)
+    trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler, log=log, run_dir=run_dir)
     eval_kwargs = {
         "num_samples": len(eval_ds),  # type: ignore[arg-type]
         "eval_view": cfg.data.eval_view,
@@ -166,15 +166,13 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
             (run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
     split_size = len(train_ds)  # type: ignore[arg-type]
     unreadable = UnreadableSamples(accelerator, log, split_size=split_size, max_fraction=cfg.data.max_unreadable)
-    completed = train_loop(
+    completed = self_train(
         trainer,
         loader=loader,
         sampler=sampler,
         dataset=train_ds,
         progress=progress,
         total_steps=total_steps,
-        run_dir=run_dir,
-        log=log,
         evaluate=evaluate,
         unreadable=unreadable,
     )
