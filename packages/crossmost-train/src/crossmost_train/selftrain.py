@@ -22,7 +22,7 @@ from crossmost_train.ema import EmaTeacher
 from crossmost_train.engine import FitPlan, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.unreadable import UnreadableSamples
-from crossmost_train.wiring import masks_images, masks_points, set_train_mode
+from crossmost_train.wiring import set_train_mode
 
 __all__ = ["NonFiniteLossError", "SelfTrainer", "StepValues", "self_train", "train_loop"]
 
@@ -70,8 +70,8 @@ class SelfTrainer:
         self.scheduler = scheduler
         self.log = log
         self.run_dir = run_dir
-        self.mask_images = masks_images(cfg)
-        self.mask_points = masks_points(cfg)
+        self.mask_images = cfg.objective.masks_images()
+        self.mask_points = cfg.objective.masks_points()
 
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Tensors of the batch on the accelerator's device."""

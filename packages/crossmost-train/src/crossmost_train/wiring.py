@@ -167,18 +167,6 @@ def build_objective(cfg: TrainConfig) -> nn.Module:
     return CrossMoSTObjective(cfg.objective.loss_config())
 
 
-def masks_points(cfg: TrainConfig) -> bool:
-    """Whether the student's point groups are masked (only when a term uses the masked tokens)."""
-    o = cfg.objective
-    return o.masked_modeling and (o.mpm_weight > 0 or o.global_local_point_weight > 0)
-
-
-def masks_images(cfg: TrainConfig) -> bool:
-    """Whether the student's image patches are masked (only when a term uses the masked patches)."""
-    o = cfg.objective
-    return o.masked_modeling and (o.mim_weight > 0 or o.global_local_image_weight > 0)
-
-
 # ---------------------------------------------------------------------------------------------- datasets, loaders
 @dataclass(frozen=True)
 class DataShape:

@@ -38,9 +38,7 @@ def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
     """DDP must look for unused parameters when a term (hence a head) is switched off."""
     if cfg.run.find_unused_parameters != "auto":
         return cfg.run.find_unused_parameters == "yes"
-    o = cfg.objective
-    weights = [o.mim_weight, o.mpm_weight, o.global_local_image_weight, o.global_local_point_weight]
-    return not o.masked_modeling or any(w == 0 for w in weights) or o.alignment_weight == 0
+    return cfg.objective.drops_a_head()
 
 
 def scalar_scores(scores: dict[str, Any]) -> dict[str, Any]:
