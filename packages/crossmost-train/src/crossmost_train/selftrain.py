@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from torch import Tensor, nn
 
+from crossmost_losses import CrossMoSTObjective, ModelOutputs, ObjectiveOutput, TeacherOutputs
 from crossmost_train.checkpoint import RunState, TrainingProgress
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
@@ -50,12 +52,12 @@ class SelfTrainer:
     def __init__(
         self,
         cfg: TrainConfig,
-        accelerator: Any,
+        accelerator: Accelerator,
         model: nn.Module,
         teacher: EmaTeacher,
-        objective: nn.Module,
+        objective: CrossMoSTObjective,
         optimizer: torch.optim.Optimizer,
-        scheduler: Any,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
         *,
         log: MetricsLog | None = None,
         run_dir: Path | None = None,
@@ -79,12 +81,12 @@ class SelfTrainer:
         return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
     @torch.no_grad()
-    def teacher_forward(self, batch: dict[str, Any]) -> Any:
+    def teacher_forward(self, batch: dict[str, Any]) -> TeacherOutputs:
         """Teacher logits on the weak inputs (autocast as the student, no masks)."""
         with self.accelerator.autocast():
             return self.teacher.module(batch["image_weak"], batch["points_weak"])
 
-    def student_forward(self, batch: dict[str, Any], generator: torch.Generator | None) -> Any:
+    def student_forward(self, batch: dict[str, Any], generator: torch.Generator | None) -> ModelOutputs:
         """Student outputs on the strong, masked inputs."""
         mask = batch["image_mask"] if self.mask_images else None
         return self.model(
@@ -92,12 +94,18 @@ class SelfTrainer:
             generator=generator,
         )  # fmt: skip
 
-    def losses(self, student_out: Any, teacher_out: Any, labels: Tensor, generator: torch.Generator | None) -> Any:
+    def losses(
+        self,
+        student_out: ModelOutputs,
+        teacher_out: TeacherOutputs,
+        labels: Tensor,
+        generator: torch.Generator | None,
+    ) -> ObjectiveOutput:
         """The objective (in fp32, outside autocast)."""
         with torch.autocast(device_type=self.accelerator.device.type, enabled=False):
             return self.objective(student_out, teacher_out, labels=labels, generator=generator)
 
-    def reduce_values(self, out: Any) -> StepValues:
+    def reduce_values(self, out: ObjectiveOutput) -> StepValues:
         """Average loss, terms and diagnostics over processes with one all-reduce and one host sync."""
         names = list(out.terms)
         diag_names = list(out.diagnostics)
@@ -163,7 +171,7 @@ class SelfTrainer:
         """Teacher update (from the unwrapped student) and schedule step; returns the lr and the EMA momentum."""
         momentum = self.teacher.update(self.student, progress.global_step)
         self.scheduler.step()
-        return {"lr": max(self.scheduler.get_last_lr()), "ema_momentum": momentum}
+        return {"lr": float(max(self.scheduler.get_last_lr())), "ema_momentum": momentum}
 
     def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
         """The mean of every term and diagnostic since the last line, the lr, the EMA momentum and the throughput."""

@@ -23,6 +23,7 @@ from crossmost_train.config import ConfigError, TrainConfig, apply_section
 
 if TYPE_CHECKING:
     from crossmost_data.loader import AugmentConfig, GlobalBatchSampler
+    from crossmost_losses import CrossMoSTObjective
 
 
 class DataError(RuntimeError):
@@ -160,7 +161,7 @@ def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
 
 
 # ------------------------------------------------------------------------------------------------- the objective
-def build_objective(cfg: TrainConfig) -> nn.Module:
+def build_objective(cfg: TrainConfig) -> CrossMoSTObjective:
     """``CrossMoSTObjective`` from ``cfg.objective``, with the ablation switches applied."""
     from crossmost_losses import CrossMoSTObjective
 
