@@ -107,3 +107,22 @@ def test_a_non_finite_loss_stops_at_the_window_start(tmp_path: Path) -> None:
         fit(task, accelerator=accelerator, loader=batches, sampler=batches, dataset=None, progress=progress,
             plan=_plan(4), log=MetricsLog(tmp_path, accelerator))  # fmt: skip
     assert (progress.global_step, progress.epoch, progress.batches_in_epoch) == (2, 1, 0)
+
+
+def test_train_loop_warns_and_hands_its_log_and_folder_to_self_train(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    from crossmost_train import selftrain
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(selftrain, "self_train", lambda trainer, **kwargs: calls.append(kwargs) or True)
+    trainer: Any = types.SimpleNamespace(log=None, run_dir=None)
+    log = MetricsLog(tmp_path)
+    with pytest.warns(DeprecationWarning, match="use crossmost_train.selftrain.self_train"):
+        done = selftrain.train_loop(trainer, loader=[], sampler=_Batches(), dataset=None, progress=TrainingProgress(),
+                                    total_steps=3, run_dir=tmp_path, log=log, evaluate=print)  # fmt: skip
+    assert done
+    assert (trainer.log, trainer.run_dir) == (log, tmp_path)
+    assert calls[0]["total_steps"] == 3
