@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 
 from crossmost_losses import cross_modal_infonce
 from crossmost_models.saved_model import save_safetensors
+from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
 from crossmost_train.engine import FitPlan, LogWindow, StepValues, fit
@@ -174,7 +175,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     from accelerate.utils import set_seed
 
     from crossmost_models import create_clip, get_model_config
-    from crossmost_train.wiring import DataShape, build_accelerator, dataset_classnames, shard_train_dataset
+    from crossmost_train.wiring import DataShape, dataset_classnames, shard_train_dataset
 
     out = Path(cfg.run.output_dir)
     accelerator = build_accelerator(cfg, out)
@@ -221,7 +222,6 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
 
     from crossmost_models import create_clip
     from crossmost_train.wiring import (
-        build_accelerator,
         build_model,
         data_shape,
         dataset_classnames,

@@ -8,12 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
 from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.unreadable import announce_left_out
-from crossmost_train.wiring import Components, build_accelerator, eval_loader, skipped_at_indexing
+from crossmost_train.wiring import Components, eval_loader, skipped_at_indexing
 
 
 def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
@@ -22,13 +23,11 @@ from crossmost_train.selftrain import SelfTrainer, self_train
 from crossmost_train.unreadable import UnreadableSamples, announce_left_out
 from crossmost_train.wiring import (
     Components,
-    build_accelerator,
     build_objective,
     eval_loader,
     freeze_frozen_parts,
     image_num_layers,
     layer_id_fn,
-    per_device_batch,
     skipped_at_indexing,
     train_loader,
 )
