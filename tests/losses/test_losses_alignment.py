@@ -31,6 +31,26 @@ def test_asymmetric_case_by_hand() -> None:
     assert only_i2p.item() == pytest.approx(image_to_point)
 
 
+def test_logit_scale_matches_the_temperature_it_inverts() -> None:
+    eye = torch.eye(2, dtype=torch.float64)
+    scaled = cross_modal_infonce(eye, eye, logit_scale=torch.tensor(2.0, dtype=torch.float64))
+    assert scaled.item() == pytest.approx(2 * math.log(1 + math.exp(-2)))
+    with pytest.raises(ValueError, match="not both"):
+        cross_modal_infonce(eye, eye, temperature=0.5, logit_scale=torch.tensor(2.0))
+
+
+def test_labels_make_rows_of_one_class_shared_positives() -> None:
+    # Rows 0 and 1 share a class: each row's target is ½ on both, so with logits [[1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    # rows 0 and 1 lose −½·log(e/(e+2)) − ½·log(1/(e+2)) and row 2 loses −log(e/(e+2)), in both directions.
+    eye = torch.eye(3, dtype=torch.float64)
+    value = cross_modal_infonce(eye, eye, labels=torch.tensor([4, 4, 7]))
+    shared = math.log(math.e + 2) - 0.5
+    alone = math.log(math.e + 2) - 1.0
+    assert value.item() == pytest.approx(2 * (2 * shared + alone) / 3)
+    with pytest.raises(ValueError, match="labels must have shape"):
+        cross_modal_infonce(eye, eye, labels=torch.tensor([0, 1]))
+
+
 def test_gradcheck_float64() -> None:
     generator = torch.Generator().manual_seed(1)
     images = F.normalize(torch.randn(3, 4, dtype=torch.float64, generator=generator), dim=1).requires_grad_(True)

@@ -155,3 +155,23 @@ def test_the_demo_clip_stage_does_not_warn_about_random_towers(
             ["demo-pretrain-clip"], [f"run.output_dir={tmp_path / 'clip'}", f"data.root={tmp_path}"]
         )
     assert not any("No pretrained weights loaded" in r.getMessage() for r in caplog.records)
+
+
+def test_commands_leave_the_loaded_config_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+    import copy
+
+    import crossmost_train.commands.evaluate
+    import crossmost_train.pretrain
+    from crossmost_train.commands import evaluate, pretrain
+    from crossmost_train.config import TrainConfig, load_config
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(crossmost_train.pretrain, "pretrain_clip", lambda cfg: seen.append(cfg))
+    monkeypatch.setattr(crossmost_train.commands.evaluate, "run_evaluate", lambda cfg, run: seen.append(cfg))
+    cfg = load_config(["tiny"], [f"data.root={tmp_path}", "pretrain.task=ulip"])
+    before = copy.deepcopy(cfg)
+    assert pretrain.run_command(argparse.Namespace(task="clip"), cfg) == 0
+    assert evaluate.run_command(argparse.Namespace(no_progress=True, run=None), cfg) == 0
+    assert cfg == before
+    assert (seen[0].pretrain.task, seen[1].run.progress_bar) == ("clip", False)

@@ -129,6 +129,20 @@ def test_objective_section_carries_every_loss_field_and_builds_the_loss_config()
     assert dropped.objective.loss_config().alignment_weight == 0.0
 
 
+def test_the_objective_section_says_which_parts_are_masked_and_which_heads_are_off() -> None:
+    def switches(*overrides: str) -> tuple[bool, bool, bool]:
+        o = load_config([], list(overrides)).objective
+        return o.masks_images(), o.masks_points(), o.drops_a_head()
+
+    assert switches() == (True, True, False)
+    assert switches("objective.masked_modeling=false") == (False, False, True)
+    assert switches("objective.mim_weight=0") == (True, True, True)  # the image global-local term still masks
+    assert switches("objective.mim_weight=0", "objective.global_local_image_weight=0") == (False, True, True)
+    assert switches("objective.mpm_weight=0", "objective.global_local_point_weight=0") == (True, False, True)
+    assert switches("objective.alignment_weight=0") == (True, True, True)
+    assert switches("objective.fairness_image_weight=0") == (True, True, False)
+
+
 def test_objective_values_are_checked_when_set(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"objective\.mim_weight: ObjectiveConfig\.mim_weight must be a finite"):
         load_config([], ["objective.mim_weight=-1"])

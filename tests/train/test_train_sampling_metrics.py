@@ -13,6 +13,7 @@ from crossmost_train.evaluation import (
     combine_joint,
     confusion_matrix,
     per_class_accuracy,
+    pool_views,
     subset_accuracy,
 )
 from crossmost_train.evaluation.metrics import MODELNET40_CLASSES
@@ -53,3 +54,12 @@ def test_joint_rules() -> None:
     expected = (a.softmax(1) + b.softmax(1)) / 2
     torch.testing.assert_close(prob, expected)
     torch.testing.assert_close(combine_joint(a, b, "logit"), (a + b) / 2)
+
+
+def test_image_star_is_the_renormalised_view_mean_for_a_batch_and_for_one_object() -> None:
+    # Two views (1, 0) and (0, 1): their mean (½, ½) renormalised is (1/√2, 1/√2).
+    views = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    half = 1 / math.sqrt(2)
+    torch.testing.assert_close(pool_views(views), torch.tensor([half, half]))
+    batch = torch.stack([views, torch.tensor([[0.6, 0.8], [0.6, 0.8]])])
+    torch.testing.assert_close(pool_views(batch), torch.tensor([[half, half], [0.6, 0.8]]))

@@ -30,8 +30,13 @@ def cross_modal_infonce(
     image_to_point_weight: float = 1.0,
     point_to_image_weight: float = 1.0,
     gather: bool = False,
+    logit_scale: Tensor | None = None,
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Weighted sum of the image→point and point→image InfoNCE losses.
+
+    The same contrast serves pre-training, where the two sides are point and text, or image and text: CLIP's and
+    ULIP's learnt scale is ``logit_scale``, and captions made from class names make ``labels`` useful.
 
     Args:
         image_embedding: ``B×D`` image embeddings (L2-normalised by the model; not re-normalised here).
@@ -40,6 +45,11 @@ def cross_modal_infonce(
         image_to_point_weight: weight of the loss that classifies each image among the points.
         point_to_image_weight: weight of the loss that classifies each point cloud among the images.
         gather: use the embeddings of every process as negatives (a no-op in a single process).
+        logit_scale: a scalar tensor that multiplies each side's rows before the product (CLIP's learnt scale,
+            ``1/τ``); ``temperature`` must then stay 1.
+        labels: this process's ``B`` class labels. Without them row i's only positive is row i of the other side;
+            with them every row of the same class is a positive, with equal shares of the target (UniCL's
+            image-text-label contrast), so two objects of one class are not negatives of each other.
 
     Returns:
         A scalar tensor: ``image_to_point_weight · CE(img→pts) + point_to_image_weight · CE(pts→img)``, each CE
@@ -52,18 +62,39 @@ def cross_modal_infonce(
         )
     if not temperature > 0:
         raise ValueError(f"cross_modal_infonce: temperature must be positive, got {temperature}")
+    if logit_scale is not None and temperature != 1.0:
+        raise ValueError(f"cross_modal_infonce: give a temperature or a logit_scale, not both (got {temperature})")
+    if labels is not None and labels.shape != (image_embedding.shape[0],):
+        raise ValueError(
+            f"cross_modal_infonce: labels must have shape ({image_embedding.shape[0]},), got {tuple(labels.shape)}"
+        )
     batch = image_embedding.shape[0]
     offset = 0
-    all_images, all_points = image_embedding, point_embedding
+    all_images, all_points, all_labels = image_embedding, point_embedding, labels
     if gather and is_distributed():
         sizes = gather_batch_sizes(batch, image_embedding.device)
         offset = sum(sizes[: rank()])
         all_images = all_gather_with_grad(image_embedding)
         all_points = all_gather_with_grad(point_embedding)
-    targets = torch.arange(offset, offset + batch, device=image_embedding.device)
-    image_to_point = F.cross_entropy(image_embedding @ all_points.T / temperature, targets)
-    point_to_image = F.cross_entropy(point_embedding @ all_images.T / temperature, targets)
+        all_labels = None if labels is None else all_gather_with_grad(labels)
+    targets = _targets(offset, batch, labels, all_labels, image_embedding.device)
+    image_to_point = F.cross_entropy(_logits(image_embedding, all_points, temperature, logit_scale), targets)
+    point_to_image = F.cross_entropy(_logits(point_embedding, all_images, temperature, logit_scale), targets)
     return image_to_point_weight * image_to_point + point_to_image_weight * point_to_image
+
+
+def _logits(rows: Tensor, others: Tensor, temperature: float, logit_scale: Tensor | None) -> Tensor:
+    if logit_scale is not None:
+        return logit_scale * rows @ others.T
+    return rows @ others.T / temperature
+
+
+def _targets(offset: int, batch: int, labels: Tensor | None, all_labels: Tensor | None, device: torch.device) -> Tensor:
+    """Class indices of the positives, or (with labels) each row's target distribution over the gathered rows."""
+    if labels is None or all_labels is None:
+        return torch.arange(offset, offset + batch, device=device)
+    same = (labels[:, None] == all_labels[None, :]).float()
+    return same / same.sum(dim=1, keepdim=True)
 
 
 class CrossModalAlignmentLoss(nn.Module):

@@ -19,9 +19,9 @@ def build_param_groups(
     model: nn.Module,
     *,
     weight_decay: float,
-    layer_decay: float,
-    num_layers: int,
-    layer_id: Callable[[str, int], int],
+    layer_decay: float = 1.0,
+    num_layers: int = 0,
+    layer_id: Callable[[str, int], int] | None = None,
     decay_zero_dim: bool = False,
 ) -> list[dict[str, Any]]:
     """Split the trainable parameters into AdamW groups.
@@ -29,7 +29,8 @@ def build_param_groups(
     A parameter whose ViT layer id is ``i`` (0 = embeddings, 1..L = blocks, L+1 = everything after the tower and
     every non-ViT parameter) gets lr scale ``layer_decay ** (L + 1 - i)``. Tensors with one dimension (biases, norm
     weights, class tokens) get no weight decay; 0-D tensors (``logit_scale``) get it only if ``decay_zero_dim``.
-    Frozen parameters (``requires_grad=False``) are left out.
+    Frozen parameters (``requires_grad=False``) are left out. Without ``layer_id`` every parameter is in one layer
+    with lr scale 1 (no layer-wise decay).
 
     Returns:
         Param groups with the extra keys ``lr_scale`` and ``group_name`` (used by the schedule and the logs).
@@ -38,7 +39,7 @@ def build_param_groups(
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        lid = layer_id(name, num_layers)
+        lid = num_layers + 1 if layer_id is None else layer_id(name, num_layers)
         decay = param.ndim >= 2 or (param.ndim == 0 and decay_zero_dim)
         key = (lid, decay)
         if key not in groups:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from crossmost_train.evaluation.runner import combine_joint
+from crossmost_train.evaluation.branches import combine_joint, pool_views
 
 MESH_SUFFIXES = {".obj", ".off", ".stl", ".glb", ".gltf", ".ply"}
 POINT_SUFFIXES = {".npy", ".npz", ".xyz", ".txt", ".pts"}
@@ -178,7 +178,7 @@ def predict_object(model: Any, obj: PreparedObject, classnames: Sequence[str], j
     if obj.views is not None:
         per_view = F.normalize(model.encode_image(obj.views.to(device)).float(), dim=-1)
         embeddings["image"] = per_view[0]
-        embeddings["image*"] = F.normalize(per_view.mean(dim=0), dim=-1)
+        embeddings["image*"] = pool_views(per_view)
     if obj.points is not None:
         embeddings["point"] = F.normalize(model.encode_points(obj.points.to(device)).float(), dim=-1)[0]
     for name, emb in embeddings.items():

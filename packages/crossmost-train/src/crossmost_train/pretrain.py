@@ -18,18 +18,24 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from accelerate import Accelerator
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
+from crossmost_losses import cross_modal_infonce
 from crossmost_models.saved_model import save_safetensors
+from crossmost_train.accelerator_setup import build_accelerator
+from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
+from crossmost_train.engine import FitPlan, LogWindow, StepValues, fit
 from crossmost_train.logging_utils import MetricsLog
-from crossmost_train.optim import build_adamw, build_scheduler
+from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 
 
 def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
@@ -38,55 +44,79 @@ def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> T
     return mixed % num_templates
 
 
-def _contrastive(
-    local_a: Tensor,
-    all_b: Tensor,
-    local_b: Tensor,
-    all_a: Tensor,
-    scale: Tensor,
-    offset: int,
-    groups: tuple[Tensor, Tensor] | None = None,
-) -> Tensor:
-    """Symmetric InfoNCE of this process's rows against the gathered batch.
-
-    Without ``groups`` row i's only positive is row ``offset + i`` of the other side. With ``groups`` (this
-    process's class labels, every process's class labels) every row of the same class is a positive, with equal
-    shares of the target (UniCL's image-text-label contrast): with captions made from class names, two objects of
-    one class are not negatives of each other.
-    """
-    if groups is None:
-        targets = torch.arange(offset, offset + local_a.shape[0], device=local_a.device)
-    else:
-        same = (groups[0][:, None] == groups[1][None, :]).float()
-        targets = same / same.sum(dim=1, keepdim=True)
-    return (
-        F.cross_entropy(scale * local_a @ all_b.T, targets) + F.cross_entropy(scale * local_b @ all_a.T, targets)
-    ) / 2
-
-
-def _gather(accelerator: Any, tensor: Tensor, with_grad: bool) -> tuple[Tensor, int]:
-    if accelerator.num_processes == 1:
-        return tensor, 0
-    from crossmost_losses import all_gather_with_grad
-
-    gathered = all_gather_with_grad(tensor) if with_grad else accelerator.gather(tensor.detach())
-    return gathered, accelerator.process_index * tensor.shape[0]
-
-
 def _caption_texts(cfg: TrainConfig, classnames: list[str]) -> list[list[str]]:
     from crossmost_models import clean_class_name
 
     return [[t.format(clean_class_name(c)) for c in classnames] for t in cfg.pretrain.caption_templates]
 
 
-def _loop(
+class _PretrainingStep:
+    """One step of a pre-training task for :func:`crossmost_train.engine.fit`: the task's contrastive loss, checked
+    on every process, then backward and AdamW; the log line holds the step's loss, the lr and the epoch."""
+
+    def __init__(
+        self,
+        task: str,
+        accelerator: Accelerator,
+        model: nn.Module,
+        step_loss: Callable[[dict[str, Any], int], Tensor],
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
+        self.task = task
+        self.accelerator = accelerator
+        self.model = model
+        self.step_loss = step_loss
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+
+    def train_mode(self) -> None:
+        """Nothing to do: each task sets its modules' modes once before training."""
+
+    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+        """The loss of the batch; unless it is not finite on some process, backward and the optimiser step."""
+        device = self.accelerator.device
+        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        loss = self.step_loss(batch, progress.epoch)
+        value = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
+        if not math.isfinite(value):
+            return StepValues(value, {}, {}, nonfinite_terms=["loss"])
+        self.accelerator.backward(loss)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return StepValues(value, {}, {})
+
+    def after_micro_step(self, values: StepValues, progress: TrainingProgress) -> None:
+        """Nothing to note."""
+
+    def after_optimizer_step(self, progress: TrainingProgress) -> dict[str, float]:
+        """The schedule's step; returns the lr."""
+        self.scheduler.step()
+        return {"lr": float(self.scheduler.get_last_lr()[0])}
+
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+        """The last step's loss, the lr and the epoch."""
+        return {"loss": window.last.loss, "lr": stepped["lr"], "epoch": progress.epoch}
+
+    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+        """The loss."""
+        return {"loss": f"{record['loss']:.3f}"}
+
+    def nonfinite_message(self, values: StepValues, progress: TrainingProgress) -> str:
+        """The task, the value and the step."""
+        return f"pretrain {self.task}: the loss became {values.loss} at step {progress.global_step}"
+
+
+def _fit(
     cfg: TrainConfig,
-    accelerator: Any,
-    params: list[nn.Parameter],
+    accelerator: Accelerator,
+    model: nn.Module,
     step_loss: Callable[[dict[str, Any], int], Tensor],
-    dataset: Any,
+    dataset: Dataset[Any],
     out: Path,
 ) -> None:
+    """AdamW on the parameters of the prepared ``model`` that require gradients, the warm-up–cosine schedule, and
+    :func:`crossmost_train.engine.fit` over ``pretrain.epochs`` of ``dataset``."""
     from crossmost_train.wiring import train_loader
 
     p = cfg.pretrain
@@ -94,50 +124,39 @@ def _loop(
     loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
     total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
     warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
-    groups: list[dict[str, Any]] = [
-        {"params": [q for q in params if q.ndim >= 2], "weight_decay": p.weight_decay, "lr_scale": 1.0},
-        {"params": [q for q in params if q.ndim < 2], "weight_decay": 0.0, "lr_scale": 1.0},
-    ]
+    groups = build_param_groups(model, weight_decay=p.weight_decay)
     optimizer = build_adamw(groups, lr=p.base_lr, betas=p.betas, eps=1e-8, fused=True, device=accelerator.device)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total, lr=p.base_lr, min_lr=p.min_lr)
     optimizer = accelerator.prepare(optimizer)
+    plan = FitPlan(
+        total_steps=total,
+        stop_at=total,
+        samples_per_micro_batch=batch * accelerator.num_processes,
+        log_every=cfg.run.log_every,
+        description=f"pretrain {p.task}" if cfg.run.progress_bar else None,
+    )
+    step = _PretrainingStep(p.task, accelerator, model, step_loss, optimizer, scheduler)
     log = MetricsLog(out, accelerator)
-    bar = None
-    if cfg.run.progress_bar and accelerator.is_main_process:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=f"pretrain {p.task}", dynamic_ncols=True)
-    step, epoch = 0, 0
-    while step < total:
-        sampler.set_epoch(epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        for data in loader:
-            data = {k: v.to(accelerator.device) if isinstance(v, Tensor) else v for k, v in data.items()}
-            loss = step_loss(data, epoch)
-            value = float(accelerator.reduce(loss.detach(), reduction="mean"))
-            if not math.isfinite(value):
-                raise FloatingPointError(f"pretrain {p.task}: the loss became {value} at step {step}")
-            accelerator.backward(loss)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            step += 1
-            if step % max(1, cfg.run.log_every) == 0 or step == total:
-                log.write("train", step, {"loss": value, "lr": scheduler.get_last_lr()[0], "epoch": epoch})
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{value:.3f}")
-            if step >= total:
-                break
-        epoch += 1
-    if bar is not None:
-        bar.close()
+    fit(step, accelerator=accelerator, loader=loader, sampler=sampler, dataset=dataset, progress=TrainingProgress(),
+        plan=plan, log=log)  # fmt: skip
 
 
-def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> list[nn.Parameter]:
-    """The parameters of ``model`` that train: all but those whose names start with a prefix in ``frozen`` (which
-    stop requiring gradients, so that backward skips them too).
+def _symmetric_infonce(rows: Tensor, others: Tensor, logit_scale: Tensor, labels: Tensor | None = None) -> Tensor:
+    """The mean of the two directions of the shared InfoNCE, negatives gathered from every process."""
+    return cross_modal_infonce(
+        rows,
+        others,
+        image_to_point_weight=0.5,
+        point_to_image_weight=0.5,
+        gather=True,
+        logit_scale=logit_scale,
+        labels=labels,
+    )
+
+
+def _freeze_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> None:
+    """Stop the parameters of ``model`` whose names start with a prefix in ``frozen`` from requiring gradients (so
+    that the optimiser leaves them out and backward skips them).
 
     Raises:
         ValueError: A prefix matches no parameter.
@@ -146,13 +165,9 @@ def _trained_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> l
     unknown = [prefix for prefix in frozen if not any(n.startswith(prefix) for n, _ in named)]
     if unknown:
         raise ValueError(f"pretrain.frozen_parameters: no parameter of {name} starts with {', '.join(unknown)}")
-    trained = []
     for parameter_name, parameter in named:
         if parameter_name.startswith(tuple(frozen)):
             parameter.requires_grad_(False)
-        else:
-            trained.append(parameter)
-    return trained
 
 
 def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
@@ -160,7 +175,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     from accelerate.utils import set_seed
 
     from crossmost_models import create_clip, get_model_config
-    from crossmost_train.wiring import DataShape, build_accelerator, dataset_classnames, shard_train_dataset
+    from crossmost_train.wiring import DataShape, dataset_classnames, shard_train_dataset
 
     out = Path(cfg.run.output_dir)
     accelerator = build_accelerator(cfg, out)
@@ -182,20 +197,14 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         with accelerator.autocast():
             image, text, scale = wrapped(batch["image_weak"], rows)[:3]
         image, text = F.normalize(image.float(), dim=-1), F.normalize(text.float(), dim=-1)
-        all_image, offset = _gather(accelerator, image, True)
-        all_text, _ = _gather(accelerator, text, True)
-        groups = None
-        if cfg.pretrain.class_positives:
-            labels = batch["label"].long()
-            groups = (labels, _gather(accelerator, labels, False)[0])
-        return _contrastive(image, all_text, text, all_image, scale.float().clamp(max=100), offset, groups)
+        labels = batch["label"].long() if cfg.pretrain.class_positives else None
+        return _symmetric_infonce(image, text, scale.float().clamp(max=100), labels)
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(
-        cfg, accelerator, _trained_parameters(clip_model, cfg.pretrain.frozen_parameters, name), step_loss, dataset, out
-    )
+    _freeze_parameters(clip_model, cfg.pretrain.frozen_parameters, name)
+    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
     path = out / "open_clip_model.safetensors"
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
@@ -213,7 +222,6 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
 
     from crossmost_models import create_clip
     from crossmost_train.wiring import (
-        build_accelerator,
         build_model,
         data_shape,
         dataset_classnames,
@@ -249,7 +257,6 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.image_tower.eval()
     num_classes = len(classnames)
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)
-    params = [q for q in branch.parameters() if q.requires_grad]
     wrapped = accelerator.prepare(branch)
 
     def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
@@ -260,17 +267,12 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         with accelerator.autocast():
             feature, logit = wrapped(batch["points_weak"])
         point = F.normalize(feature.float(), dim=-1)
-        all_point, offset = _gather(accelerator, point, True)
-        all_text, _ = _gather(accelerator, text, False)
-        all_image, _ = _gather(accelerator, image, False)
-        return _contrastive(point, all_text, text, all_point, logit, offset) + _contrastive(
-            point, all_image, image, all_point, logit, offset
-        )
+        return _symmetric_infonce(point, text, logit) + _symmetric_infonce(point, image, logit)
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _loop(cfg, accelerator, params, step_loss, dataset, out)
+    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
     if accelerator.is_main_process:
         model.eval()
         model.save_pretrained(out / "model")

@@ -8,39 +8,30 @@ optimiser step (not each micro-batch) the teacher is updated from the unwrapped 
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator
 from torch import Tensor, nn
 
-from crossmost_train.checkpoint import RunState, TrainingProgress, save_checkpoint
+from crossmost_losses import CrossMoSTObjective, ModelOutputs, ObjectiveOutput, TeacherOutputs
+from crossmost_train.checkpoint import RunState, TrainingProgress
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
+from crossmost_train.engine import FitPlan, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
+from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.unreadable import UnreadableSamples
-from crossmost_train.wiring import masks_images, masks_points
+from crossmost_train.wiring import set_train_mode
 
-
-class NonFiniteLossError(FloatingPointError):
-    """A loss term became NaN or infinite; a checkpoint of the last good step was written."""
+__all__ = ["NonFiniteLossError", "SelfTrainer", "StepValues", "self_train", "train_loop"]
 
 
 def _step_seed(seed: int, rank: int, step: int, micro: int) -> int:
     # A function of the position only, so a resumed run draws the same masks as an uninterrupted one.
     return (seed * 1_000_003 + rank * 7_919 + step * 131 + micro) % (2**63 - 1)
-
-
-@dataclass
-class StepValues:
-    """Host-side values of one micro-batch, averaged over processes."""
-
-    loss: float
-    terms: dict[str, float]
-    diagnostics: dict[str, float]
-    nonfinite_terms: list[str] = field(default_factory=list)
 
 
 class SelfTrainer:
@@ -54,17 +45,22 @@ class SelfTrainer:
         objective: ``CrossMoSTObjective``.
         optimizer: the prepared optimiser.
         scheduler: the lr schedule, stepped once per optimiser step.
+        log: the metrics log (events of micro-batches with no confident sample).
+        run_dir: the run folder (its checkpoints).
     """
 
     def __init__(
         self,
         cfg: TrainConfig,
-        accelerator: Any,
+        accelerator: Accelerator,
         model: nn.Module,
         teacher: EmaTeacher,
-        objective: nn.Module,
+        objective: CrossMoSTObjective,
         optimizer: torch.optim.Optimizer,
-        scheduler: Any,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        *,
+        log: MetricsLog | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         self.cfg = cfg
         self.accelerator = accelerator
@@ -74,8 +70,10 @@ class SelfTrainer:
         self.objective = objective
         self.optimizer = optimizer
         self.scheduler = scheduler
-        self.mask_images = masks_images(cfg)
-        self.mask_points = masks_points(cfg)
+        self.log = log
+        self.run_dir = run_dir
+        self.mask_images = cfg.objective.masks_images()
+        self.mask_points = cfg.objective.masks_points()
 
     def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Tensors of the batch on the accelerator's device."""
@@ -83,12 +81,12 @@ class SelfTrainer:
         return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
     @torch.no_grad()
-    def teacher_forward(self, batch: dict[str, Any]) -> Any:
+    def teacher_forward(self, batch: dict[str, Any]) -> TeacherOutputs:
         """Teacher logits on the weak inputs (autocast as the student, no masks)."""
         with self.accelerator.autocast():
             return self.teacher.module(batch["image_weak"], batch["points_weak"])
 
-    def student_forward(self, batch: dict[str, Any], generator: torch.Generator | None) -> Any:
+    def student_forward(self, batch: dict[str, Any], generator: torch.Generator | None) -> ModelOutputs:
         """Student outputs on the strong, masked inputs."""
         mask = batch["image_mask"] if self.mask_images else None
         return self.model(
@@ -96,12 +94,18 @@ class SelfTrainer:
             generator=generator,
         )  # fmt: skip
 
-    def losses(self, student_out: Any, teacher_out: Any, labels: Tensor, generator: torch.Generator | None) -> Any:
+    def losses(
+        self,
+        student_out: ModelOutputs,
+        teacher_out: TeacherOutputs,
+        labels: Tensor,
+        generator: torch.Generator | None,
+    ) -> ObjectiveOutput:
         """The objective (in fp32, outside autocast)."""
         with torch.autocast(device_type=self.accelerator.device.type, enabled=False):
             return self.objective(student_out, teacher_out, labels=labels, generator=generator)
 
-    def reduce_values(self, out: Any) -> StepValues:
+    def reduce_values(self, out: ObjectiveOutput) -> StepValues:
         """Average loss, terms and diagnostics over processes with one all-reduce and one host sync."""
         names = list(out.terms)
         diag_names = list(out.diagnostics)
@@ -146,150 +150,116 @@ class SelfTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         return values
 
-    def after_optimizer_step(self, progress: TrainingProgress) -> float:
-        """Teacher update (from the unwrapped student) and schedule step; returns the EMA momentum used."""
+    def train_mode(self) -> None:
+        """The student's training modes (frozen parts and BatchNorm as configured)."""
+        set_train_mode(self.student, self.cfg)
+
+    def after_micro_step(self, values: StepValues, progress: TrainingProgress) -> None:
+        """Count and log a micro-batch in which no sample passed the pseudo-label threshold."""
+        kept = max(values.diagnostics.get("image_kept_ratio", 0.0), values.diagnostics.get("point_kept_ratio", 0.0))
+        if kept != 0.0 or self.log is None:
+            return
+        progress.skipped_empty += 1
+        self.log.write("event", progress.global_step, {"event": "no_confident_sample", "epoch": progress.epoch})
+        if progress.skipped_empty in (1, 10, 100) or progress.skipped_empty % 1000 == 0:
+            self.accelerator.print(
+                f"[crossmost] step {progress.global_step}: no sample passed the pseudo-label threshold "
+                f"({progress.skipped_empty} such micro-batches so far); the classification terms are zero"
+            )
+
+    def after_optimizer_step(self, progress: TrainingProgress) -> dict[str, float]:
+        """Teacher update (from the unwrapped student) and schedule step; returns the lr and the EMA momentum."""
         momentum = self.teacher.update(self.student, progress.global_step)
         self.scheduler.step()
-        return momentum
+        return {"lr": float(max(self.scheduler.get_last_lr())), "ema_momentum": momentum}
 
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+        """The mean of every term and diagnostic since the last line, the lr, the EMA momentum and the throughput."""
+        return {
+            **window.mean,
+            **stepped,
+            "epoch": progress.epoch,
+            "samples_per_s": window.samples_per_s,
+            "no_confident_batches": progress.skipped_empty,
+        }
 
-class _Averager:
-    """Mean of host-side values over the micro-batches since the last log line (NaN-aware)."""
+    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+        """Loss, kept ratio and throughput."""
+        kept = max(record.get("image_kept_ratio", 0), record.get("point_kept_ratio", 0))
+        return {"loss": f"{record['loss']:.3f}", "kept": f"{kept:.2f}", "sps": f"{record['samples_per_s']:.1f}"}
 
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.counts: dict[str, int] = {}
-
-    def add(self, values: dict[str, float]) -> None:
-        for k, v in values.items():
-            if math.isfinite(v):
-                self.sums[k] = self.sums.get(k, 0.0) + v
-                self.counts[k] = self.counts.get(k, 0) + 1
-            else:
-                self.sums.setdefault(k, 0.0)
-                self.counts.setdefault(k, 0)
-
-    def mean(self) -> dict[str, float]:
-        return {k: (self.sums[k] / self.counts[k] if self.counts[k] else math.nan) for k in self.sums}
+    def nonfinite_message(self, values: StepValues, progress: TrainingProgress) -> str:
+        """Where the loss became non-finite, which terms, and the checkpoint of the last good state."""
+        return (
+            f"the loss became non-finite at optimiser step {progress.global_step} (epoch {progress.epoch}, "
+            f"micro-batch {progress.batches_in_epoch}); non-finite terms: {', '.join(values.nonfinite_terms)}. "
+            f"The last good state is saved in {self.run_dir}/checkpoints/step-{progress.global_step:08d}."
+        )
 
 
 def train_loop(
     trainer: SelfTrainer,
     *,
-    loader: Any,
-    sampler: Any,
-    dataset: Any,
+    loader: Iterable[dict[str, Any]],
+    sampler: SupportsEpochs,
+    dataset: object,
     progress: TrainingProgress,
     total_steps: int,
-    run_dir: Any,
-    log: Any,
-    evaluate: Callable[[str], Any],
+    run_dir: Path,
+    log: MetricsLog,
+    evaluate: Callable[[str], object],
     unreadable: UnreadableSamples | None = None,
 ) -> bool:
-    """Run until ``total_steps`` (or ``run.stop_after_steps``); returns True when the schedule completed.
+    """Self-train until ``total_steps`` (or ``run.stop_after_steps``) with :func:`crossmost_train.engine.fit`;
+    returns True when the schedule completed. Deprecated: build a :class:`SelfTrainer` with ``log`` and
+    ``run_dir`` and call :func:`self_train`."""
+    warnings.warn(
+        "crossmost_train.selftrain.train_loop is deprecated; use crossmost_train.selftrain.self_train",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    trainer.log, trainer.run_dir = log, run_dir
+    return self_train(
+        trainer, loader=loader, sampler=sampler, dataset=dataset, progress=progress, total_steps=total_steps,
+        evaluate=evaluate, unreadable=unreadable,
+    )  # fmt: skip
 
-    ``unreadable`` notes the samples the loader replaced because they could not be read (the ``replaces`` field).
+
+def self_train(
+    trainer: SelfTrainer,
+    *,
+    loader: Iterable[dict[str, Any]],
+    sampler: SupportsEpochs,
+    dataset: object,
+    progress: TrainingProgress,
+    total_steps: int,
+    evaluate: Callable[[str], object],
+    unreadable: UnreadableSamples | None = None,
+) -> bool:
+    """Run :func:`crossmost_train.engine.fit` on self-training steps until ``total_steps`` (or
+    ``run.stop_after_steps``), checkpointing into the trainer's run folder; returns True when the schedule completed.
 
     Raises:
         NonFiniteLossError: a loss term became NaN/inf; a checkpoint of the last completed step is written first.
         DataError: more of the training split is unreadable than ``data.max_unreadable`` allows.
     """
     cfg, accelerator = trainer.cfg, trainer.accelerator
-    from crossmost_train.wiring import set_train_mode
-
-    set_train_mode(trainer.student, cfg)
-    stop_at = min(total_steps, cfg.run.stop_after_steps) if cfg.run.stop_after_steps else total_steps
-    bar = None
-    if cfg.run.progress_bar and accelerator.is_main_process:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total_steps, initial=progress.global_step, desc="selftrain", dynamic_ncols=True)
-    averager = _Averager()
-    samples_since, t_since = 0, time.perf_counter()
-    last_saved = -1
-    accum = cfg.optim.grad_accum_steps if cfg.optim.grad_accum_steps > 0 else 1
+    if trainer.log is None or trainer.run_dir is None:
+        raise ValueError("self_train needs a SelfTrainer built with a log and a run folder")
+    plan = FitPlan(
+        total_steps=total_steps,
+        stop_at=min(total_steps, cfg.run.stop_after_steps) if cfg.run.stop_after_steps else total_steps,
+        samples_per_micro_batch=cfg.optim.global_batch_size // accelerator.gradient_accumulation_steps,
+        log_every=cfg.run.log_every,
+        checkpoint_every=cfg.run.checkpoint_every,
+        eval_every_epochs=cfg.run.eval_every_epochs,
+        description="selftrain" if cfg.run.progress_bar else None,
+    )
     state = RunState(
         trainer.student, trainer.optimizer, trainer.teacher, trainer.scheduler, progress, scaler=accelerator.scaler
     )
-
-    def checkpoint() -> None:
-        nonlocal last_saved
-        if last_saved != progress.global_step:
-            save_checkpoint(accelerator, run_dir, state, keep_last=cfg.run.keep_last)
-            last_saved = progress.global_step
-
-    while progress.global_step < stop_at:
-        sampler.set_epoch(progress.epoch, progress.batches_in_epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(progress.epoch)
-        for batch in loader:
-            if unreadable is not None and "replaces" in batch:
-                unreadable.add(batch["replaces"], progress.global_step)
-            with accelerator.accumulate(trainer.model):
-                values = trainer.micro_step(batch, progress)
-            if values.nonfinite_terms:
-                progress.batches_in_epoch -= progress.batches_in_epoch % accum
-                checkpoint()
-                if bar is not None:
-                    bar.close()
-                raise NonFiniteLossError(
-                    f"the loss became non-finite at optimiser step {progress.global_step} (epoch {progress.epoch}, "
-                    f"micro-batch {progress.batches_in_epoch}); non-finite terms: {', '.join(values.nonfinite_terms)}. "
-                    f"The last good state is saved in {run_dir}/checkpoints/step-{progress.global_step:08d}."
-                )
-            progress.batches_in_epoch += 1
-            samples_since += cfg.optim.global_batch_size // accum
-            kept = max(values.diagnostics.get("image_kept_ratio", 0.0), values.diagnostics.get("point_kept_ratio", 0.0))
-            if kept == 0.0:
-                progress.skipped_empty += 1
-                log.write("event", progress.global_step, {"event": "no_confident_sample", "epoch": progress.epoch})
-                if progress.skipped_empty in (1, 10, 100) or progress.skipped_empty % 1000 == 0:
-                    accelerator.print(
-                        f"[crossmost] step {progress.global_step}: no sample passed the pseudo-label threshold "
-                        f"({progress.skipped_empty} such micro-batches so far); the classification terms are zero"
-                    )
-            averager.add({"loss": values.loss, **values.terms, **values.diagnostics})
-            if not accelerator.sync_gradients:
-                continue
-            momentum = trainer.after_optimizer_step(progress)
-            progress.global_step += 1
-            step = progress.global_step
-            if step % max(1, cfg.run.log_every) == 0 or step == stop_at:
-                elapsed = time.perf_counter() - t_since
-                record = averager.mean()
-                record.update(
-                    lr=max(trainer.scheduler.get_last_lr()),
-                    ema_momentum=momentum,
-                    epoch=progress.epoch,
-                    samples_per_s=samples_since / elapsed if elapsed > 0 else math.nan,
-                    no_confident_batches=progress.skipped_empty,
-                )
-                log.write("train", step, record)
-                if bar is not None:
-                    bar.set_postfix(
-                        loss=f"{record['loss']:.3f}",
-                        kept=f"{max(record.get('image_kept_ratio', 0), record.get('point_kept_ratio', 0)):.2f}",
-                        sps=f"{record['samples_per_s']:.1f}",
-                    )
-                averager = _Averager()
-                samples_since, t_since = 0, time.perf_counter()
-            if bar is not None:
-                bar.update(1)
-            if cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
-                checkpoint()
-            if step >= stop_at:
-                break
-        else:
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
-            if cfg.run.eval_every_epochs and progress.epoch % cfg.run.eval_every_epochs == 0:
-                evaluate(f"epoch {progress.epoch}")
-                set_train_mode(trainer.student, cfg)
-            continue
-        if progress.batches_in_epoch >= sampler.batches_per_epoch:
-            progress.epoch += 1
-            progress.batches_in_epoch = 0
-    checkpoint()
-    if bar is not None:
-        bar.close()
-    return progress.global_step >= total_steps
+    return fit(
+        trainer, accelerator=accelerator, loader=loader, sampler=sampler, dataset=dataset, progress=progress,
+        plan=plan, log=trainer.log, run_dir=trainer.run_dir, state=state, keep_last=cfg.run.keep_last,
+        evaluate=evaluate, unreadable=unreadable,
+    )  # fmt: skip

@@ -1,5 +1,6 @@
 """Building the pieces a command needs from a :class:`TrainConfig`: the manifest and class names, the model (with
-its frozen parts), datasets and loaders, the objective, the Accelerator.
+its frozen parts), datasets and loaders, the objective. The Accelerator and the batch arithmetic live in
+:mod:`crossmost_train.accelerator_setup` (re-exported here).
 
 This module is the one place that calls ``crossmost_models``, ``crossmost_data`` and ``crossmost_losses``
 constructors, so the commands stay short.
@@ -15,14 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from crossmost_train.accelerator_setup import build_accelerator as build_accelerator
+from crossmost_train.accelerator_setup import per_device_batch as per_device_batch
+from crossmost_train.accelerator_setup import resolve_mixed_precision as resolve_mixed_precision
 from crossmost_train.config import ConfigError, TrainConfig, apply_section
 
 if TYPE_CHECKING:
     from crossmost_data.loader import AugmentConfig, GlobalBatchSampler
+    from crossmost_losses import CrossMoSTObjective
 
 
 class DataError(RuntimeError):
@@ -160,23 +164,11 @@ def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
 
 
 # ------------------------------------------------------------------------------------------------- the objective
-def build_objective(cfg: TrainConfig) -> nn.Module:
+def build_objective(cfg: TrainConfig) -> CrossMoSTObjective:
     """``CrossMoSTObjective`` from ``cfg.objective``, with the ablation switches applied."""
     from crossmost_losses import CrossMoSTObjective
 
     return CrossMoSTObjective(cfg.objective.loss_config())
-
-
-def masks_points(cfg: TrainConfig) -> bool:
-    """Whether the student's point groups are masked (only when a term uses the masked tokens)."""
-    o = cfg.objective
-    return o.masked_modeling and (o.mpm_weight > 0 or o.global_local_point_weight > 0)
-
-
-def masks_images(cfg: TrainConfig) -> bool:
-    """Whether the student's image patches are masked (only when a term uses the masked patches)."""
-    o = cfg.objective
-    return o.masked_modeling and (o.mim_weight > 0 or o.global_local_image_weight > 0)
 
 
 # ---------------------------------------------------------------------------------------------- datasets, loaders
@@ -335,51 +327,6 @@ def eval_loader(dataset: Dataset[Any], cfg: TrainConfig, accelerator: Any) -> Da
         num_workers=cfg.data.num_workers,
         pin_memory=accelerator.device.type == "cuda",
     )
-
-
-# ------------------------------------------------------------------------------------------------- the accelerator
-def resolve_mixed_precision(setting: str) -> str:
-    """``auto`` → bf16 on CUDA, ``no`` elsewhere."""
-    if setting == "auto":
-        return "bf16" if torch.cuda.is_available() else "no"
-    return setting
-
-
-def build_accelerator(
-    cfg: TrainConfig, run_dir: Path, *, grad_accum_steps: int = 1, find_unused_parameters: bool = False
-) -> Any:
-    """An ``Accelerator`` logging to ``run_dir`` (TensorBoard under ``run_dir/tensorboard``)."""
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
-
-    trackers = [t for t in cfg.run.trackers if t]
-    return Accelerator(
-        mixed_precision=resolve_mixed_precision(cfg.run.mixed_precision),
-        gradient_accumulation_steps=grad_accum_steps,
-        log_with=trackers or None,
-        project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "tensorboard")),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],
-    )
-
-
-def per_device_batch(cfg: TrainConfig, num_processes: int) -> tuple[int, int]:
-    """(per-device batch, accumulation steps) that make the declared global batch, or a clear error."""
-    o = cfg.optim
-    accum = max(1, o.grad_accum_steps)
-    if o.batch_size_per_device:
-        if o.batch_size_per_device * accum * num_processes != o.global_batch_size:
-            raise ConfigError(
-                f"optim.batch_size_per_device ({o.batch_size_per_device}) × optim.grad_accum_steps ({accum}) × "
-                f"processes ({num_processes}) = {o.batch_size_per_device * accum * num_processes}, but "
-                f"optim.global_batch_size is {o.global_batch_size}"
-            )
-        return o.batch_size_per_device, accum
-    if o.global_batch_size % (accum * num_processes):
-        raise ConfigError(
-            f"optim.global_batch_size ({o.global_batch_size}) is not divisible by optim.grad_accum_steps ({accum}) × "
-            f"processes ({num_processes})"
-        )
-    return o.global_batch_size // (accum * num_processes), accum
 
 
 # ------------------------------------------------------------------------------------------------ injectable parts

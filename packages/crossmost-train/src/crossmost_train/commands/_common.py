@@ -67,7 +67,7 @@ def run_with_config(
     try:
         body = _load_body(target)
         from crossmost_train.checkpoint import CheckpointError
-        from crossmost_train.selftrain import NonFiniteLossError
+        from crossmost_train.engine import NonFiniteLossError
         from crossmost_train.wiring import DataError
     except KeyboardInterrupt:
         return interrupted(args)

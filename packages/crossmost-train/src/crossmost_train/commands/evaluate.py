@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
+from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
 from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.unreadable import announce_left_out
-from crossmost_train.wiring import Components, build_accelerator, eval_loader, skipped_at_indexing
+from crossmost_train.wiring import Components, eval_loader, skipped_at_indexing
 
 
 def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:
@@ -101,6 +103,6 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
 def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     """``crossmost-train evaluate`` on a resolved and checked config."""
     if args.no_progress:
-        cfg.run.progress_bar = False
+        cfg = dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, progress_bar=False))
     run_evaluate(cfg, run=args.run)
     return 0

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from crossmost_train.config import TrainConfig
 
@@ -13,6 +14,6 @@ def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     from crossmost_train.pretrain import pretrain_clip, pretrain_ulip
 
     task = args.task or cfg.pretrain.task
-    cfg.pretrain.task = task
+    cfg = dataclasses.replace(cfg, pretrain=dataclasses.replace(cfg.pretrain, task=task))
     (pretrain_clip if task == "clip" else pretrain_ulip)(cfg)
     return 0

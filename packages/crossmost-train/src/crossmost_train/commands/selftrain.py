@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
@@ -18,17 +19,15 @@ from crossmost_train.logging_utils import MetricsLog, read_metrics
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.selftrain import SelfTrainer, train_loop
+from crossmost_train.selftrain import SelfTrainer, self_train
 from crossmost_train.unreadable import UnreadableSamples, announce_left_out
 from crossmost_train.wiring import (
     Components,
-    build_accelerator,
     build_objective,
     eval_loader,
     freeze_frozen_parts,
     image_num_layers,
     layer_id_fn,
-    per_device_batch,
     skipped_at_indexing,
     train_loader,
 )
@@ -38,9 +37,7 @@ def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
     """DDP must look for unused parameters when a term (hence a head) is switched off."""
     if cfg.run.find_unused_parameters != "auto":
         return cfg.run.find_unused_parameters == "yes"
-    o = cfg.objective
-    weights = [o.mim_weight, o.mpm_weight, o.global_local_image_weight, o.global_local_point_weight]
-    return not o.masked_modeling or any(w == 0 for w in weights) or o.alignment_weight == 0
+    return cfg.objective.drops_a_head()
 
 
 def scalar_scores(scores: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +70,6 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     # processes would each run alone.
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
     batch_size, accum = per_device_batch(cfg, state.num_processes)
-    cfg.optim.grad_accum_steps = accum
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
     )
@@ -135,7 +131,7 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     else:
         set_seed(cfg.run.seed + accelerator.process_index)
     objective = build_objective(cfg).to(accelerator.device)
-    trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler)
+    trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler, log=log, run_dir=run_dir)
     eval_kwargs = {
         "num_samples": len(eval_ds),  # type: ignore[arg-type]
         "eval_view": cfg.data.eval_view,
@@ -167,15 +163,13 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
             (run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
     split_size = len(train_ds)  # type: ignore[arg-type]
     unreadable = UnreadableSamples(accelerator, log, split_size=split_size, max_fraction=cfg.data.max_unreadable)
-    completed = train_loop(
+    completed = self_train(
         trainer,
         loader=loader,
         sampler=sampler,
         dataset=train_ds,
         progress=progress,
         total_steps=total_steps,
-        run_dir=run_dir,
-        log=log,
         evaluate=evaluate,
         unreadable=unreadable,
     )

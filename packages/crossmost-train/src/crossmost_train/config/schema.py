@@ -109,6 +109,21 @@ class ObjectiveConfig(LossObjectiveConfig):
     """With ``masked_modeling`` off, also drop the image↔point alignment, as the authors' code did (spec §2.8); the
     paper describes dropping only MIM/MPM."""
 
+    def masks_images(self) -> bool:
+        """Whether the student's image patches are masked (only when a term uses the masked patches)."""
+        return self.masked_modeling and (self.mim_weight > 0 or self.global_local_image_weight > 0)
+
+    def masks_points(self) -> bool:
+        """Whether the student's point groups are masked (only when a term uses the masked tokens)."""
+        return self.masked_modeling and (self.mpm_weight > 0 or self.global_local_point_weight > 0)
+
+    def drops_a_head(self) -> bool:
+        """Whether a term with a head of its own (MIM, MPM, a global-local alignment, the InfoNCE) is off, so that
+        some parameters get no gradient (DDP must then look for them)."""
+        terms = self.loss_config()
+        weights = (terms.mim_weight, terms.mpm_weight, terms.global_local_image_weight, terms.global_local_point_weight)
+        return any(w == 0 for w in weights) or terms.alignment_weight == 0
+
     def loss_config(self) -> LossObjectiveConfig:
         """The ``crossmost_losses.ObjectiveConfig`` of this section, with the ablation switches applied."""
         values = {f.name: getattr(self, f.name) for f in fields(LossObjectiveConfig)}

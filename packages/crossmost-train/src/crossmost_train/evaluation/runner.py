@@ -1,13 +1,7 @@
 """Distributed evaluation: every process scores its unpadded part, then the parts are gathered exactly once.
 
-Branches (DESIGN.md §5):
-
-* ``image``: one fixed view per object (``data.eval_view``).
-* ``image*``: the mean of the L2-normalised embeddings of all views, renormalised, then classified. Logits are
-  linear in the embedding, so this is also the view-average of the cosine logits up to the norm of the mean.
-* ``point``: the point branch.
-* ``joint``: image* and point combined, by default as the mean of their softmax probabilities (reported as log of
-  that mean, so its argmax is the prediction); ``eval.joint_rule=logit`` averages the two logit vectors instead.
+The branches (``image``, ``image*``, ``point``, ``joint``) are made as :mod:`crossmost_train.evaluation.branches`
+describes.
 """
 
 from __future__ import annotations
@@ -20,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from crossmost_train.evaluation.branches import BRANCHES, combine_joint, pool_views
 from crossmost_train.evaluation.metrics import (
     accuracy,
     class_subsets,
@@ -28,7 +23,15 @@ from crossmost_train.evaluation.metrics import (
     subset_accuracy,
 )
 
-BRANCHES = ("image", "image*", "point", "joint")
+__all__ = [
+    "BRANCHES",
+    "Predictions",
+    "combine_joint",
+    "evaluate_model",
+    "gather_predictions",
+    "predict_batches",
+    "score_predictions",
+]
 
 
 @dataclass
@@ -56,16 +59,6 @@ class Predictions:
             readable=None if self.readable is None else self.readable[rows],
             unreadable=list(self.unreadable),
         )
-
-
-def combine_joint(image_logits: Tensor, point_logits: Tensor, rule: str) -> Tensor:
-    """The ``joint`` scores from image* and point logits (see the module docstring)."""
-    if rule == "logit":
-        return (image_logits.float() + point_logits.float()) / 2
-    if rule == "probability":
-        probs = (image_logits.float().softmax(dim=1) + point_logits.float().softmax(dim=1)) / 2
-        return probs.clamp_min(1e-30).log()
-    raise ValueError(f"eval.joint_rule must be 'probability' or 'logit', got {rule!r}")
 
 
 @torch.no_grad()
@@ -104,7 +97,7 @@ def predict_batches(
                 if not 0 <= eval_view < v:
                     raise ValueError(f"data.eval_view={eval_view} but the samples have {v} views")
                 image = per_view[:, eval_view]
-                image_star = F.normalize(per_view.mean(dim=1), dim=-1)
+                image_star = pool_views(per_view)
             else:
                 image = F.normalize(model.encode_image(batch["image"].to(device, non_blocking=True)).float(), dim=-1)
                 image_star = image
