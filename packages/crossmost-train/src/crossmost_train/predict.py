@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,8 @@ def collect_inputs(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path],
             skipped += unread
             if not inside:
                 skipped.append(Skipped(str(path), "no mesh, point-cloud or image file in this folder"))
-        elif path.is_symlink() and not path.exists():
-            skipped.append(Skipped(str(path), f"broken symbolic link (to {os.readlink(path)})"))
+        elif _is_broken_link(path):
+            skipped.append(_broken_link(path))
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 found.append(path)
@@ -91,21 +92,29 @@ def _folder_inputs(folder: Path) -> tuple[list[Path], list[Skipped]]:
     and one entry per unsupported file type with its count."""
     found: list[Path] = []
     skipped: list[Skipped] = []
-    unsupported: dict[str, int] = {}
+    unsupported: Counter[str] = Counter()
     for path in sorted(folder.rglob("*")):
-        if path.is_symlink() and not path.exists():
-            skipped.append(Skipped(str(path), f"broken symbolic link (to {os.readlink(path)})"))
+        if _is_broken_link(path):
+            skipped.append(_broken_link(path))
         elif path.is_file():
             suffix = path.suffix.lower()
             if suffix in SUPPORTED_SUFFIXES:
                 found.append(path)
             else:
-                unsupported[suffix] = unsupported.get(suffix, 0) + 1
+                unsupported[suffix] += 1
     for suffix, count in sorted(unsupported.items()):
         files = f"{count} file{'s' if count > 1 else ''}"
         kind = f"of unsupported type {suffix!r}" if suffix else "without a suffix"
         skipped.append(Skipped(str(folder / f"*{suffix}"), f"{files} {kind} not read"))
     return found, skipped
+
+
+def _is_broken_link(path: Path) -> bool:
+    return path.is_symlink() and not path.exists()
+
+
+def _broken_link(path: Path) -> Skipped:
+    return Skipped(str(path), f"broken symbolic link (to {os.readlink(path)})")
 
 
 def _kind(path: Path) -> str:

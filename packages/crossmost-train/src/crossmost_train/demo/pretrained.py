@@ -11,11 +11,10 @@ it before the demo uses them; ``crossmost-train demo --from-scratch`` reruns the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib.metadata import version
@@ -23,6 +22,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+from crossmost_data.format import file_sha256
 from crossmost_train.demo.scale import PretrainRecipe
 
 __all__ = ["SHIPPED_NAME", "TOWER_FILES", "PretrainedTowersError", "export_towers", "shipped_towers", "verify_towers"]
@@ -38,14 +38,6 @@ RECIPE_FILE = "recipe.json"
 
 class PretrainedTowersError(RuntimeError):
     """The demo's pre-trained towers are missing, damaged or made by another recipe; the message says which."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_towers(folder: Path, recipe: PretrainRecipe) -> dict[str, Any]:
@@ -64,7 +56,7 @@ def verify_towers(folder: Path, recipe: PretrainRecipe) -> dict[str, Any]:
         if not path.is_file():
             raise PretrainedTowersError(f"{folder}: {name} is missing")
         expected = record.get("sha256", {}).get(name)
-        actual = _sha256(path)
+        actual = file_sha256(path)
         if actual != expected:
             raise PretrainedTowersError(
                 f"{path}: sha256 {actual} differs from the {expected} recorded in {record_path}; the file is damaged. "
@@ -101,7 +93,9 @@ def export_towers(model_dir: Path, dest: Path, recipe: PretrainRecipe, commands:
         ``dest``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    # A plain mkdir (not mkdtemp, which makes 0700 folders): the folder and its files get the umask's permissions.
+    staging = dest.parent / f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
     try:
         for name in TOWER_FILES:
             shutil.copyfile(model_dir / name, staging / name)
@@ -111,14 +105,9 @@ def export_towers(model_dir: Path, dest: Path, recipe: PretrainRecipe, commands:
             "recipe": asdict(recipe),
             "commands": list(commands),
             "made_with": {package: version(package) for package in ("crossmost-train", "torch", "open_clip_torch")},
-            "sha256": {name: _sha256(staging / name) for name in TOWER_FILES},
+            "sha256": {name: file_sha256(staging / name) for name in TOWER_FILES},
         }
         (staging / RECIPE_FILE).write_text(json.dumps(record, indent=1) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # a plain mkdir's mode, not mkdtemp's 0700
-        for path in staging.iterdir():
-            os.chmod(path, 0o666 & ~umask)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)
