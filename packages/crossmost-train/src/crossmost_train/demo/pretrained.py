@@ -22,7 +22,6 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from crossmost_data.format import file_sha256
 from crossmost_train.demo.scale import PretrainRecipe
 
 __all__ = ["SHIPPED_NAME", "TOWER_FILES", "PretrainedTowersError", "export_towers", "shipped_towers", "verify_towers"]
@@ -47,6 +46,8 @@ def verify_towers(folder: Path, recipe: PretrainRecipe) -> dict[str, Any]:
         PretrainedTowersError: A file is missing or its sha256 differs from the record, or the folder was made by
             another recipe than ``recipe``.
     """
+    from crossmost_data.format import file_sha256  # here, not at import: the command line loads this module light
+
     record_path = folder / RECIPE_FILE
     if not record_path.is_file():
         raise PretrainedTowersError(f"{folder}: no {RECIPE_FILE}; not a folder of the demo's pre-trained towers")
@@ -92,6 +93,8 @@ def export_towers(model_dir: Path, dest: Path, recipe: PretrainRecipe, commands:
     Returns:
         ``dest``.
     """
+    from crossmost_data.format import file_sha256
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A plain mkdir (not mkdtemp, which makes 0700 folders): the folder and its files get the umask's permissions.
     staging = dest.parent / f".{dest.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
