@@ -303,7 +303,7 @@ def test_ablation_preset_matches_the_paper_ablation(preset: str) -> None:
     ],
 )
 def test_effective_objective_terms(preset: str, zeroed: set[str]) -> None:
-    objective = build_objective(load_config([preset]))
+    objective = build_objective(load_config([preset]), 40)
     assert isinstance(objective, CrossMoSTObjective)
     weights = objective.config.term_weights()
     assert {name for name, weight in weights.items() if weight == 0} == zeroed
@@ -314,9 +314,9 @@ def test_effective_objective_terms(preset: str, zeroed: set[str]) -> None:
 
 def test_demo_leaves_masked_modelling_out_and_the_with_mm_overlay_puts_it_back() -> None:
     masked_terms = {"mim", "mpm", "global_local_image", "global_local_point"}
-    demo = build_objective(load_config(["demo"])).config.term_weights()
+    demo = build_objective(load_config(["demo"]), 14).config.term_weights()
     assert {name for name, weight in demo.items() if weight == 0} == masked_terms
-    with_mm = build_objective(load_config(["demo", "ablation-with-mm"])).config.term_weights()
+    with_mm = build_objective(load_config(["demo", "ablation-with-mm"]), 14).config.term_weights()
     assert {name for name, weight in with_mm.items() if weight == 0} == set()
 
 

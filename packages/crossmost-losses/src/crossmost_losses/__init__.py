@@ -19,6 +19,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 _EXPORTS: dict[str, str] = {
     "CrossModalAlignmentLoss": "alignment",
     "cross_modal_infonce": "alignment",
+    "ClassPrior": "class_prior",
+    "align_to_uniform_prior": "class_prior",
     "ClassificationNormalization": "config",
     "MaskedCrossEntropyLoss": "classification",
     "masked_cross_entropy": "classification",
@@ -58,6 +60,8 @@ _EXPORTS: dict[str, str] = {
 if TYPE_CHECKING:
     from .alignment import CrossModalAlignmentLoss as CrossModalAlignmentLoss
     from .alignment import cross_modal_infonce as cross_modal_infonce
+    from .class_prior import ClassPrior as ClassPrior
+    from .class_prior import align_to_uniform_prior as align_to_uniform_prior
     from .classification import MaskedCrossEntropyLoss as MaskedCrossEntropyLoss
     from .classification import masked_cross_entropy as masked_cross_entropy
     from .config import TERM_NAMES as TERM_NAMES
@@ -110,6 +114,7 @@ __all__ = [
     "IMAGE_SOURCE",
     "POINT_SOURCE",
     "TERM_NAMES",
+    "ClassPrior",
     "ClassificationNormalization",
     "CrossMoSTObjective",
     "CrossModalAlignmentLoss",
@@ -127,6 +132,7 @@ __all__ = [
     "TeacherOutputs",
     "TieBreak",
     "__version__",
+    "align_to_uniform_prior",
     "all_gather_with_grad",
     "class_biasedness",
     "cross_modal_infonce",

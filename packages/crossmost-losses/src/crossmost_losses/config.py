@@ -58,6 +58,10 @@ class ObjectiveConfig:
         tie_break: modality that wins an exact confidence tie.
         agreement_floor: minimum confidence of the ``agreement`` strategy (official 0.2).
         agreement_requires_threshold: ``agreement`` also requires the joint confidence above ``threshold``.
+        align_class_prior: divide each teacher's probabilities by a running average of its predicted class
+            distribution before selecting pseudo-labels (distribution alignment, `crossmost_losses.class_prior`;
+            off in the paper and the official code).
+        class_prior_momentum: momentum of that running average (0.99: about the last 100 batches).
         label_smoothing: cross-entropy label smoothing (0 in the paper).
         classification_normalization: ``kept`` (official) or ``batch`` (paper Eq. 2) denominator of the CE.
         gather_fairness: average the fairness term over the global batch (official).
@@ -87,6 +91,8 @@ class ObjectiveConfig:
     tie_break: TieBreak = "image"
     agreement_floor: float = 0.2
     agreement_requires_threshold: bool = False
+    align_class_prior: bool = False
+    class_prior_momentum: float = 0.99
     label_smoothing: float = 0.0
     classification_normalization: ClassificationNormalization = "kept"
     gather_fairness: bool = True
@@ -115,6 +121,8 @@ class ObjectiveConfig:
             raise ValueError(
                 f"ObjectiveConfig.point_confidence_scale must be positive, got {self.point_confidence_scale}"
             )
+        if not 0.0 <= self.class_prior_momentum < 1.0:  # also refuses NaN
+            raise ValueError(f"ObjectiveConfig.class_prior_momentum must be in [0, 1), got {self.class_prior_momentum}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"ObjectiveConfig.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.classification_normalization not in get_args(ClassificationNormalization):

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .alignment import cross_modal_infonce
+from .class_prior import ClassPrior, align_to_uniform_prior
 from .classification import masked_cross_entropy
 from .config import TERM_NAMES, ObjectiveConfig
 from .diagnostics import pseudo_label_diagnostics
@@ -120,9 +121,18 @@ class CrossMoSTObjective(nn.Module):
         >>> out.total.backward()  # doctest: +SKIP
     """
 
-    def __init__(self, config: ObjectiveConfig | None = None) -> None:
+    def __init__(self, config: ObjectiveConfig | None = None, num_classes: int | None = None) -> None:
+        """``num_classes`` is needed only with ``config.align_class_prior`` (the size of the running priors,
+        which are buffers of this module: save its ``state_dict`` with a run to resume it exactly)."""
         super().__init__()
         self.config = config if config is not None else ObjectiveConfig()
+        self.image_prior: ClassPrior | None = None
+        self.point_prior: ClassPrior | None = None
+        if self.config.align_class_prior:
+            if num_classes is None:
+                raise ValueError("CrossMoSTObjective: align_class_prior needs num_classes (the classifier's size)")
+            self.image_prior = ClassPrior(num_classes, self.config.class_prior_momentum)
+            self.point_prior = ClassPrior(num_classes, self.config.class_prior_momentum)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{key}={value!r}" for key, value in asdict(self.config).items())
@@ -146,6 +156,9 @@ class CrossMoSTObjective(nn.Module):
         _check_matrix("teacher.point_logits", point_logits, (image_logits.shape[0], image_logits.shape[1]))
         self._finite("pseudo_labels", "teacher.image_logits", image_logits)
         self._finite("pseudo_labels", "teacher.point_logits", point_logits)
+        if self.image_prior is not None and self.point_prior is not None:
+            image_logits = self._aligned_log_probabilities(image_logits, self.image_prior)
+            point_logits = self._aligned_log_probabilities(point_logits, self.point_prior)
         return select_pseudo_labels(
             image_logits,
             point_logits,
@@ -159,6 +172,19 @@ class CrossMoSTObjective(nn.Module):
             agreement_floor=config.agreement_floor,
             agreement_requires_threshold=config.agreement_requires_threshold,
         )
+
+    def _aligned_log_probabilities(self, logits: Tensor, prior: ClassPrior) -> Tensor:
+        """Log of the teacher's probabilities aligned to the uniform prior (the running prior is updated first,
+        while training), so that the selection's softmax gives the aligned probabilities."""
+        if prior.prior.shape[0] != logits.shape[1]:
+            raise ValueError(
+                f"CrossMoSTObjective: the teacher's logits have {logits.shape[1]} classes but the class prior was "
+                f"built for {prior.prior.shape[0]}"
+            )
+        probabilities = torch.softmax(logits, dim=1, dtype=torch.promote_types(logits.dtype, torch.float32))
+        if self.training:
+            prior.update(probabilities)
+        return align_to_uniform_prior(probabilities, prior.prior).log()
 
     def forward(
         self,

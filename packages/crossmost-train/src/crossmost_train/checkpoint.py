@@ -81,6 +81,7 @@ class RunState:
         scheduler: the learning-rate schedule.
         progress: the data position and step count.
         scaler: the fp16 gradient scaler, if any.
+        objective: the objective, saved when it has state (the running class priors of ``align_class_prior``).
     """
 
     model: nn.Module
@@ -89,12 +90,15 @@ class RunState:
     scheduler: Any
     progress: TrainingProgress
     scaler: Any = None
+    objective: nn.Module | None = None
 
     def parts(self) -> dict[str, Any]:
         """File stem → object of every part saved by the main process."""
         parts = {"teacher": self.teacher, "optimizer": self.optimizer, "scheduler": self.scheduler}
         if self.scaler is not None:
             parts["scaler"] = self.scaler
+        if self.objective is not None and self.objective.state_dict():
+            parts["objective"] = self.objective
         return parts
 
 

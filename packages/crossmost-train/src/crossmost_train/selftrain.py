@@ -256,7 +256,13 @@ def self_train(
         description="selftrain" if cfg.run.progress_bar else None,
     )
     state = RunState(
-        trainer.student, trainer.optimizer, trainer.teacher, trainer.scheduler, progress, scaler=accelerator.scaler
+        trainer.student,
+        trainer.optimizer,
+        trainer.teacher,
+        trainer.scheduler,
+        progress,
+        scaler=accelerator.scaler,
+        objective=trainer.objective,
     )
     return fit(
         trainer, accelerator=accelerator, loader=loader, sampler=sampler, dataset=dataset, progress=progress,

@@ -164,11 +164,12 @@ def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
 
 
 # ------------------------------------------------------------------------------------------------- the objective
-def build_objective(cfg: TrainConfig) -> CrossMoSTObjective:
-    """``CrossMoSTObjective`` from ``cfg.objective``, with the ablation switches applied."""
+def build_objective(cfg: TrainConfig, num_classes: int) -> CrossMoSTObjective:
+    """``CrossMoSTObjective`` from ``cfg.objective`` for ``num_classes`` classes, with the ablation switches
+    applied."""
     from crossmost_losses import CrossMoSTObjective
 
-    return CrossMoSTObjective(cfg.objective.loss_config())
+    return CrossMoSTObjective(cfg.objective.loss_config(), num_classes=num_classes)
 
 
 # ---------------------------------------------------------------------------------------------- datasets, loaders

@@ -123,14 +123,16 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     log = MetricsLog(run_dir, accelerator)
     resume_from = resolve_resume(run_dir, cfg.run.resume)
     student: Any = accelerator.unwrap_model(model)
+    objective = build_objective(cfg, len(classnames)).to(accelerator.device)
     if resume_from is not None:
-        state = RunState(student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler)
+        state = RunState(
+            student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler, objective=objective
+        )
         load_checkpoint(accelerator, resume_from, state)
         log.truncate_after(progress.global_step)
         accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
     else:
         set_seed(cfg.run.seed + accelerator.process_index)
-    objective = build_objective(cfg).to(accelerator.device)
     trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler, log=log, run_dir=run_dir)
     eval_kwargs = {
         "num_samples": len(eval_ds),  # type: ignore[arg-type]
