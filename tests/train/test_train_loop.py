@@ -39,14 +39,17 @@ def _weights(run_dir: Path, name: str) -> dict[str, torch.Tensor]:
     return torch.load(run_dir / name / "weights.pt", weights_only=True)
 
 
-def test_resume_is_bit_exact_for_student_and_teacher(tmp_path: Path) -> None:
+@pytest.mark.parametrize("objective", [[], ["objective.align_class_prior=true"]], ids=["plain", "class-prior"])
+def test_resume_is_bit_exact_for_student_and_teacher(tmp_path: Path, objective: list[str]) -> None:
     parts = fx.fake_components()
     full = tmp_path / "full"
-    run_selftrain(_cfg(full), parts)
+    run_selftrain(_cfg(full, *objective), parts)
     split = tmp_path / "split"
-    assert run_selftrain(_cfg(split, "run.stop_after_steps=5", "run.keep_last=1"), parts) == {}
+    assert run_selftrain(_cfg(split, "run.stop_after_steps=5", "run.keep_last=1", *objective), parts) == {}
     assert [p.name for p in list_checkpoints(split)] == ["step-00000005"]
-    run_selftrain(_cfg(split), parts)
+    saved = sorted(p.name for p in (split / "checkpoints" / "step-00000005").iterdir())
+    assert ("objective.safetensors" in saved) == bool(objective)  # the running priors, when there are any
+    run_selftrain(_cfg(split, *objective), parts)
     for name in ("model", "teacher"):
         a, b = _weights(full, name), _weights(split, name)
         assert a.keys() == b.keys()
