@@ -24,9 +24,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from crossmost_models.interop.files import flat_state_dict
 
 __all__ = [
     "RELEASED_SOURCES",
@@ -34,6 +38,7 @@ __all__ = [
     "convert_released",
     "detect_released_source",
     "never_in_release",
+    "released_family",
 ]
 
 RELEASED_SOURCES = ("openshape", "uni3d")
@@ -120,3 +125,25 @@ def never_in_release(key: str) -> bool:
     """Model keys no released checkpoint holds: crossmost's ``mask_token`` (the released towers were never trained
     with masked point modelling) and BatchNorm counters absent from files written by old torch versions."""
     return key == "point_encoder.mask_token" or key.endswith("num_batches_tracked")
+
+
+def released_family(checkpoint: str | Path | Mapping[str, Any]) -> str:
+    """The point-tower family (``"pointbert"``, ``"ppat"`` or ``"uni3d"``) of a released checkpoint, from its keys.
+
+    ``"pointbert"`` covers ULIP-1 and ULIP-2 (``point_encoder.blocks.blocks.*`` with ``pc_projection``); ULIP-2's
+    towers take ``xyzrgb`` (``point_encoder.encoder.first_conv.0.weight`` has 6 input channels) and have 18 blocks.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: keys of no released family (the first keys are named).
+    """
+    state = flat_state_dict(checkpoint, origin="released checkpoint")
+    source = detect_released_source(state)
+    if source is not None:
+        return "ppat" if source == "openshape" else "uni3d"
+    if "pc_projection" in state and any(key.startswith("point_encoder.blocks.blocks.") for key in state):
+        return "pointbert"
+    raise ValueError(
+        "the checkpoint has the keys of no released point tower (ULIP 'point_encoder.blocks.blocks.*' with "
+        f"'pc_projection', OpenShape 'ppat.*', Uni3D 'point_encoder.visual.blocks.*'); first keys: {sorted(state)[:6]}"
+    )

@@ -83,7 +83,10 @@ def prepare_points(points: Tensor, inputs: PointInputConfig, channels: int) -> T
     if channels not in (3, 6):
         raise ValueError(f"channels must be 3 (xyz) or 6 (xyz + rgb); got {channels}")
     if points.ndim != 3 or points.shape[-1] not in (3, 6):
-        raise ValueError(f"points must be B×N×3 (xyz) or B×N×6 (xyz + rgb); got shape {tuple(points.shape)}")
+        raise ValueError(
+            f"points must be B×N×3 (xyz) or B×N×6 (xyz + rgb); got shape {tuple(points.shape)} (transpose a B×C×N "
+            "batch to B×N×C)"
+        )
     xyz = points[..., :3]
     changed = inputs.up_axis == "z" or inputs.normalize == "unit_sphere"
     if inputs.up_axis == "z":
