@@ -262,3 +262,26 @@ def test_ulip2_release_loads_through_the_ulip_layout(tmp_path: Path) -> None:
         assert torch.equal(model.point_encoder.blocks.blocks[0].attn.qkv.weight, state["point_encoder.blocks.blocks.0.attn.qkv.weight"].float())
         torch.testing.assert_close(model.point_projection(feature), feature @ projection.float())
         assert model.classify(model.encode_points(clouds)).shape == (2, len(CLASSES))
+
+
+def test_a_release_that_pickles_objects_is_refused_then_converted_once_to_safetensors(tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from crossmost_models.interop import read_checkpoint
+    from crossmost_models.interop.to_safetensors import convert_to_safetensors, main
+
+    state = _openshape_state()
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "scheduler": Fraction(1, 3)}, path)
+    with pytest.raises(ValueError, match="unpickle"):
+        read_checkpoint(path)
+    with pytest.raises(ValueError, match="unpickle"):
+        convert_to_safetensors(path, tmp_path / "model.safetensors")
+    assert not list(tmp_path.glob("*.safetensors")) and not list(tmp_path.glob(".*partial"))
+    assert main([str(path), str(tmp_path / "model.safetensors"), "--trust-pickle"]) == 0
+    converted = read_checkpoint(tmp_path / "model.safetensors")
+    assert converted.keys() == state.keys()
+    assert all(torch.equal(converted[k], v) for k, v in state.items())  # fp16 kept: the load upcasts
+    model = _model("openshape-tiny")
+    assert load_point_branch(model, tmp_path / "model.safetensors").ok
+    assert torch.equal(model.point_encoder.cls_token, state["ppat.cls_token"].float())
