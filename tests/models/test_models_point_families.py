@@ -64,10 +64,12 @@ def test_full_size_point_towers_build_on_meta_with_the_published_parameter_count
 )
 def test_named_models_pair_each_tower_with_its_open_clip_towers(name: str, clip: str, embed: int, up: str) -> None:
     config = CrossModalConfig.from_dict(get_model_config(name))
-    assert config.clip == clip and clip in import_open_clip().list_models()
+    assert config.clip == clip
+    assert clip in import_open_clip().list_models()
     assert import_open_clip().get_model_config(clip)["embed_dim"] == embed
     assert config.point_inputs == PointInputConfig(missing_color=0.4, up_axis=up, normalize="unit_sphere")  # type: ignore[arg-type]
-    assert config.point.in_channels == 6 and config.num_points == 10000
+    assert config.point.in_channels == 6
+    assert config.num_points == 10000
 
 
 @pytest.mark.parametrize("name", ["ulip2-tiny", "openshape-tiny", "uni3d-tiny", "uni3d-g", "tiny"])
@@ -102,7 +104,9 @@ def test_prepare_points_applies_the_released_conventions() -> None:
     assert prepare_points(coloured, crossmost, 6) is coloured  # crossmost's own towers: clouds as given
     assert torch.equal(prepare_points(coloured, crossmost, 3), coloured[..., :3])
     y_up = PointInputConfig(missing_color=0.4, up_axis="y", normalize="unit_sphere")
-    torch.testing.assert_close(prepare_points(cloud, y_up, 3), torch.tensor([[[-0.5, 0, 0], [0.5, 0, 0], [0, 1.0, 0], [0, -1.0, 0]]]))
+    torch.testing.assert_close(
+        prepare_points(cloud, y_up, 3), torch.tensor([[[-0.5, 0, 0], [0.5, 0, 0], [0, 1.0, 0], [0, -1.0, 0]]])
+    )
     with pytest.raises(ValueError, match="transpose"):
         prepare_points(cloud.transpose(1, 2), released, 6)
 
@@ -118,9 +122,11 @@ def test_ppat_masking_keeps_the_centres_and_the_unmasked_target() -> None:
     assert torch.equal(masked.centers, plain.centers)
     assert torch.equal(masked.pre_mask_tokens, plain.pre_mask_tokens)
     assert not torch.allclose(masked.global_feature, plain.global_feature)
-    assert masked.global_feature.shape == (2, 32) and masked.tokens.shape == (2, 16, 32)
+    assert masked.global_feature.shape == (2, 32)
+    assert masked.tokens.shape == (2, 16, 32)
     drawn = encoder(points, mask_groups=True)
-    assert drawn.group_mask is not None and drawn.group_mask.shape == (2, 16)
+    assert drawn.group_mask is not None
+    assert drawn.group_mask.shape == (2, 16)
 
 
 def test_a_tower_that_cannot_be_masked_is_named_at_build_time_and_runs_without_image_mim() -> None:
@@ -132,5 +138,7 @@ def test_a_tower_that_cannot_be_masked_is_named_at_build_time_and_runs_without_i
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = model(images, torch.rand(2, 512, 3), image_mask=mask, mask_points=True)
-    assert out.image_reconstruction is None and out.image_local_embedding is None
-    assert out.point_token_prediction is not None and out.image_logits.shape == (2, 2)
+    assert out.image_reconstruction is None
+    assert out.image_local_embedding is None
+    assert out.point_token_prediction is not None
+    assert out.image_logits.shape == (2, 2)

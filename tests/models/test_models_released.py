@@ -130,10 +130,16 @@ def test_openshape_release_loads_strictly_and_matches_its_reference_forward(layo
     assert released_family(path) == "ppat"
     model = _model("openshape-tiny")
     report = load_point_branch(model, path)
-    assert isinstance(report, LoadReport) and report.ok
+    assert isinstance(report, LoadReport)
+    assert report.ok
     assert report.allowed_missing == ("point_encoder.mask_token",)
-    assert torch.equal(model.point_encoder.blocks.blocks[1].mlp.fc2.weight, state["ppat.transformer.layers.1.1.fn.net.3.weight"].float())
-    assert torch.equal(model.point_encoder.encoder.mlp_bns[2].running_var, state["ppat.sa.mlp_bns.2.running_var"].float())
+    assert torch.equal(
+        model.point_encoder.blocks.blocks[1].mlp.fc2.weight,
+        state["ppat.transformer.layers.1.1.fn.net.3.weight"].float(),
+    )
+    assert torch.equal(
+        model.point_encoder.encoder.mlp_bns[2].running_var, state["ppat.sa.mlp_bns.2.running_var"].float()
+    )
     assert torch.equal(model.point_projection.bias, state["proj.bias"].float())
     clouds = _clouds()
     with torch.no_grad():
@@ -141,15 +147,18 @@ def test_openshape_release_loads_strictly_and_matches_its_reference_forward(layo
         reference = _openshape_reference(state, _prepared(model, clouds))
         logits = model.classify(model.encode_points(clouds))
     torch.testing.assert_close(ours, reference, rtol=1e-4, atol=1e-4)
-    assert logits.shape == (2, len(CLASSES)) and torch.isfinite(logits).all()
+    assert logits.shape == (2, len(CLASSES))
+    assert torch.isfinite(logits).all()
 
 
 def test_an_extra_or_missing_release_key_is_an_error_that_names_it(tmp_path: Path) -> None:
     state = _openshape_state()
-    with pytest.raises(ValueError, match="ppat.transformer.layers.0.0.fn.pe.0.weight"):
-        load_point_branch(_model("openshape-tiny"), {**state, "ppat.transformer.layers.0.0.fn.pe.0.weight": torch.zeros(1)})
+    with pytest.raises(ValueError, match=r"ppat\.transformer\.layers\.0\.0\.fn\.pe\.0\.weight"):
+        load_point_branch(
+            _model("openshape-tiny"), {**state, "ppat.transformer.layers.0.0.fn.pe.0.weight": torch.zeros(1)}
+        )
     del state["ppat.lift.2.bias"]
-    with pytest.raises(ValueError, match="point_encoder.lift_norm.bias"):
+    with pytest.raises(ValueError, match=r"point_encoder\.lift_norm\.bias"):
         load_point_branch(_model("openshape-tiny"), state)
 
 
@@ -180,8 +189,9 @@ def _uni3d_state(config: Uni3dConfig, embed: int = 32) -> tuple[dict[str, torch.
     state.update(_batchnorm("point_encoder.encoder.first_conv.1", widths[0], g))
     state.update(_batchnorm("point_encoder.encoder.second_conv.1", widths[2], g))
     width = config.trans_dim
-    shapes = {"encoder2trans.weight": (width, dims), "encoder2trans.bias": (width,), "trans2embed.weight": (embed, width),
-              "trans2embed.bias": (embed,), "cls_token": (1, 1, width), "cls_pos": (1, 1, width),
+    shapes = {"encoder2trans.weight": (width, dims), "encoder2trans.bias": (width,),
+              "trans2embed.weight": (embed, width), "trans2embed.bias": (embed,),
+              "cls_token": (1, 1, width), "cls_pos": (1, 1, width),
               "pos_embed.0.weight": (128, 3), "pos_embed.0.bias": (128,), "pos_embed.2.weight": (width, 128),
               "pos_embed.2.bias": (width,)}  # fmt: skip
     for name, shape in shapes.items():
@@ -229,7 +239,8 @@ def test_uni3d_release_loads_strictly_and_matches_timm(variant: str, tmp_path: P
     report = load_point_branch(model, path)
     assert report.ok
     assert set(report.skipped) == {k for k in state if k.startswith(UNI3D_UNUSED)}
-    assert "point_encoder.visual.head.weight" in report.skipped and "logit_scale" in report.skipped
+    assert "point_encoder.visual.head.weight" in report.skipped
+    assert "logit_scale" in report.skipped
     assert torch.equal(model.point_encoder.fc_norm.weight, state["point_encoder.visual.fc_norm.weight"].float())
     assert model.point_projection.weight.dtype == torch.float32
     clouds = _clouds(1)
@@ -255,11 +266,15 @@ def test_ulip2_release_loads_through_the_ulip_layout(tmp_path: Path) -> None:
     assert released_family(path) == "pointbert"
     model = _model("ulip2-tiny")
     report = load_point_branch(model, path)
-    assert report.ok and report.skipped == ("logit_scale",)
+    assert report.ok
+    assert report.skipped == ("logit_scale",)
     clouds = _clouds(2)
     with torch.no_grad():
         feature = model.point_encoder(model.prepare_points(clouds)).global_feature
-        assert torch.equal(model.point_encoder.blocks.blocks[0].attn.qkv.weight, state["point_encoder.blocks.blocks.0.attn.qkv.weight"].float())
+        assert torch.equal(
+            model.point_encoder.blocks.blocks[0].attn.qkv.weight,
+            state["point_encoder.blocks.blocks.0.attn.qkv.weight"].float(),
+        )
         torch.testing.assert_close(model.point_projection(feature), feature @ projection.float())
         assert model.classify(model.encode_points(clouds)).shape == (2, len(CLASSES))
 
@@ -277,7 +292,8 @@ def test_a_release_that_pickles_objects_is_refused_then_converted_once_to_safete
         read_checkpoint(path)
     with pytest.raises(ValueError, match="unpickle"):
         convert_to_safetensors(path, tmp_path / "model.safetensors")
-    assert not list(tmp_path.glob("*.safetensors")) and not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob("*.safetensors"))
+    assert not list(tmp_path.glob(".*partial"))
     assert main([str(path), str(tmp_path / "model.safetensors"), "--trust-pickle"]) == 0
     converted = read_checkpoint(tmp_path / "model.safetensors")
     assert converted.keys() == state.keys()

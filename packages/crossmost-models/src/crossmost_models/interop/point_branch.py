@@ -27,17 +27,17 @@ from typing import Any
 from torch import Tensor
 
 from crossmost_models.interop.files import flat_state_dict, strip_module_prefix
-from crossmost_models.interop.released import (
-    RELEASED_SOURCES,
-    convert_released,
-    detect_released_source,
-    never_in_release,
-)
 from crossmost_models.interop.point_encoder import (
     PointCheckpointSource,
     extract_point_heads,
     map_point_encoder_keys,
     may_be_missing,
+)
+from crossmost_models.interop.released import (
+    RELEASED_SOURCES,
+    convert_released,
+    detect_released_source,
+    never_in_release,
 )
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 from crossmost_models.model import CrossModalModel

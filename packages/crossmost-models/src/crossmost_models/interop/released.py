@@ -83,11 +83,15 @@ _UNUSED = {"openshape": (), "uni3d": UNI3D_UNUSED}
 
 
 def detect_released_source(state: Mapping[str, Tensor]) -> str | None:
-    """``"openshape"`` or ``"uni3d"`` when the (``module.``-stripped) keys are those of their releases, else ``None``."""
+    """``"openshape"`` or ``"uni3d"`` when the (``module.``-stripped) keys are those of their releases, else
+    ``None``."""
     keys = set(state)
     if any(key.startswith(("ppat.", _OPENSHAPE_PREFIX + "ppat.")) for key in keys):
         return "openshape"
-    if any(key.startswith("point_encoder.visual.blocks.") for key in keys) and "point_encoder.encoder2trans.weight" in keys:
+    if (
+        any(key.startswith("point_encoder.visual.blocks.") for key in keys)
+        and "point_encoder.encoder2trans.weight" in keys
+    ):
         return "uni3d"
     return None
 

@@ -66,7 +66,8 @@ CROSSMOST_INPUTS = PointInputConfig()
 """crossmost's own convention (the Cross-MoST Point-BERT): clouds as the datasets hold them."""
 
 RELEASED_INPUTS = PointInputConfig(missing_color=0.4, up_axis="z", normalize="unit_sphere")
-"""The convention of ULIP-2, OpenShape (bigG, B/32) and Uni3D; OpenShape's L/14 model differs only in ``up_axis="y"``."""
+"""The convention of ULIP-2, OpenShape (bigG, B/32) and Uni3D; OpenShape's L/14 model differs only in
+``up_axis="y"``."""
 
 
 def prepare_points(points: Tensor, inputs: PointInputConfig, channels: int) -> Tensor:
