@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import resource
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import dataclasses
-import warnings
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
