@@ -242,11 +242,11 @@ def create_model(
             checkpoint file, or a folder written by :func:`save_pretrained` or its ``hf-hub:user/repo`` upload (then
             the whole model, classifier included, is loaded from it and ``classnames``/``templates`` must agree
             with it or be left out). ``None``: random initialisation.
-        point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP, Point-BERT, the authors'
-            Cross-MoST checkpoints or crossmost's own names; loaded strictly by
-            :func:`crossmost_models.interop.load_point_branch`.
+        point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP / ULIP-2, Point-BERT, the
+            released OpenShape and Uni3D files, the authors' Cross-MoST checkpoints or crossmost's own names; loaded
+            strictly by :func:`crossmost_models.interop.load_point_branch`.
         point_pretrained_source: ``"auto"`` (detect from the key names), ``"ulip"``, ``"pointbert"``,
-            ``"official"`` (the authors' code) or ``"crossmost"``.
+            ``"openshape"``, ``"uni3d"``, ``"official"`` (the authors' code) or ``"crossmost"``.
         classnames: class names in label order; required unless ``pretrained`` is a saved-model folder.
         templates: prompt-template set name (``"modelnet40_64"``, ``"paper"``, …), a JSON file or a list of
             templates; default: the config's ``templates``.
