@@ -142,3 +142,15 @@ def test_a_tower_that_cannot_be_masked_is_named_at_build_time_and_runs_without_i
     assert out.image_local_embedding is None
     assert out.point_token_prediction is not None
     assert out.image_logits.shape == (2, 2)
+
+
+def test_the_point_transform_of_a_released_family_fills_its_grey() -> None:
+    import numpy as np
+
+    from crossmost_models import get_transforms
+
+    model = create_model("openshape-tiny", classnames=["a", "b"])
+    _, transform = get_transforms(model)
+    cloud = transform(np.random.default_rng(0).standard_normal((900, 3)))
+    assert cloud.shape == (512, 6)
+    assert torch.equal(cloud[:, 3:], torch.full((512, 3), 0.4))
