@@ -154,3 +154,12 @@ def test_the_point_transform_of_a_released_family_fills_its_grey() -> None:
     cloud = transform(np.random.default_rng(0).standard_normal((900, 3)))
     assert cloud.shape == (512, 6)
     assert torch.equal(cloud[:, 3:], torch.full((512, 3), 0.4))
+
+
+def test_layer_ids_of_a_timm_tower_follow_its_blocks() -> None:
+    from crossmost_models import vit_layer_id
+
+    assert vit_layer_id("image_tower.visual.trunk.blocks.3.attn.qkv.weight", 12) == 4
+    assert vit_layer_id("image_tower.visual.trunk.patch_embed.proj.weight", 12) == 0
+    assert vit_layer_id("image_tower.visual.trunk.pos_embed", 12) == 0
+    assert vit_layer_id("image_tower.visual.head.proj.weight", 12) == 13
