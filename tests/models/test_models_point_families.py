@@ -20,12 +20,11 @@ from crossmost_models.point import (
     prepare_points,
 )
 
-# Published parameter counts of the point towers with their projection into CLIP space, in millions.
-# ULIP-2: 32.5 M for its Point-BERT encoder without projection (ULIP-2 paper, Table 1 "Point-BERT 32.5M"; our count
-# excludes crossmost's mask token). OpenShape PointBERT: 32.3 M (OpenShape paper, Table 1/Fig. 1, "PointBERT 32.3M").
-# Uni3D: the parameters its forward pass uses, with trans2embed (Uni3D paper, Table 1: ti 6.2 M, s 22.6 M, b 88.4 M,
-# l 307.2 M, g 1016.5 M; the exact forward-pass counts, which exclude the timm patch embedding and head the released
-# files carry, are those below, from /shared/spec/backbones.md).
+# Published parameter counts of the point towers, in millions, as gathered in the project's spec
+# (shared/spec/backbones.md, from the projects' own repositories and model cards): ULIP-2's Point-BERT encoder 32.5 M
+# without its projection (our count leaves out crossmost's mask token, which the release lacks); OpenShape's PointBERT
+# 32.3 M with its projection; Uni3D ti / s / b / l / g: the parameters its forward pass uses, with trans2embed and
+# without the timm patch embedding, position table, class token and head that the released files also carry.
 PUBLISHED = {
     "ulip2-pointbert-vitg14": (32.5, False),
     "openshape-pointbert-vitg14": (32.3, True),
