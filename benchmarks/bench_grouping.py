@@ -11,6 +11,13 @@ Default (the paper's training size, about 10 s on a 2-core CPU):
     uv run --no-sync python benchmarks/bench_grouping.py
 
 Other sizes or a GPU: ``--batch 128 --device cuda``.
+
+``--ball`` times the ball query of OpenShape's PointBERT instead (defaults: 8 clouds × 10000 points, 384 centres,
+radius 0.2, 64 points per ball): crossmost's :func:`~crossmost_models.ops.ball_query` against the pure-torch
+PointNet++ ``query_ball_point`` (a ``B×S×N`` distance matrix by the ``|c|² - 2c·p + |p|²`` expansion, then a full
+sort of every row), and the share of balls on which both agree:
+
+    uv run --no-sync python benchmarks/bench_grouping.py --ball
 """
 
 from __future__ import annotations
@@ -21,7 +28,54 @@ import numpy as np
 import torch
 
 from _timing import median_times_ms, synchronizer
-from crossmost_models.ops import farthest_point_sample, group_points, knn_group
+from crossmost_models.ops import ball_query, farthest_point_sample, group_points, knn_group
+
+
+def pointnet2_ball_query(points: torch.Tensor, centers: torch.Tensor, radius: float, k: int) -> torch.Tensor:
+    """The pure-torch PointNet++ ball query (sort of the in-radius indices, padding with the first), for timing."""
+    batch, num_points, _ = points.shape
+    squared = (
+        -2 * centers @ points.transpose(1, 2)
+        + centers.square().sum(-1, keepdim=True)
+        + points.square().sum(-1).unsqueeze(1)
+    )
+    index = torch.arange(num_points, device=points.device).view(1, 1, -1).repeat(batch, centers.shape[1], 1)
+    index[squared > radius**2] = num_points
+    index = index.sort(dim=-1).values[..., :k]
+    first = index[..., :1].expand_as(index)
+    return torch.where(index == num_points, first, index)
+
+
+def bench_ball(args: argparse.Namespace) -> None:
+    """Time crossmost's ball query against the PointNet++ reference and print the figures."""
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    generator = torch.Generator().manual_seed(args.seed)
+    points = (torch.rand(args.batch, args.points, 3, generator=generator) * 2 - 1).to(device)
+    points = points / points.norm(dim=-1).amax(dim=1).view(-1, 1, 1)  # unit sphere, as the towers see clouds
+    starts = farthest_point_sample(points, args.groups)
+    centers = points[torch.arange(args.batch, device=device).unsqueeze(1), starts]
+    timings = median_times_ms(
+        {
+            "reference": lambda: pointnet2_ball_query(points, centers, args.radius, args.group_size),
+            "ours": lambda: ball_query(points, centers, args.radius, args.group_size),
+        },
+        args.repeats,
+        synchronizer(device),
+    )
+    ours = ball_query(points, centers, args.radius, args.group_size)[0]
+    reference = pointnet2_ball_query(points, centers, args.radius, args.group_size)
+    same = float((ours == reference).all(dim=-1).float().mean())
+    print(
+        f"ball query {args.batch} clouds × {args.points} points → {args.groups} balls of radius {args.radius} × "
+        f"{args.group_size} (device {device}, torch threads {torch.get_num_threads()}, torch {torch.__version__})"
+    )
+    print(f"  PointNet++ query_ball_point (sort)  : {timings['reference']:8.1f} ms")
+    print(
+        f"  crossmost ball_query                : {timings['ours']:8.1f} ms   ratio ours/reference "
+        f"{timings['ours'] / timings['reference']:.2f}"
+    )
+    print(f"  identical balls                     : {100 * same:.2f} % (the rest differ at the radius by rounding)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +89,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="device for the torch ops (default cpu)")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ball", action="store_true", help="time the ball query instead (see the module docs)")
+    parser.add_argument("--radius", type=float, default=0.2, help="ball radius with --ball (default 0.2)")
     args = parser.parse_args(argv)
+    if args.ball:
+        defaults = {"batch": 32, "points": 8192, "groups": 64, "group_size": 32}
+        ball = {"batch": 8, "points": 10000, "groups": 384, "group_size": 64}
+        for key, value in ball.items():
+            if getattr(args, key) == defaults[key]:
+                setattr(args, key, value)
+        bench_ball(args)
+        return
 
     import fpsample
     from scipy.spatial import cKDTree

@@ -10,23 +10,35 @@ on CUDA, the peak allocated by torch during the pass and its growth over the all
 
     uv run --no-sync python benchmarks/bench_model.py
     uv run --no-sync python benchmarks/bench_model.py --cpu-batch 8 --gpu-batch 64 --repeats 5
+
+``--families`` prints instead one row per point-tower family (Cross-MoST's Point-BERT, ULIP-2, OpenShape's PPAT,
+Uni3D ti to g): the parameters of the full-size point tower with its projection and of its image tower, their
+forward GMACs per object / per view (torch's FlopCounterMode on the meta device: matrix products and convolutions,
+nothing is computed), and the CPU time of one eval forward (both towers) of the family's tiny-width model:
+
+    uv run --no-sync python benchmarks/bench_model.py --families
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import resource
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from _timing import mean_seconds, synchronizer
-from crossmost_models import CrossModalModel, create_model
+from crossmost_models import CrossModalConfig, CrossModalModel, create_model, get_model_config
+from crossmost_models.clip import import_open_clip
+from crossmost_models.point import build_point_encoder
 
 PASSES = ("student fwd+bwd", "teacher fwd")
 _RESULT_PREFIX = "bench_model result: "
@@ -148,6 +160,83 @@ def bench(name: str, batch: int, device: str, repeats: int) -> list[str]:
     return rows
 
 
+FAMILIES = (
+    ("Point-BERT (Cross-MoST)", "vit-b16-pointbert", "tiny"),
+    ("ULIP-2", "ulip2-pointbert-vitg14", "ulip2-tiny"),
+    ("OpenShape PPAT", "openshape-pointbert-vitg14", "openshape-tiny"),
+    ("OpenShape PPAT", "openshape-pointbert-vitl14", "openshape-tiny"),
+    ("OpenShape PPAT", "openshape-pointbert-vitb32", "openshape-tiny"),
+    ("Uni3D", "uni3d-ti", "uni3d-tiny"),
+    ("Uni3D", "uni3d-s", "uni3d-tiny"),
+    ("Uni3D", "uni3d-b", "uni3d-tiny"),
+    ("Uni3D", "uni3d-l", "uni3d-tiny"),
+    ("Uni3D", "uni3d-g", "uni3d-tiny"),
+)
+
+
+def point_tower_cost(name: str) -> tuple[float, float]:
+    """(parameters in millions with the projection, forward GMACs per object) of model ``name``'s point tower."""
+    config = CrossModalConfig.from_dict(get_model_config(name))
+    embed_dim = int(import_open_clip().get_model_config(config.clip)["embed_dim"])
+    with torch.device("meta"):
+        encoder = build_point_encoder(dataclasses.replace(config.point, validate_inputs=False)).eval()
+        projection = torch.nn.Linear(encoder.feature_dim, embed_dim, bias=config.point.projection_bias)
+        points = torch.empty(1, config.num_points, config.point.in_channels)
+        with FlopCounterMode(display=False) as counter:
+            projection(encoder(points).global_feature)
+    parameters = sum(p.numel() for n, p in encoder.named_parameters() if n != "mask_token")
+    parameters += sum(p.numel() for p in projection.parameters())
+    return parameters / 1e6, counter.get_total_flops() / 2e9
+
+
+def image_tower_cost(clip: str) -> tuple[float, float]:
+    """(parameters in millions, forward GMACs per view) of open_clip ``clip``'s image tower, on the meta device."""
+    from open_clip.model import _build_vision_tower
+
+    config = import_open_clip().get_model_config(clip)
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tower = _build_vision_tower(config["embed_dim"], config["vision_cfg"], quick_gelu=False).eval()
+        size = config["vision_cfg"]["image_size"]
+        with FlopCounterMode(display=False) as counter:
+            tower(torch.empty(1, 3, size, size))
+    return sum(p.numel() for p in tower.parameters()) / 1e6, counter.get_total_flops() / 2e9
+
+
+def tiny_forward_ms(name: str, batch: int, repeats: int) -> float:
+    """Mean time of one eval forward (image and point towers) of model ``name`` on CPU, in ms."""
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = create_model(name, classnames=["a", "b", "c"], templates="photo").eval()
+    images, points, _ = _inputs(model, batch, "cpu")
+    with torch.no_grad():
+        seconds = mean_seconds(lambda: model(images, points), repeats, synchronizer("cpu"))
+    return seconds * 1000.0
+
+
+def families_table(batch: int, repeats: int) -> None:
+    """Print the per-family table (see the module docs)."""
+    print(f"CPU timings: torch {torch.__version__}, {torch.get_num_threads()} threads, tiny models at batch {batch}")
+    print(
+        "| family | model | point params (M) | point GMACs/object | image tower | image params (M) "
+        "| image GMACs/view | tiny model | CPU fwd (ms/batch) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    tiny_ms: dict[str, float] = {}
+    for family, name, tiny in FAMILIES:
+        clip = str(get_model_config(name)["clip"])
+        point_params, point_gmacs = point_tower_cost(name)
+        image_params, image_gmacs = image_tower_cost(clip)
+        if tiny not in tiny_ms:
+            tiny_ms[tiny] = tiny_forward_ms(tiny, batch, repeats)
+        print(
+            f"| {family} | {name} | {point_params:.2f} | {point_gmacs:.1f} | {clip} | {image_params:.1f} "
+            f"| {image_gmacs:.1f} | {tiny} | {tiny_ms[tiny]:.1f} |",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["tiny", "vit-b16-pointbert"])
@@ -155,12 +244,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpu-batch", type=int, default=None, help="batch on GPU (default: tiny 128, others 32)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU runs")
+    parser.add_argument("--families", action="store_true", help="the per-family table (see the module docs)")
     parser.add_argument("--measure-one", help=argparse.SUPPRESS)  # JSON spec of one row, run in a fresh process
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     if args.measure_one:
         result = measure_pass(**json.loads(args.measure_one))
         print(_RESULT_PREFIX + json.dumps(result), flush=True)
+        return
+    if args.families:
+        families_table(args.cpu_batch or 8, max(args.repeats, 3))
         return
     print("| model | device | batch | pass | time/iter | peak memory during the pass | growth during the pass |")
     print("|---|---|---|---|---|---|---|")

@@ -6,7 +6,8 @@ import copy
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from crossmost_models.point.config import PointBertConfig
+from crossmost_models.point.family import PointConfig, point_config_from_dict
+from crossmost_models.point.inputs import CROSSMOST_INPUTS, PointInputConfig
 
 __all__ = ["ClassifierConfig", "CrossModalConfig"]
 
@@ -48,7 +49,7 @@ class CrossModalConfig:
 
     Attributes:
         clip: open_clip architecture name of the image (and, at creation, text) tower, e.g. ``ViT-B-16``.
-        point: the point tower.
+        point: the point tower (Point-BERT, OpenShape's PPAT or Uni3D; see :mod:`crossmost_models.point`).
         num_points: points per cloud the model is meant for (data preparation and benchmarks read it).
         clip_kwargs: architecture overrides passed to ``open_clip.create_model`` (only ``force_quick_gelu``,
             ``force_image_size`` and ``force_context_length``).
@@ -60,10 +61,12 @@ class CrossModalConfig:
             does not depend on open_clip's registry to be rebuilt).
         text_pretrained: the open_clip weights (tag or file) the towers and the classifier were created from, if
             any; :func:`crossmost_models.create_text_encoder` rebuilds the text tower from them.
+        point_inputs: the point tower's input conventions (up axis, colour fill, normalisation), applied to every
+            cloud the model is given (:func:`~crossmost_models.point.prepare_points`); default: crossmost's own.
     """
 
     clip: str
-    point: PointBertConfig
+    point: PointConfig
     num_points: int = 8192
     clip_kwargs: dict[str, Any] = field(default_factory=dict)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
@@ -71,6 +74,7 @@ class CrossModalConfig:
     clean_class_names: bool = True
     clip_config: dict[str, Any] | None = None
     text_pretrained: str | None = None
+    point_inputs: PointInputConfig = CROSSMOST_INPUTS
 
     def __post_init__(self) -> None:
         bad = sorted(set(self.clip_kwargs) - set(ALLOWED_CLIP_KWARGS))
@@ -85,13 +89,14 @@ class CrossModalConfig:
         data = copy.deepcopy(dict(data))
         _reject_unknown(cls, data, "model config")
         if "clip" not in data or "point" not in data:
-            raise ValueError("a model config needs at least 'clip' (open_clip name) and 'point' (Point-BERT config)")
-        point, classifier = data.pop("point"), data.pop("classifier", {})
-        if not isinstance(point, PointBertConfig):
-            point = PointBertConfig.from_dict(point)
+            raise ValueError("a model config needs at least 'clip' (open_clip name) and 'point' (point-tower config)")
+        point, classifier = point_config_from_dict(data.pop("point")), data.pop("classifier", {})
         if not isinstance(classifier, ClassifierConfig):
             classifier = ClassifierConfig.from_dict(classifier)
-        return cls(point=point, classifier=classifier, **data)
+        inputs = data.pop("point_inputs", CROSSMOST_INPUTS)
+        if not isinstance(inputs, PointInputConfig):
+            inputs = PointInputConfig.from_dict(inputs)
+        return cls(point=point, classifier=classifier, point_inputs=inputs, **data)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable deep copy (the form of the JSON files and of a saved model's ``config.json``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,11 @@ from crossmost_models.classifier import TextInitialisedClassifier
 from crossmost_models.clip import build_clip_from_config, create_clip, resolved_clip_config
 from crossmost_models.config import CrossModalConfig
 from crossmost_models.hub import is_hub_id
+from crossmost_models.image.plain_tower import PlainVisionTower
 from crossmost_models.image.tower import MaskableVisionTower
 from crossmost_models.interop.point_branch import load_point_branch
 from crossmost_models.model import CrossModalModel
-from crossmost_models.point.encoder import PointBertEncoder
+from crossmost_models.point.family import PointEncoder, build_point_encoder
 from crossmost_models.registry import get_model_config
 from crossmost_models.saved_model import load_model_weights, read_saved_model, resolve_saved_model
 from crossmost_models.text import build_classifier_weights
@@ -47,7 +49,7 @@ def build_model(
     classifier_weight: Tensor,
     *,
     visual: nn.Module | None = None,
-    point_encoder: PointBertEncoder | None = None,
+    point_encoder: PointEncoder | None = None,
     templates: str | None = None,
 ) -> CrossModalModel:
     """Assemble the model ``config`` describes.
@@ -71,9 +73,9 @@ def build_model(
         if config.clip_config is None:
             raise ValueError("build_model needs visual=... or a config with the resolved open_clip config")
         visual = build_clip_from_config(config.clip_config).get_submodule("visual")
-    tower = MaskableVisionTower(visual)
+    tower = image_tower_for(visual, config)
     if point_encoder is None:
-        point_encoder = PointBertEncoder(config.point)
+        point_encoder = build_point_encoder(config.point)
     classifier = TextInitialisedClassifier(
         classifier_weight.to(next(tower.parameters()).device),
         scale=config.classifier.scale,
@@ -83,6 +85,30 @@ def build_model(
     return CrossModalModel(tower, point_encoder, classifier, classnames=classnames, config=config, templates=templates)
 
 
+def image_tower_for(visual: nn.Module, config: CrossModalConfig) -> MaskableVisionTower | PlainVisionTower:
+    """The maskable tower over ``visual``, or, for a tower that cannot be masked patch by patch (open_clip's timm
+    towers such as ``EVA02-E-14-plus``), a :class:`~crossmost_models.image.PlainVisionTower` and a warning that names
+    the tower: the model then runs without masked image modelling and the image global–local term."""
+    try:
+        return MaskableVisionTower(visual)
+    except (TypeError, ValueError) as error:
+        warnings.warn(
+            f"the image tower of {config.clip!r} cannot be masked for masked image modelling ({error}); this model "
+            "runs without the image MIM and image global-local terms (their outputs stay empty and the objective "
+            "skips them)",
+            UserWarning,
+            stacklevel=3,
+        )
+    vision = (config.clip_config or {}).get("vision_cfg", {})
+    image_size = vision.get("image_size", 224)
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    trunk = getattr(visual, "trunk", None)
+    patch = getattr(getattr(trunk, "patch_embed", None), "patch_size", None) or vision.get("patch_size", 1)
+    patch_size = int(patch[0] if isinstance(patch, tuple | list) else patch)
+    embed_dim = int((config.clip_config or {}).get("embed_dim", 0))
+    return PlainVisionTower(visual, embed_dim=embed_dim, image_size=(int(size[0]), int(size[1])), patch_size=patch_size)
+
+
 def create_model_from_clip(
     clip_model: nn.Module,
     tokenizer: Callable[..., Tensor],
@@ -90,7 +116,7 @@ def create_model_from_clip(
     classnames: Sequence[str],
     *,
     templates: str | Sequence[str] | None = None,
-    point_encoder: PointBertEncoder | None = None,
+    point_encoder: PointEncoder | None = None,
     text_batch_size: int = 256,
 ) -> CrossModalModel:
     """Build a model from an already-built open_clip model (e.g. CLIP towers pre-trained by the trainer).
@@ -216,11 +242,11 @@ def create_model(
             checkpoint file, or a folder written by :func:`save_pretrained` or its ``hf-hub:user/repo`` upload (then
             the whole model, classifier included, is loaded from it and ``classnames``/``templates`` must agree
             with it or be left out). ``None``: random initialisation.
-        point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP, Point-BERT, the authors'
-            Cross-MoST checkpoints or crossmost's own names; loaded strictly by
-            :func:`crossmost_models.interop.load_point_branch`.
+        point_pretrained: a checkpoint file (or state dict) for the point branch: ULIP / ULIP-2, Point-BERT, the
+            released OpenShape and Uni3D files, the authors' Cross-MoST checkpoints or crossmost's own names; loaded
+            strictly by :func:`crossmost_models.interop.load_point_branch`.
         point_pretrained_source: ``"auto"`` (detect from the key names), ``"ulip"``, ``"pointbert"``,
-            ``"official"`` (the authors' code) or ``"crossmost"``.
+            ``"openshape"``, ``"uni3d"``, ``"official"`` (the authors' code) or ``"crossmost"``.
         classnames: class names in label order; required unless ``pretrained`` is a saved-model folder.
         templates: prompt-template set name (``"modelnet40_64"``, ``"paper"``, …), a JSON file or a list of
             templates; default: the config's ``templates``.

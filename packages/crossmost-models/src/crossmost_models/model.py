@@ -11,9 +11,11 @@ from torch import Tensor, nn
 
 from crossmost_models.classifier import TextInitialisedClassifier
 from crossmost_models.config import CrossModalConfig
+from crossmost_models.image.plain_tower import PlainVisionTower
 from crossmost_models.image.tower import MaskableVisionTower
 from crossmost_models.output import CrossModalOutput
-from crossmost_models.point.encoder import PointBertEncoder
+from crossmost_models.point.family import PointEncoder
+from crossmost_models.point.inputs import prepare_points
 from crossmost_models.saved_model import write_saved_model
 from crossmost_models.text import build_classifier_weights
 
@@ -21,14 +23,16 @@ __all__ = ["CrossModalModel", "save_pretrained"]
 
 
 class CrossModalModel(nn.Module):
-    """Cross-MoST model: a maskable CLIP image tower and a Point-BERT point tower sharing one classifier.
+    """Cross-MoST model: a CLIP image tower and a point tower sharing one classifier.
 
     Parts (parameter-name prefixes):
 
-    - ``image_tower``: :class:`MaskableVisionTower` over an open_clip ViT; its ``visual.proj`` is ``f^I``.
-    - ``point_encoder``: ``PointBertEncoder``; ``[CLS ; max-pool]`` of width ``2W``.
-    - ``point_projection``: ``f^P``, ``Linear(2W → D)`` without bias, init ``N(0, D^-0.5)`` (official
-      ``pc_projection``).
+    - ``image_tower``: :class:`MaskableVisionTower` over an open_clip ViT (its ``visual.proj`` is ``f^I``), or a
+      :class:`~crossmost_models.image.PlainVisionTower` for towers that cannot be masked (no image MIM then).
+    - ``point_encoder``: a point tower of any family (``PointBertEncoder``, ``PpatEncoder``, ``Uni3dEncoder``);
+      its global feature has ``feature_dim`` channels (Point-BERT: ``[CLS ; max-pool]``, ``2W``).
+    - ``point_projection``: ``f^P``, ``Linear(feature_dim → D)`` (with a bias where the released tower has one),
+      init ``N(0, D^-0.5)`` (official ``pc_projection``).
     - ``point_local_projection``: ``Linear(W → D)`` without bias for the global–local alignment, applied to both of
       its sides: the masked group tokens and the CLS token, init ``N(0, D^-0.5)``. The official code uses a
       separate ``W×D`` matrix initialised with std 1 on the class and group tokens; converted official checkpoints
@@ -43,9 +47,12 @@ class CrossModalModel(nn.Module):
     :func:`crossmost_models.from_pretrained`, and filled from foreign checkpoints by :mod:`crossmost_models.interop`;
     :meth:`save_pretrained` writes the folder that ``from_pretrained`` reads.
 
+    Every cloud given to the model is first brought into its point tower's input conventions
+    (``config.point_inputs``: up axis, colour, normalisation; :func:`~crossmost_models.point.prepare_points`).
+
     Args:
-        image_tower: the maskable image tower.
-        point_encoder: the Point-BERT encoder.
+        image_tower: the image tower.
+        point_encoder: the point tower.
         classifier: the shared classifier; its ``D`` must equal the image embedding dimension.
         classnames: class names in label order (as given by the user, before cleaning).
         config: the architecture, saved with the model.
@@ -54,8 +61,8 @@ class CrossModalModel(nn.Module):
 
     def __init__(
         self,
-        image_tower: MaskableVisionTower,
-        point_encoder: PointBertEncoder,
+        image_tower: MaskableVisionTower | PlainVisionTower,
+        point_encoder: PointEncoder,
         classifier: TextInitialisedClassifier,
         *,
         classnames: Sequence[str],
@@ -64,7 +71,7 @@ class CrossModalModel(nn.Module):
     ) -> None:
         super().__init__()
         embed_dim = image_tower.embed_dim
-        width = int(point_encoder.config.trans_dim)
+        width = int(point_encoder.width)
         if classifier.embed_dim != embed_dim:
             raise ValueError(f"classifier has D={classifier.embed_dim} but the image tower embeds into D={embed_dim}")
         if len(classnames) != classifier.num_classes:
@@ -74,7 +81,8 @@ class CrossModalModel(nn.Module):
         self._classnames = list(classnames)
         self.image_tower = image_tower
         self.point_encoder = point_encoder
-        self.point_projection = nn.Linear(2 * width, embed_dim, bias=False)
+        projection_bias = bool(getattr(point_encoder.config, "projection_bias", False))
+        self.point_projection = nn.Linear(point_encoder.feature_dim, embed_dim, bias=projection_bias)
         self.point_local_projection = nn.Linear(width, embed_dim, bias=False)
         self._init_point_projections()
         self.mpm_head = nn.Linear(width, width)
@@ -114,16 +122,26 @@ class CrossModalModel(nn.Module):
     @property
     def num_groups(self) -> int:
         """``G``, the number of point groups (length of the point group mask)."""
-        return int(self.point_encoder.config.num_group)
+        return int(self.point_encoder.num_groups)
+
+    @property
+    def supports_image_masking(self) -> bool:
+        """Whether the image tower can be masked (masked image modelling and the image global–local term)."""
+        return bool(getattr(self.image_tower, "supports_masking", True))
 
     # ------------------------------------------------------------------ encoders
     def encode_image(self, images: Tensor, image_mask: Tensor | None = None) -> Tensor:
         """``B×3×H×W`` images (optionally masked) → ``B×D`` L2-normalised embeddings ``f^I``."""
         return self.image_tower.encode(images, image_mask)
 
+    def prepare_points(self, points: Tensor) -> Tensor:
+        """``B×N×3`` or ``B×N×6`` crossmost clouds (y up) in the point tower's conventions (``config.point_inputs``
+        and the tower's ``in_channels``)."""
+        return prepare_points(points, self.config.point_inputs, int(self.point_encoder.config.in_channels))
+
     def encode_points(self, points: Tensor) -> Tensor:
         """``B×N×C`` points → ``B×D`` L2-normalised embeddings ``f^P`` (no masking)."""
-        features = self.point_encoder(points).global_feature
+        features = self.point_encoder(self.prepare_points(points)).global_feature
         return F.normalize(self.point_projection(features), dim=-1)
 
     def classify(self, embedding: Tensor) -> Tensor:
@@ -146,7 +164,8 @@ class CrossModalModel(nn.Module):
             images: ``B×3×H×W`` CLIP-normalised images, or ``None`` to skip the image branch.
             points: ``B×N×C`` points (``C`` = the point config's ``in_channels``), or ``None`` to skip the point
                 branch.
-            image_mask: ``B×h×w`` bool patch mask (``True`` = masked) → image masked-modelling outputs.
+            image_mask: ``B×h×w`` bool patch mask (``True`` = masked) → image masked-modelling outputs; ignored (no
+                such outputs) when the image tower cannot be masked (:attr:`supports_image_masking`).
             mask_points: draw a block mask of point groups inside the encoder → point masked-modelling outputs.
             generator: random source for the point encoder (group-centre start, block masks).
 
@@ -170,6 +189,8 @@ class CrossModalModel(nn.Module):
         return CrossModalOutput(**image_fields, **point_fields)
 
     def _image_branch(self, images: Tensor, image_mask: Tensor | None) -> dict[str, Tensor]:
+        if not self.supports_image_masking:
+            image_mask = None
         out = self.image_tower(images, image_mask)
         embedding = F.normalize(out.embedding, dim=-1)
         fields = {"image_embedding": embedding, "image_logits": self.classifier(embedding)}
@@ -183,7 +204,7 @@ class CrossModalModel(nn.Module):
         return fields
 
     def _point_branch(self, points: Tensor, mask_points: bool, generator: torch.Generator | None) -> dict[str, Tensor]:
-        out = self.point_encoder(points, mask_groups=mask_points, generator=generator)
+        out = self.point_encoder(self.prepare_points(points), mask_groups=mask_points, generator=generator)
         embedding = F.normalize(self.point_projection(out.global_feature), dim=-1)
         fields = {"point_embedding": embedding, "point_logits": self.classifier(embedding)}
         if mask_points:
@@ -199,9 +220,12 @@ class CrossModalModel(nn.Module):
     def _init_point_projections(self) -> None:
         for projection in (self.point_projection, self.point_local_projection):
             nn.init.normal_(projection.weight, std=self.embed_dim**-0.5)
+            if projection.bias is not None:
+                nn.init.zeros_(projection.bias)
 
     def reset_point_branch(self) -> None:
-        """Re-initialise the point tower, its two projections and the MPM head, keeping the mini-PointNet tokenizer.
+        """Re-initialise the point tower, its two projections and the MPM head, keeping the tokenizer (Point-BERT's
+        and Uni3D's mini-PointNet, PPAT's set abstraction).
 
         This is the paper's "Init ✗" ablation: the point tower skips the aligned pre-training but keeps its
         pre-trained tokenizer.

@@ -47,7 +47,9 @@ def _scan() -> None:
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Names of the registered crossmost model configs (shipped: ``tiny``, ``vit-b16-pointbert``).
+    """Names of the registered crossmost model configs (shipped: ``vit-b16-pointbert``, ``ulip2-pointbert-vitg14``,
+    ``openshape-pointbert-{vitg14,vitl14,vitb32}``, ``uni3d-{ti,s,b,l,g}`` and the tiny ``tiny``, ``ulip2-tiny``,
+    ``openshape-tiny``, ``uni3d-tiny``, ``synthetic-demo``).
 
     Args:
         pattern: an ``fnmatch`` pattern, case-insensitive (``"vit-*"``, ``"*pointbert*"``); default: all.

@@ -38,11 +38,14 @@ class PointTransform:
         channels: 3 (xyz) or 6 (xyz + rgb in [0, 1]; grey for clouds without colour).
         up_axis: the axis that points up in the input clouds.
         seed: seed of the resampling; the same cloud always gives the same points.
+        missing_color: the grey given to clouds without colour (the model's ``point_inputs.missing_color``).
 
     More points than ``num_points`` are subsampled without replacement; fewer are completed with repeats.
     """
 
-    def __init__(self, num_points: int, *, channels: int = 3, up_axis: str = "y", seed: int = 0) -> None:
+    def __init__(
+        self, num_points: int, *, channels: int = 3, up_axis: str = "y", seed: int = 0, missing_color: float = _GREY
+    ) -> None:
         if num_points < 1:
             raise ValueError(f"num_points must be at least 1, got {num_points}")
         if channels not in (3, 6):
@@ -50,6 +53,7 @@ class PointTransform:
         if up_axis not in _UP_AXIS_COLUMNS:
             raise ValueError(f"up_axis must be 'x', 'y' or 'z', got {up_axis!r}")
         self.num_points, self.channels, self.up_axis, self.seed = num_points, channels, up_axis, seed
+        self.missing_color = missing_color
 
     def __call__(self, points: Any) -> Tensor:
         cloud = np.asarray(points.detach().cpu() if isinstance(points, Tensor) else points, dtype=np.float64)
@@ -68,7 +72,7 @@ class PointTransform:
         radius = float(np.sqrt((xyz**2).sum(axis=1).max()))
         if not radius > 1e-12:
             raise ValueError("the point cloud is degenerate: all points coincide")
-        rgb = cloud[:, 3:6] if cloud.shape[1] == 6 else np.full((len(cloud), 3), _GREY)
+        rgb = cloud[:, 3:6] if cloud.shape[1] == 6 else np.full((len(cloud), 3), self.missing_color)
         out = np.concatenate([xyz / radius, rgb], axis=1)[:, : self.channels]
         return torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32))
 
@@ -98,5 +102,11 @@ def get_transforms(
 ) -> tuple[ImageTransform, PointTransform]:
     """``(image_transform, point_transform)`` for a ``CrossModalModel`` (see the module docstring)."""
     config = model.config
-    point_transform = PointTransform(config.num_points, channels=config.point.in_channels, up_axis=up_axis, seed=seed)
+    point_transform = PointTransform(
+        config.num_points,
+        channels=config.point.in_channels,
+        up_axis=up_axis,
+        seed=seed,
+        missing_color=config.point_inputs.missing_color,
+    )
     return image_transform(model), point_transform

@@ -10,6 +10,8 @@ Key layouts of a whole checkpoint (after an optional ``module.`` prefix):
 - ``pointbert`` (``checkpoint["base_model"]`` of Point-BERT): ``transformer_q.*``; the momentum encoder, dVAE and
   heads are skipped. No projection.
 - ``crossmost``: this package's own names (``point_encoder.*``, ``point_projection.weight`` …).
+- ``openshape`` and ``uni3d``: the released files of OpenShape's PointBERT and Uni3D
+  (:mod:`crossmost_models.interop.released`). ULIP-2's files have the ``ulip`` layout.
 
 The encoder keys are mapped by :mod:`crossmost_models.interop.point_encoder`; files are read by
 :mod:`crossmost_models.interop.files`.
@@ -31,6 +33,12 @@ from crossmost_models.interop.point_encoder import (
     map_point_encoder_keys,
     may_be_missing,
 )
+from crossmost_models.interop.released import (
+    RELEASED_SOURCES,
+    convert_released,
+    detect_released_source,
+    never_in_release,
+)
 from crossmost_models.load_report import LoadReport, compare_state_dicts
 from crossmost_models.model import CrossModalModel
 from crossmost_models.saved_model import WEIGHTS_FILE
@@ -44,7 +52,7 @@ __all__ = [
     "resolve_source",
 ]
 
-POINT_SOURCES = ("crossmost", "official", "ulip", "pointbert")
+POINT_SOURCES = ("crossmost", "official", "ulip", "pointbert", *RELEASED_SOURCES)
 # The layout of each foreign source's point encoder (crossmost's own keys are taken as they are).
 _ENCODER_LAYOUT: dict[str, PointCheckpointSource] = {"official": "official", "ulip": "ulip", "pointbert": "pointbert"}
 # Earlier name of the authors' layout, still accepted with a DeprecationWarning.
@@ -62,6 +70,9 @@ def detect_source(state: Mapping[str, Tensor]) -> str:
         ValueError: no known layout matches.
     """
     keys = set(state)
+    released = detect_released_source(state)
+    if released is not None:
+        return released
     if any(key.startswith("transformer_q.") for key in keys):
         return "pointbert"
     if "point_projection.weight" in keys or any(key.startswith("image_tower.") for key in keys):
@@ -72,7 +83,8 @@ def detect_source(state: Mapping[str, Tensor]) -> str:
         return "ulip"
     raise ValueError(
         "cannot tell the checkpoint format from its keys (expected Point-BERT 'transformer_q.*', ULIP "
-        f"'pc_projection', Cross-MoST 'classifier' or crossmost 'point_projection.weight'); first keys: "
+        "'pc_projection', OpenShape 'ppat.*', Uni3D 'point_encoder.visual.blocks.*', Cross-MoST 'classifier' or "
+        f"crossmost 'point_projection.weight'); first keys: "
         f"{sorted(keys)[:6]}"
     )
 
@@ -110,6 +122,8 @@ def convert_point_branch(state: Mapping[str, Tensor], source: str) -> tuple[dict
     if source == "crossmost":
         converted = {key: value for key, value in state.items() if key.startswith(_OWN_POINT_PREFIXES)}
         return converted, [key for key in state if key not in converted]
+    if source in RELEASED_SOURCES:
+        return convert_released(state, source)
     point_source = _ENCODER_LAYOUT[source]
     encoder_keys = map_point_encoder_keys(state, point_source)
     converted = {f"point_encoder.{name}": state[key] for key, name in encoder_keys.items()}
@@ -140,7 +154,9 @@ def convert_point_branch(state: Mapping[str, Tensor], source: str) -> tuple[dict
 
 def _point_keys_expected(model: CrossModalModel, source: str) -> set[str]:
     keys = {key for key in model.state_dict() if key.startswith("point_encoder.")}
-    if source != "pointbert":
+    if source in RELEASED_SOURCES:
+        keys |= {key for key in model.state_dict() if key.startswith("point_projection.")}
+    elif source != "pointbert":
         keys.add("point_projection.weight")
     if source in ("crossmost", "official"):
         keys |= {key for key in model.state_dict() if key.startswith(("point_local_projection.", "mpm_head."))}
@@ -149,6 +165,8 @@ def _point_keys_expected(model: CrossModalModel, source: str) -> set[str]:
 
 def _never_in_source(key: str, source: str) -> bool:
     """Model keys that checkpoints of a foreign ``source`` never hold (they keep their current values)."""
+    if source in RELEASED_SOURCES:
+        return never_in_release(key)
     layout = _ENCODER_LAYOUT.get(source)
     if layout is None or not key.startswith("point_encoder."):
         return False

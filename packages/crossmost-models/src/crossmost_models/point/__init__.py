@@ -1,17 +1,51 @@
-"""The Point-BERT point tower: configuration, mini-PointNet tokenizer and encoder.
+"""The point towers: Point-BERT (Cross-MoST, ULIP-1, ULIP-2), OpenShape's PointBERT (PPAT) and Uni3D; their
+configurations, tokenizers, encoders and input conventions.
 
-Its checkpoint conversion lives in :mod:`crossmost_models.interop`.
+Their checkpoint conversion lives in :mod:`crossmost_models.interop`.
 """
 
 from typing import Any
 
 from crossmost_models._deprecated import warn_moved
+from crossmost_models.point.base import GroupedPointEncoder as GroupedPointEncoder
+from crossmost_models.point.base import PointEncoderOutput as PointEncoderOutput
 from crossmost_models.point.config import PointBertConfig as PointBertConfig
 from crossmost_models.point.encoder import PointBertEncoder as PointBertEncoder
-from crossmost_models.point.encoder import PointEncoderOutput as PointEncoderOutput
+from crossmost_models.point.family import POINT_FAMILIES as POINT_FAMILIES
+from crossmost_models.point.family import PointConfig as PointConfig
+from crossmost_models.point.family import PointEncoder as PointEncoder
+from crossmost_models.point.family import build_point_encoder as build_point_encoder
+from crossmost_models.point.family import point_config_from_dict as point_config_from_dict
+from crossmost_models.point.inputs import CROSSMOST_INPUTS as CROSSMOST_INPUTS
+from crossmost_models.point.inputs import RELEASED_INPUTS as RELEASED_INPUTS
+from crossmost_models.point.inputs import PointInputConfig as PointInputConfig
+from crossmost_models.point.inputs import prepare_points as prepare_points
+from crossmost_models.point.ppat import PpatConfig as PpatConfig
+from crossmost_models.point.ppat import PpatEncoder as PpatEncoder
 from crossmost_models.point.tokenizer import PointTokenizer as PointTokenizer
+from crossmost_models.point.uni3d import Uni3dConfig as Uni3dConfig
+from crossmost_models.point.uni3d import Uni3dEncoder as Uni3dEncoder
 
-__all__ = ["PointBertConfig", "PointBertEncoder", "PointEncoderOutput", "PointTokenizer"]
+__all__ = [
+    "CROSSMOST_INPUTS",
+    "POINT_FAMILIES",
+    "RELEASED_INPUTS",
+    "GroupedPointEncoder",
+    "PointBertConfig",
+    "PointBertEncoder",
+    "PointConfig",
+    "PointEncoder",
+    "PointEncoderOutput",
+    "PointInputConfig",
+    "PointTokenizer",
+    "PpatConfig",
+    "PpatEncoder",
+    "Uni3dConfig",
+    "Uni3dEncoder",
+    "build_point_encoder",
+    "point_config_from_dict",
+    "prepare_points",
+]
 
 _MOVED_TO_LOAD_REPORT = ("CheckpointMismatchError", "LoadReport")
 _MOVED_TO_INTEROP = (

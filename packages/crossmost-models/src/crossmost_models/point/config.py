@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
-FpsStartPolicy = Literal["auto", "random", "fixed"]
-MaskType = Literal["block", "random"]
+from crossmost_models.point.base import ConfigDict, FpsStartPolicy, MaskType, grouping_problems
+
+__all__ = ["FpsStartPolicy", "MaskType", "PointBertConfig"]
 
 
 @dataclass
-class PointBertConfig:
+class PointBertConfig(ConfigDict):
     """Sizes and behaviour of :class:`~crossmost_models.point.PointBertEncoder`.
 
     Defaults are the Point-BERT tower of the Cross-MoST paper (12 × 384, 6 heads, 64 groups × 32 points).
@@ -44,7 +43,11 @@ class PointBertConfig:
             ``False`` to reproduce that.
         validate_inputs: check every input batch with :func:`~crossmost_models.ops.check_points` (one device sync
             per forward on CUDA).
+        projection_bias: whether the point projection into the shared space has a bias (Point-BERT, ULIP: no).
+        family: always ``"pointbert"`` (the key that tells the point-tower configs apart in JSON).
     """
+
+    TUPLE_FIELDS: ClassVar[tuple[str, ...]] = ("mask_ratio", "tokenizer_widths")
 
     trans_dim: int = 384
     depth: int = 12
@@ -62,6 +65,8 @@ class PointBertConfig:
     fps_start: FpsStartPolicy = "auto"
     freeze_tokenizer_stats: bool = True
     validate_inputs: bool = True
+    projection_bias: bool = False
+    family: Literal["pointbert"] = "pointbert"
 
     def __post_init__(self) -> None:
         if len(self.mask_ratio) != 2:
@@ -69,50 +74,15 @@ class PointBertConfig:
                 f"invalid PointBertConfig: mask_ratio must be a (low, high) pair (got {self.mask_ratio!r})"
             )
         self.mask_ratio = (float(self.mask_ratio[0]), float(self.mask_ratio[1]))
-        problems = []
+        problems = grouping_problems(self)
         widths = tuple(self.tokenizer_widths)
         if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
             problems.append(f"tokenizer_widths must be three positive integers (got {self.tokenizer_widths!r})")
         else:
             self.tokenizer_widths = (widths[0], widths[1], widths[2])
-        for name in ("trans_dim", "depth", "num_heads", "encoder_dims", "num_group", "group_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"{name} must be a positive integer (got {value!r})")
-        if not problems and self.trans_dim % self.num_heads:
-            problems.append(f"trans_dim ({self.trans_dim}) must be divisible by num_heads ({self.num_heads})")
-        if self.in_channels not in (3, 6):
-            problems.append(f"in_channels must be 3 (xyz) or 6 (xyz + rgb) (got {self.in_channels!r})")
-        if self.mlp_ratio <= 0:
-            problems.append(f"mlp_ratio must be positive (got {self.mlp_ratio})")
-        if not 0.0 <= self.drop_path_rate < 1.0:
-            problems.append(f"drop_path_rate must be in [0, 1) (got {self.drop_path_rate})")
-        low, high = self.mask_ratio
-        if not 0.0 <= low <= high <= 1.0:
-            problems.append(f"mask_ratio must satisfy 0 ≤ low ≤ high ≤ 1 (got {self.mask_ratio})")
-        if self.mask_type not in ("block", "random"):
-            problems.append(f"mask_type must be 'block' or 'random' (got {self.mask_type!r})")
-        if self.fps_start not in ("auto", "random", "fixed"):
-            problems.append(f"fps_start must be 'auto', 'random' or 'fixed' (got {self.fps_start!r})")
+        if not isinstance(self.encoder_dims, int) or self.encoder_dims < 1:
+            problems.append(f"encoder_dims must be a positive integer (got {self.encoder_dims!r})")
+        if self.family != "pointbert":
+            problems.append(f"family must be 'pointbert' (got {self.family!r})")
         if problems:
             raise ValueError("invalid PointBertConfig: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> PointBertConfig:
-        """Build a config from a mapping (e.g. parsed JSON); unknown keys are an error that lists them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown PointBertConfig field(s) {unknown}; known fields: {sorted(known)}")
-        kwargs = dict(values)
-        for name in ("mask_ratio", "tokenizer_widths"):
-            if name in kwargs:
-                kwargs[name] = tuple(kwargs[name])
-        return cls(**kwargs)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``mask_ratio`` as a list) that :meth:`from_dict` turns back into an equal config."""
-        values = dataclasses.asdict(self)
-        values["mask_ratio"] = list(self.mask_ratio)
-        values["tokenizer_widths"] = list(self.tokenizer_widths)
-        return values

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from crossmost_models.ops import block_mask_groups, check_points, group_points, random_mask_groups
+from crossmost_models.ops import group_points
+from crossmost_models.point.base import GroupedPointEncoder, PointEncoderOutput
 from crossmost_models.point.config import PointBertConfig
 from crossmost_models.point.tokenizer import PointTokenizer
 from crossmost_models.point.transformer import PositionalTransformer
@@ -16,30 +16,7 @@ from crossmost_models.point.transformer import PositionalTransformer
 POSITION_HIDDEN = 128
 
 
-@dataclass(frozen=True)
-class PointEncoderOutput:
-    """What :meth:`PointBertEncoder.forward` returns.
-
-    Attributes:
-        global_feature: ``B×2W``, ``[CLS ; max over the group tokens]`` of the final layer-normed tokens (the
-            feature that ``pc_projection`` maps into the shared space).
-        tokens: ``B×G×W`` final layer-normed group tokens.
-        cls_token: ``B×W`` final layer-normed CLS token.
-        pre_mask_tokens: ``B×G×W`` tokenizer outputs after ``reduce_dim`` and before masking (the masked point
-            modelling target; still attached to the graph, detach it where a stop-gradient is wanted).
-        group_mask: ``B×G`` bool (``True`` = masked) when the pass was masked, else ``None``.
-        centers: ``B×G×3`` group centres.
-    """
-
-    global_feature: Tensor
-    tokens: Tensor
-    cls_token: Tensor
-    pre_mask_tokens: Tensor
-    group_mask: Tensor | None
-    centers: Tensor
-
-
-class PointBertEncoder(nn.Module):
+class PointBertEncoder(GroupedPointEncoder):
     """Point-BERT transformer over farthest-point groups of a point cloud (the Cross-MoST point tower).
 
     Forward pass: FPS picks ``num_group`` centres, each with its ``group_size`` nearest points (relative to the
@@ -75,18 +52,13 @@ class PointBertEncoder(nn.Module):
             drop_path_rate=config.drop_path_rate,
         )
         self.norm = nn.LayerNorm(width)
-        self._tokenizer_frozen = False
+        self.feature_dim = 2 * width
         self.reset_parameters()
 
     @property
     def width(self) -> int:
         """Token width ``W`` (``trans_dim``); the global feature has ``2W`` channels."""
-        return self.config.trans_dim
-
-    @property
-    def tokenizer_frozen(self) -> bool:
-        """Whether :meth:`freeze_tokenizer` has been called."""
-        return self._tokenizer_frozen
+        return int(self.config.trans_dim)
 
     def reset_parameters(self) -> None:
         """Point-BERT's initialisation: truncated normal (std 0.02) for linear/conv weights and the three learnable
@@ -102,34 +74,6 @@ class PointBertEncoder(nn.Module):
         for token in (self.cls_token, self.cls_pos, self.mask_token):
             nn.init.trunc_normal_(token, std=0.02)
 
-    def freeze_tokenizer(self) -> None:
-        """Stop training the mini-PointNet: no gradients for its parameters and, when
-        ``config.freeze_tokenizer_stats`` is set (the default), its BatchNorm running statistics stop updating too:
-        the tokenizer stays in eval mode even while the encoder is in train mode."""
-        self._tokenizer_frozen = True
-        self.encoder.requires_grad_(False)
-        if self.config.freeze_tokenizer_stats:
-            self.encoder.eval()
-
-    def unfreeze_tokenizer(self) -> None:
-        """Undo :meth:`freeze_tokenizer`: the tokenizer trains and follows the encoder's train/eval mode again."""
-        self._tokenizer_frozen = False
-        self.encoder.requires_grad_(True)
-        self.encoder.train(self.training)
-
-    def train(self, mode: bool = True) -> PointBertEncoder:
-        """Set train/eval mode; a frozen tokenizer with frozen statistics stays in eval mode."""
-        super().train(mode)
-        if self._tokenizer_frozen and self.config.freeze_tokenizer_stats:
-            self.encoder.eval()
-        return self
-
-    def fps_start_for_mode(self) -> Literal["random", "fixed"]:
-        """The FPS start policy in the current mode (``config.fps_start``, with ``"auto"`` resolved)."""
-        if self.config.fps_start == "auto":
-            return "random" if self.training else "fixed"
-        return self.config.fps_start
-
     def group(
         self,
         points: Tensor,
@@ -140,17 +84,9 @@ class PointBertEncoder(nn.Module):
         """Check ``points``, cast them to the parameters' dtype and split them into
         ``(neighbourhoods B×G×K×C, centers B×G×3)``."""
         config = self.config
-        if config.validate_inputs:
-            check_points(points, min_points=max(config.num_group, config.group_size), channels=(config.in_channels,))
-        if points.dtype != self.cls_token.dtype:
-            points = points.to(self.cls_token.dtype)
+        points = self.checked_points(points, max(config.num_group, config.group_size), self.cls_token.dtype)
         start = fps_start if fps_start is not None else self.fps_start_for_mode()
         return group_points(points, config.num_group, config.group_size, start=start, generator=generator)
-
-    def draw_group_mask(self, centers: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
-        """A ``B×G`` mask of the configured type and ratio for these centres."""
-        draw = block_mask_groups if self.config.mask_type == "block" else random_mask_groups
-        return draw(centers, self.config.mask_ratio, generator=generator)
 
     def forward(
         self,
@@ -180,17 +116,10 @@ class PointBertEncoder(nn.Module):
         """
         neighbourhoods, centers = self.group(points, fps_start=fps_start, generator=generator)
         batch_size = points.shape[0]
-        num_group = self.config.num_group
         tokens = self.reduce_dim(self.encoder(neighbourhoods))  # B×G×W
-        if group_mask is not None:
-            if group_mask.shape != (batch_size, num_group) or group_mask.dtype != torch.bool:
-                raise ValueError(
-                    f"group_mask must be a bool tensor of shape ({batch_size}, {num_group}); "
-                    f"got {group_mask.dtype} of shape {tuple(group_mask.shape)}"
-                )
-            group_mask = group_mask.to(tokens.device)
-        elif mask_groups:
-            group_mask = self.draw_group_mask(centers, generator=generator)
+        group_mask = self.resolve_group_mask(
+            centers, mask_groups=mask_groups, group_mask=group_mask, generator=generator
+        )
         inputs = tokens
         if group_mask is not None:
             inputs = torch.where(group_mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)

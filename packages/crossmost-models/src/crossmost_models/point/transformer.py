@@ -110,8 +110,9 @@ class PositionalTransformer(nn.Module):
             Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=rate) for rate in rates
         )
 
-    def forward(self, x: Tensor, pos: Tensor) -> Tensor:
-        """``x = block(x + pos)`` for every block (Point-BERT style, not only once at the input)."""
+    def forward(self, x: Tensor, pos: Tensor | None = None) -> Tensor:
+        """``x = block(x + pos)`` for every block (Point-BERT style, not only once at the input); ``pos=None`` runs
+        the plain stack (OpenShape's PPAT, whose tokens carry their centre's coordinates instead)."""
         for block in self.blocks:
-            x = block(x + pos)
+            x = block(x if pos is None else x + pos)
         return x

@@ -86,7 +86,8 @@ def run_command(args: argparse.Namespace, cfg: TrainConfig) -> int:
     inputs = ModelInputs(
         image_size=int(model.image_size[0]),
         num_points=run_cfg.data.num_points or int(model.config.num_points),
-        point_channels=int(model.config.point.in_channels),
+        # rgb only where the recipe makes it: the model fills missing colour as its point tower expects.
+        point_channels=min(int(model.config.point.in_channels), 6 if recipe.prepare.point_layout == "xyzrgb" else 3),
         eval_view=run_cfg.data.eval_view,
     )
     rows, bad = predict_files(
