@@ -210,7 +210,7 @@ def main() -> None:
         per_object = prepare(args, "local", 1, args.estimate_items, args.estimate_views, args.estimate_size)
         per_object /= args.estimate_items
         print(f"one local worker, {args.estimate_views} views × {args.estimate_size} px: {per_object:.2f} s per object")
-        print("the estimate below takes Ray's overhead as 0 (not measured)")
+        print("the estimate below takes Ray's overhead as 0 (not measured); ray.init's processes may be left running")
     else:
         print(f"ray.init of a local {args.cpus}-CPU cluster: {startup:.1f} s (not counted)", flush=True)
         overhead, per_object = ray_figures(args, seconds)
@@ -220,7 +220,7 @@ def main() -> None:
         workers = nodes * args.cores_per_node
         total = 800_000 * per_object / (workers * efficiency)
         print(
-            f"  {nodes:>3} node(s) × {args.cores_per_node} cores: {total / 86400:6.1f} days "
+            f"  {nodes:>3} node(s) × {args.cores_per_node} cores: {total / 3600:8.1f} h "
             f"({total / REPORTED_SECONDS:.2f}× the reported time)"
         )
     print(
