@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("torch", "timm", "scipy", "h5py")
-"""Distributions the base install and the ``render`` extra must not pull: they belong to other extras."""
+HEAVY = ("torch", "timm", "scipy", "h5py", "ray")
+"""Distributions the base install and the ``render`` extra must not pull: they belong to other extras (the local
+executor never imports ray)."""
 
 
 def _requirements() -> dict[str | None, set[str]]:
@@ -35,6 +36,7 @@ def test_declared_dependencies_keep_torch_out_of_the_base_install() -> None:
     assert declared["render"] == {"pyrender"}
     assert declared["torch"] == {"torch", "timm", "scipy"}
     assert declared["h5"] == {"h5py"}
+    assert declared["ray"] == {"ray"}
 
 
 # Runs `crossmost-data render` on a folder of meshes with the heavy modules made unimportable (as in an install

@@ -11,7 +11,18 @@ import pytest
 from crossmost_data.datasets import DatasetReader, FolderReader, get_reader, list_readers, register_reader
 from crossmost_data.datasets import registry as registry_module
 
-BUILT_IN = ["co3d", "folder", "modelnet10", "modelnet40", "modelnet40-depth", "redwood", "scanobjectnn", "shapenet55"]
+BUILT_IN = [
+    "co3d",
+    "folder",
+    "modelnet10",
+    "modelnet40",
+    "modelnet40-depth",
+    "objaverse",
+    "objaverse-lvis",
+    "redwood",
+    "scanobjectnn",
+    "shapenet55",
+]
 
 
 def test_built_in_readers_are_listed_and_satisfy_the_protocol() -> None:

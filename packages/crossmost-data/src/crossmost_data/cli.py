@@ -83,6 +83,19 @@ def _add_prepare_options(parser: argparse.ArgumentParser, *, points: int, image_
         help="worker processes (default: one per 64 items, up to the CPU cores available; a request above the "
         "cores is capped with a message)",
     )
+    run.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: a process pool on this machine; ray: one task per shard on a Ray cluster, which writes to "
+        "--out (a folder every node shares); needs crossmost-data[ray]",
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        help="the Ray cluster for --executor ray (e.g. ray://head:10001 or auto; default: RAY_ADDRESS, else a "
+        "local cluster)",
+    )
     run.add_argument("--shard-index", type=int, default=0, help="this machine's index when splitting the work")
     run.add_argument("--num-shards", type=int, default=1, help="number of machines sharing the work")
     run.add_argument("--merge", action="store_true", help="only write manifest.json from finished shards")
@@ -202,7 +215,17 @@ def _run_prepare(reader: Any, root: Path, args: argparse.Namespace, reader_optio
     from crossmost_data.prepare import prepare_dataset
 
     config = _prepare_config(args, str(reader.view_source))
-    summary = prepare_dataset(reader, root, args.out, config, reader_options=reader_options)
+    if args.address is not None and args.executor != "ray":
+        raise ValueError("--address names a Ray cluster: use it with --executor ray")
+    summary = prepare_dataset(
+        reader,
+        root,
+        args.out,
+        config,
+        reader_options=reader_options,
+        executor=args.executor,
+        ray_address=args.address,
+    )
     print(summary.format())
     return summary.exit_code
 
@@ -279,9 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from crossmost_data.format.manifest import ManifestError
     from crossmost_data.prepare import PrepareError
+    from crossmost_data.prepare.ray_executor import RayNotInstalledError
     from crossmost_data.prepare.worker import ItemProcessingError
 
-    usage_errors: tuple[type[BaseException], ...] = (ManifestError, PrepareError, KeyError, ValueError)
+    usage_errors: tuple[type[BaseException], ...] = (
+        ManifestError,
+        PrepareError,
+        KeyError,
+        ValueError,
+        RayNotInstalledError,
+    )
     try:
         if args.command == "render":
             return _render(args, parser)

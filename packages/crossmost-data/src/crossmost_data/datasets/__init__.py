@@ -11,6 +11,8 @@ Built-in readers (``list_readers()``) and their options (``get_reader(name, **op
 - ``co3d``: ``num_frames`` (10), ``test_fraction`` (0.2), ``split_dir``, ``swap_xy`` (``"auto"``);
 - ``folder``: ``up_axis`` (``"y"``), ``test_fraction`` (0), ``view_source`` (``"render"``), ``classes_file``,
   ``extra_columns`` (``"auto"``);
+- ``objaverse``: ``classes`` (default: the LVIS categories); ``objaverse-lvis``: no option
+  (:mod:`crossmost_data.datasets.objaverse`);
 - ``synthetic`` (:mod:`crossmost_data.datasets.synthetic`): ``domain``, ``objects_per_class`` and the knobs of
   :class:`~crossmost_data.datasets.synthetic.SyntheticReader`.
 """
@@ -23,6 +25,8 @@ from crossmost_data.datasets.folder import FolderReader as FolderReader
 from crossmost_data.datasets.modelnet import ModelNet10Reader as ModelNet10Reader
 from crossmost_data.datasets.modelnet import ModelNet40Reader as ModelNet40Reader
 from crossmost_data.datasets.modelnet40_depth import ModelNet40DepthReader as ModelNet40DepthReader
+from crossmost_data.datasets.objaverse import ObjaverseLvisReader as ObjaverseLvisReader
+from crossmost_data.datasets.objaverse import ObjaverseReader as ObjaverseReader
 from crossmost_data.datasets.point_files import read_point_file as read_point_file
 from crossmost_data.datasets.redwood import RedwoodReader as RedwoodReader
 from crossmost_data.datasets.registry import DatasetLayoutError as DatasetLayoutError
@@ -44,6 +48,8 @@ __all__ = [
     "ModelNet10Reader",
     "ModelNet40DepthReader",
     "ModelNet40Reader",
+    "ObjaverseLvisReader",
+    "ObjaverseReader",
     "RedwoodReader",
     "ScanObjectNNReader",
     "ShapeNet55Reader",
@@ -63,4 +69,6 @@ register_reader("shapenet55", ShapeNet55Reader)
 register_reader("redwood", RedwoodReader)
 register_reader("co3d", Co3DReader)
 register_reader("folder", FolderReader)
+register_reader("objaverse", ObjaverseReader)
+register_reader("objaverse-lvis", ObjaverseLvisReader)
 register_reader("synthetic", SyntheticReader)

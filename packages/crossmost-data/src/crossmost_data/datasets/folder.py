@@ -141,7 +141,7 @@ class FolderReader:
         self.view_source: ViewSource = view_source
         self.classes_file = str(classes_file)
         self.extra_columns: ExtraColumns = extra_columns
-        self.classes = _parse_classes(classes)
+        self.classes = parse_class_list(classes)
         self.unlabelled: bool | None = (
             None if isinstance(unlabelled, str) and unlabelled.strip().lower() == "auto"
             else check_bool(unlabelled, "unlabelled")
@@ -317,7 +317,7 @@ class FolderReader:
             )
 
 
-def _parse_classes(classes: str | Sequence[str] | None) -> list[str] | None:
+def parse_class_list(classes: str | Sequence[str] | None) -> list[str] | None:
     """The ``classes`` option as a list of stripped names (a string is split at commas); ``None`` when not given."""
     if classes is None:
         return None

@@ -18,16 +18,17 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from crossmost_data.format import AtomicTarWriter, ShardInfo
 from crossmost_data.format.manifest import Manifest, ShardEntry, SkippedItem
 from crossmost_data.items import SourceItem
 from crossmost_data.prepare.config import PrepareConfig, resolve_workers
 from crossmost_data.prepare.plan import PlannedShard, ShardRecord, plan_split, read_record, select_items
-from crossmost_data.prepare.worker import ItemProcessingError, ItemResult, ItemTask, init_worker, process_item
+from crossmost_data.prepare.shard_task import ShardContext, shard_tasks, write_shard
+from crossmost_data.prepare.worker import ItemProcessingError, ItemResult, init_worker, process_item
 
 __all__ = [
+    "Executor",
     "ItemProcessingError",
     "PrepareConfig",
     "PrepareError",
@@ -35,6 +36,10 @@ __all__ = [
     "ReaderLike",
     "prepare_dataset",
 ]
+
+
+Executor = Literal["local", "ray"]
+"""Where a run's shards are prepared: this machine's process pool, or a Ray cluster."""
 
 
 class PrepareError(RuntimeError):
@@ -163,57 +168,6 @@ def reader_is_labelled(reader: Any, root: Path) -> bool:
     return True if labelled is None else bool(labelled(root))
 
 
-def _tasks(
-    shards: list[PlannedShard], labels: dict[str, int], dataset: str, view_source: Any, unlabelled_allowed: bool
-) -> Iterator[ItemTask]:
-    for shard in shards:
-        for item in shard.items:
-            yield ItemTask(
-                uid=item.uid,
-                class_name=item.class_name,
-                label=labels.get(item.class_name, -1),
-                split=shard.split,
-                source=item.source,
-                load=item.load,
-                dataset=dataset,
-                view_source=view_source,
-                unlabelled_allowed=unlabelled_allowed,
-            )
-
-
-def _write_shard(
-    out_dir: Path, shard: PlannedShard, results: Iterator[ItemResult], fingerprint: str, progress: Any
-) -> ShardRecord:
-    for stale in (shard.file, shard.file + ".tmp", shard.record_file):
-        (out_dir / stale).unlink(missing_ok=True)
-    record = ShardRecord(shard.file, shard.split, fingerprint, [item.uid for item in shard.items], 0, "")
-    writer = AtomicTarWriter(out_dir / shard.file)
-    try:
-        for item in shard.items:
-            result = next(results)
-            if result.uid != item.uid:
-                raise RuntimeError(f"result order mismatch: expected {item.uid!r}, got {result.uid!r}")
-            if result.files is None:
-                reason = result.reason or "unknown reason"
-                record.skipped.append(SkippedItem(item.uid, item.source, shard.split, reason))
-                progress.write(f"skipped [{shard.split}] {item.uid} ({item.source}): {reason}")
-            else:
-                writer.write(item.uid, result.files)
-                record.classes.append(item.class_name)
-                record.num_views.append(result.num_views)
-            progress.update(1)
-
-        def publish(info: ShardInfo) -> None:
-            record.num_samples, record.sha256 = info.num_samples, info.sha256
-            record.write(out_dir / shard.record_file)
-
-        writer.close(before_rename=publish)
-    except BaseException:
-        writer.abort()
-        raise
-    return record
-
-
 def _assemble_manifest(
     out_dir: Path,
     reader: ReaderLike,
@@ -255,8 +209,15 @@ def prepare_dataset(
     config: PrepareConfig,
     *,
     reader_options: dict[str, Any] | None = None,
+    executor: Executor = "local",
+    ray_address: str | None = None,
 ) -> PrepareSummary:
     """Prepare a dataset into shards and a manifest (resumable, splittable across machines).
+
+    Both executors run the same shard plan and write the same bytes. ``"local"`` prepares items in a process pool
+    on this machine and writes the shards here; ``"ray"`` sends each unfinished shard as one task to a Ray cluster
+    (``ray_address``; ``None`` joins the cluster of ``RAY_ADDRESS`` or an already initialised one, else starts a
+    local one), whose workers write it to ``out_dir``, which must be on a filesystem every node shares.
 
     Args:
         reader: A dataset reader (``crossmost_data.datasets.get_reader(name, ...)``).
@@ -264,6 +225,8 @@ def prepare_dataset(
         out_dir: The output folder (created).
         config: The run's settings.
         reader_options: Options the reader was built with, recorded in the manifest for provenance.
+        executor: ``"local"`` or ``"ray"`` (needs the ``ray`` extra: ``pip install "crossmost-data[ray]"``).
+        ray_address: The Ray cluster to use with ``executor="ray"`` (``ray.init(address=...)``).
 
     Returns:
         The summary; ``summary.exit_code`` is what the command line returns.
@@ -272,8 +235,11 @@ def prepare_dataset(
         PrepareError: Unknown split, output written with another configuration, or ``merge_only`` with
             unfinished shards.
         ItemProcessingError: An unexpected failure (not a bad item) while preparing an item; finished shards are
-            kept and no temporary file is left.
+            kept and no temporary file is left. With Ray, raised once every other shard is done; it lists every
+            shard that still failed after its retries.
     """
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     started = time.perf_counter()
     root, out = Path(root), Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,7 +271,19 @@ def prepare_dataset(
             todo.append(shard)
 
     if todo and not config.merge_only:
-        _run(out, todo, class_names, reader, config, fingerprint, summary, unlabelled_allowed=not labelled)
+        context = ShardContext(
+            out_dir=out.resolve(),
+            fingerprint=fingerprint,
+            config=config,
+            labels={name: i for i, name in enumerate(class_names)},
+            dataset=reader.name,
+            view_source=view_source,
+            unlabelled_allowed=not labelled,
+        )
+        if executor == "ray":
+            _run_on_ray(context, todo, summary, ray_address)
+        else:
+            _run(context, todo, summary)
 
     records: list[ShardRecord] = []
     for shard in plan:
@@ -342,21 +320,11 @@ def _label(class_names: list[str], name: str) -> int:
     return class_names.index(name) if name in class_names else len(class_names)
 
 
-def _run(
-    out: Path,
-    todo: list[PlannedShard],
-    class_names: list[str],
-    reader: ReaderLike,
-    config: PrepareConfig,
-    fingerprint: str,
-    summary: PrepareSummary,
-    *,
-    unlabelled_allowed: bool = False,
-) -> None:
+def _run(context: ShardContext, todo: list[PlannedShard], summary: PrepareSummary) -> None:
+    """The local executor: items of every shard through one process pool, shards written here in plan order."""
     from tqdm import tqdm
 
-    labels = {name: i for i, name in enumerate(class_names)}
-    tasks = _tasks(todo, labels, reader.name, reader.view_source, unlabelled_allowed)
+    config = context.config
     pool = None
     total = sum(len(shard.items) for shard in todo)
     workers, capped = resolve_workers(config.workers, total)
@@ -364,20 +332,32 @@ def _run(
         summary.notes.append(capped)
         tqdm.write(f"note: {capped}", file=sys.stderr)
     config = dataclasses.replace(config, workers=workers)
+    tasks = shard_tasks(context, todo)
     if workers > 1:
         # spawn: GL contexts (EGL/OSMesa) do not survive fork; each worker builds its renderer once.
-        context = multiprocessing.get_context("spawn")
-        pool = context.Pool(workers, initializer=init_worker, initargs=(config, reader.view_source))
+        mp_context = multiprocessing.get_context("spawn")
+        pool = mp_context.Pool(workers, initializer=init_worker, initargs=(config, context.view_source))
         results: Iterator[ItemResult] = pool.imap(process_item, tasks, chunksize=1)
     else:
-        init_worker(config, reader.view_source)
+        init_worker(config, context.view_source)
         results = map(process_item, tasks)
     try:
-        with tqdm(total=total, desc=f"{reader.name}", unit="item", disable=not config.progress) as progress:
+        with tqdm(total=total, desc=context.dataset, unit="item", disable=not config.progress) as progress:
             for shard in todo:
-                _write_shard(out, shard, results, fingerprint, progress)
+                write_shard(context, shard, results, progress)
                 summary.shards_written += 1
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+
+
+def _run_on_ray(context: ShardContext, todo: list[PlannedShard], summary: PrepareSummary, address: str | None) -> None:
+    """The Ray executor (imported only here: the local executor needs no ray)."""
+    from crossmost_data.prepare.ray_executor import run_on_ray
+
+    outcome = run_on_ray(context, todo, address=address)
+    summary.shards_written += len(outcome.records)
+    summary.notes += outcome.notes
+    if outcome.failures:
+        raise ItemProcessingError(outcome.describe_failures())
