@@ -83,11 +83,9 @@ def _config(args: argparse.Namespace, workers: int, views: int, size: int) -> An
 
 def start_ray(cpus: int) -> float:
     """Start a local Ray cluster for this process; return the seconds it took."""
-    import ray
-    from ray._private import ray_constants
+    from crossmost_data.prepare.ray_executor import import_ray
 
-    # under `uv run`, Ray would start its workers through `uv run`, which syncs the default environment first
-    ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
+    ray = import_ray()  # with Ray's `uv run` hook off, as the executor runs it
     started = time.perf_counter()
     ray.init(
         num_cpus=cpus,

@@ -20,10 +20,15 @@ from crossmost_data.format import file_sha256
 from crossmost_data.format.manifest import Manifest
 from crossmost_data.items import LoadedItem, SourceItem
 from crossmost_data.prepare import ItemProcessingError, PrepareConfig, prepare_dataset
+from crossmost_data.prepare.ray_executor import RayNotInstalledError, import_ray
 
-ray = pytest.importorskip(
-    "ray", reason="the Ray executor needs ray: the crossmost-data[ray] extra (uv sync --all-packages installs it)"
-)
+try:
+    ray = import_ray()
+except RayNotInstalledError:
+    pytest.skip(
+        "the Ray executor needs ray: the crossmost-data[ray] extra (uv sync --all-packages installs it)",
+        allow_module_level=True,
+    )
 
 CLASSES = ["box", "ball"]
 
@@ -75,12 +80,11 @@ def _config(**overrides: object) -> PrepareConfig:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[None]:
-    # Under `uv run`, Ray starts its workers through `uv run` as well, which syncs the project's default
-    # environment (without the extras) first; the workers here run the test's own interpreter and environment.
+    # The executor's import of ray (above) turned off Ray's `uv run` hook before the cluster starts, as in a user's
+    # run: the workers run the test's own interpreter and environment.
     from ray._private import ray_constants
 
-    hook = ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV
-    ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = False
+    assert ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV is False
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -94,7 +98,6 @@ def cluster() -> Iterator[None]:
     yield
     ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
     ray.shutdown()
-    ray_constants.RAY_ENABLE_UV_RUN_RUNTIME_ENV = hook
 
 
 def _outputs(folder: Path) -> dict[str, bytes]:

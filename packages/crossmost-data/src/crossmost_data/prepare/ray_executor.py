@@ -66,6 +66,10 @@ def import_ray() -> Any:
     Raises:
         RayNotInstalledError: It is not installed; the message gives the install command.
     """
+    # Under `uv run`, Ray would start its workers through `uv run` too, which syncs the project's default
+    # environment (without the extras, so without ray) first and leaves the run waiting on workers that cannot
+    # start. The workers run this interpreter and its environment instead; a value the user set wins.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError as error:
