@@ -5,6 +5,7 @@ the order of a fixed seed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,8 @@ def _assert_same_batches(new: list[dict[str, Any]], old: list[dict[str, Any]]) -
         assert list(a) == list(b)
         for key in a:
             if isinstance(a[key], torch.Tensor):
-                assert a[key].dtype == b[key].dtype and torch.equal(a[key], b[key]), key
+                assert a[key].dtype == b[key].dtype, key
+                assert torch.equal(a[key], b[key]), key
             else:
                 assert a[key] == b[key], key
 
@@ -165,7 +167,7 @@ def test_a_folder_that_cannot_serve_the_run_is_one_clear_error(dataset_root: Pat
     edited.mkdir()
     manifest = Manifest.read(dataset_root)
     manifest.class_names = list(reversed(CLASSES))
-    (edited / "manifest.json").write_text(__import__("json").dumps(manifest.to_dict()))
+    (edited / "manifest.json").write_text(json.dumps(manifest.to_dict()))
     with pytest.raises(PreparedDataError, match=r"edited|not the list the shards were written with"):
         PreparedData(LoaderConfig(str(edited)))
 
