@@ -5,11 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import parse_flag_from_env, set_seed
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
+from crossmost_data.loader import GlobalBatchSampler
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
@@ -19,18 +26,10 @@ from crossmost_train.logging_utils import MetricsLog, read_metrics
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
+from crossmost_train.run_builder import Components, RunBuilder, Sample, data_shape
 from crossmost_train.selftrain import SelfTrainer, self_train
-from crossmost_train.unreadable import UnreadableSamples, announce_left_out
-from crossmost_train.wiring import (
-    Components,
-    build_objective,
-    eval_loader,
-    freeze_frozen_parts,
-    image_num_layers,
-    layer_id_fn,
-    skipped_at_indexing,
-    train_loader,
-)
+from crossmost_train.unreadable import UnreadableSamples, announce_left_out, skipped_at_indexing
+from crossmost_train.wiring import freeze_frozen_parts, image_num_layers, layer_id_fn
 
 
 def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
@@ -54,17 +53,83 @@ def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
     return flat
 
 
-def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dict[str, Any]:
-    """Self-train as configured; returns the final scores (empty when stopped early by ``run.stop_after_steps``).
+Scores = dict[str, dict[str, Any]]
+"""Model label (``student``, ``teacher``) → its scores (``score_predictions``)."""
 
-    ``components`` replaces the default builders (model, datasets, class names) for use from Python.
 
-    The run folder gets ``config.yaml``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``, ``model/`` (the
-    last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
+@dataclass
+class SelfTrainingRun:
+    """A self-training run as :func:`build_selftraining` makes it: what :func:`fit_selftraining` trains and
+    :func:`report_selftraining` reports.
+
+    Attributes:
+        cfg: the configuration.
+        run_dir: the run folder.
+        accelerator: the ``Accelerator``.
+        classnames: the classifier's class names.
+        trainer: the self-training steps (student, teacher, objective, optimiser, schedule, log).
+        train_dataset: the training split.
+        eval_dataset: the evaluation split.
+        train_loader: this process's share of each global batch.
+        sampler: the train loader's resumable sampler.
+        eval_loader: this process's share of the evaluation split.
+        progress: the position (restored when resuming).
+        total_steps: optimiser steps of the schedule.
+        log: the metrics log.
+        unreadable: the training samples this process could not read.
     """
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env, set_seed
 
+    cfg: TrainConfig
+    run_dir: Path
+    accelerator: Accelerator
+    classnames: list[str]
+    trainer: SelfTrainer
+    train_dataset: Dataset[Sample]
+    eval_dataset: Dataset[Sample]
+    train_loader: DataLoader[Sample]
+    sampler: GlobalBatchSampler
+    eval_loader: DataLoader[Sample]
+    progress: TrainingProgress
+    total_steps: int
+    log: MetricsLog
+    unreadable: UnreadableSamples
+    announced: set[str] = field(default_factory=set)
+    """Unreadable evaluation samples already announced on the console."""
+
+    def evaluate(self, label: str) -> Scores:
+        """Score the student (and the teacher, with ``eval.evaluate_teacher``) on the evaluation split; log the
+        scalar scores and print the student's line."""
+        cfg, accelerator = self.cfg, self.accelerator
+        models = {"student": self.trainer.student}
+        if cfg.eval.evaluate_teacher:
+            models["teacher"] = self.trainer.teacher.module
+        results: Scores = {}
+        for name, model in models.items():
+            scores, _ = evaluate_model(
+                model,
+                self.eval_loader,
+                accelerator,
+                self.classnames,
+                num_samples=len(self.eval_dataset),  # type: ignore[arg-type]
+                eval_view=cfg.data.eval_view,
+                joint_rule=cfg.eval.joint_rule,
+                subsets=cfg.eval.subsets,
+                subset_protocol=cfg.eval.subset_protocol,
+                progress=f"evaluate {name} ({label})" if cfg.run.progress_bar else None,
+            )
+            results[name] = scores
+            scalars = {f"{name}/{k}": v for k, v in scalar_scores(scores).items()}
+            self.log.write("eval", self.progress.global_step, scalars)
+            if accelerator.is_main_process:
+                announce_left_out(scores["unreadable/samples"], self.announced)
+        accelerator.print(f"[crossmost] {label}: {score_line(results['student'], self.classnames)}")
+        return results
+
+
+def build_selftraining(cfg: TrainConfig, components: Components | None = None) -> SelfTrainingRun:
+    """Build every part of a self-training run: the Accelerator, class names, student and EMA teacher, optimiser
+    and schedule, datasets and loaders, the objective and the self-training steps; resume from the last checkpoint
+    when ``run.resume`` says so. Writes ``config.yaml`` into the run folder."""
     run_dir = Path(cfg.run.output_dir)
     # The first state built decides: honour `--cpu` (ACCELERATE_USE_CPU) as the Accelerator would, or several CPU
     # processes would each run alone.
@@ -73,13 +138,13 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     accelerator = build_accelerator(
         cfg, run_dir, grad_accum_steps=accum, find_unused_parameters=needs_unused_parameter_search(cfg)
     )
-    parts = components or Components()
-    classnames = parts.classnames(cfg)
+    builder = RunBuilder(cfg, components)
+    classnames = builder.classnames()
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir / "config.yaml")
     set_seed(cfg.run.seed)
-    model = parts.model(cfg, classnames)
+    model = builder.model(classnames)
     freeze_frozen_parts(model, cfg)
     teacher = EmaTeacher(
         model,
@@ -102,9 +167,10 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     optimizer = build_adamw(
         groups, lr=lr, betas=cfg.optim.betas, eps=cfg.optim.eps, fused=cfg.optim.fused, device=accelerator.device
     )
-    train_ds = parts.train_dataset(cfg, model)
-    loader, sampler = train_loader(
-        train_ds, cfg, batch_size=batch_size, grad_accum_steps=accum, accelerator=accelerator
+    shape = data_shape(cfg, model)
+    train_ds = builder.train_dataset(shape)
+    loader, sampler = builder.train_loader(
+        train_ds, batch_size=batch_size, grad_accum_steps=accum, accelerator=accelerator
     )
     steps_per_epoch = sampler.steps_per_epoch
     total_steps = cfg.schedule.max_steps or max(1, math.ceil(cfg.schedule.epochs * steps_per_epoch))
@@ -112,8 +178,8 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
     if warmup < 0:
         warmup = round(cfg.schedule.warmup_epochs * steps_per_epoch)
     scheduler = build_scheduler(optimizer, warmup_steps=warmup, total_steps=total_steps, lr=lr, min_lr=min_lr)
-    eval_ds = parts.eval_dataset(cfg, model)
-    eval_dl = eval_loader(eval_ds, cfg, accelerator)
+    eval_ds = builder.eval_dataset(shape)
+    eval_dl = builder.eval_loader(eval_ds, accelerator)
     if cfg.run.compile:
         model = torch.compile(model)  # type: ignore[assignment]
     model, optimizer = accelerator.prepare(model, optimizer)
@@ -122,83 +188,104 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         accelerator.init_trackers("crossmost", config=_flat_hparams(cfg))
     log = MetricsLog(run_dir, accelerator)
     resume_from = resolve_resume(run_dir, cfg.run.resume)
-    student: Any = accelerator.unwrap_model(model)
     if resume_from is not None:
-        state = RunState(student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler)
-        load_checkpoint(accelerator, resume_from, state)
+        student = accelerator.unwrap_model(model)
+        saved = RunState(student, optimizer, teacher, scheduler, progress, scaler=accelerator.scaler)
+        load_checkpoint(accelerator, resume_from, saved)
         log.truncate_after(progress.global_step)
         accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
     else:
         set_seed(cfg.run.seed + accelerator.process_index)
-    objective = build_objective(cfg).to(accelerator.device)
+    objective = builder.objective().to(accelerator.device)
     trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler, log=log, run_dir=run_dir)
-    eval_kwargs = {
-        "num_samples": len(eval_ds),  # type: ignore[arg-type]
-        "eval_view": cfg.data.eval_view,
-        "joint_rule": cfg.eval.joint_rule,
-        "subsets": cfg.eval.subsets,
-        "subset_protocol": cfg.eval.subset_protocol,
-    }
-
-    announced: set[str] = set()
-
-    def evaluate(label: str) -> dict[str, dict[str, Any]]:
-        results: dict[str, dict[str, Any]] = {}
-        models = {"student": student}
-        if cfg.eval.evaluate_teacher:
-            models["teacher"] = teacher.module
-        for name, m in models.items():
-            bar = f"evaluate {name} ({label})" if cfg.run.progress_bar else None
-            scores, _ = evaluate_model(m, eval_dl, accelerator, classnames, progress=bar, **eval_kwargs)  # type: ignore[arg-type]
-            results[name] = scores
-            log.write("eval", progress.global_step, {f"{name}/{k}": v for k, v in scalar_scores(scores).items()})
-            if accelerator.is_main_process:
-                announce_left_out(scores["unreadable/samples"], announced)
-        accelerator.print(f"[crossmost] {label}: {score_line(results['student'], classnames)}")
-        return results
-
-    if progress.global_step == 0:
-        zero_shot = evaluate("initial model (zero-shot)")
-        if accelerator.is_main_process:
-            (run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
     split_size = len(train_ds)  # type: ignore[arg-type]
     unreadable = UnreadableSamples(accelerator, log, split_size=split_size, max_fraction=cfg.data.max_unreadable)
-    completed = self_train(
-        trainer,
-        loader=loader,
+    return SelfTrainingRun(
+        cfg=cfg,
+        run_dir=run_dir,
+        accelerator=accelerator,
+        classnames=classnames,
+        trainer=trainer,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        train_loader=loader,
         sampler=sampler,
-        dataset=train_ds,
+        eval_loader=eval_dl,
         progress=progress,
         total_steps=total_steps,
-        evaluate=evaluate,
+        log=log,
         unreadable=unreadable,
     )
-    if not completed:
-        accelerator.print(f"[crossmost] stopped after step {progress.global_step} (run.stop_after_steps)")
-        accelerator.end_training()
-        return {}
-    final = evaluate("final model (last step)")
+
+
+def fit_selftraining(run: SelfTrainingRun) -> bool:
+    """Score the initial model (zero-shot, into ``zero_shot.json``) unless resuming, then self-train with
+    :func:`crossmost_train.selftrain.self_train`; returns True when the schedule completed (False when
+    ``run.stop_after_steps`` stopped it first)."""
+    if run.progress.global_step == 0:
+        zero_shot = run.evaluate("initial model (zero-shot)")
+        if run.accelerator.is_main_process:
+            (run.run_dir / "zero_shot.json").write_text(json.dumps(zero_shot["student"]))
+    return self_train(
+        run.trainer,
+        loader=run.train_loader,
+        sampler=run.sampler,
+        dataset=run.train_dataset,
+        progress=run.progress,
+        total_steps=run.total_steps,
+        evaluate=run.evaluate,
+        unreadable=run.unreadable,
+    )
+
+
+def report_selftraining(run: SelfTrainingRun) -> Scores:
+    """Score the last student (and teacher); save both (``model/``, ``teacher/``) and write the run folder's
+    results, plots and report (:func:`finish_run_folder`); returns the final scores."""
+    cfg, accelerator = run.cfg, run.accelerator
+    final = run.evaluate("final model (last step)")
     damaged = [
-        *skipped_at_indexing(train_ds, eval_ds),
-        *(f"{cfg.data.train_split}: {line}" for line in unreadable.gather()),
+        *skipped_at_indexing(run.train_dataset, run.eval_dataset),
+        *(f"{cfg.data.train_split}: {line}" for line in run.unreadable.gather()),
         *(f"{cfg.data.eval_split}: {line}" for line in final["student"].get("unreadable/samples", [])),
     ]
     if accelerator.is_main_process:
-        student.save_pretrained(run_dir / "model")
-        teacher_model: Any = teacher.module
-        teacher_model.save_pretrained(run_dir / "teacher")
-        finish_run_folder(run_dir, cfg, classnames, final, progress, unreadable=damaged)
+        save_pretrained(run.trainer.student, run.run_dir / "model")
+        save_pretrained(run.trainer.teacher.module, run.run_dir / "teacher")
+        finish_run_folder(run.run_dir, cfg, run.classnames, final, run.progress, unreadable=damaged)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
+
+
+def save_pretrained(model: nn.Module, folder: Path) -> None:
+    """``model.save_pretrained(folder)`` (the ``CrossModalModel`` interface)."""
+    saver: Callable[[Path], object] = getattr(model, "save_pretrained")  # noqa: B009
+    saver(folder)
+
+
+def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> Scores:
+    """Self-train as configured: build, fit, report. Returns the final scores (empty when stopped early by
+    ``run.stop_after_steps``).
+
+    ``components`` replaces the default builders (model, datasets, class names) for use from Python.
+
+    The run folder gets ``config.yaml``, ``metrics.jsonl``, ``tensorboard/``, ``checkpoints/``, ``model/`` (the
+    last student, ``save_pretrained``), ``teacher/``, ``results.json``, ``report.md`` and PNG plots.
+    """
+    run = build_selftraining(cfg, components)
+    if not fit_selftraining(run):
+        run.accelerator.print(f"[crossmost] stopped after step {run.progress.global_step} (run.stop_after_steps)")
+        run.accelerator.end_training()
+        return {}
+    return report_selftraining(run)
 
 
 def finish_run_folder(
     run_dir: Path,
     cfg: TrainConfig,
     classnames: list[str],
-    final: dict[str, dict[str, Any]],
-    progress: Any,
+    final: Scores,
+    progress: TrainingProgress,
     *,
     unreadable: list[str] | None = None,
 ) -> None:
