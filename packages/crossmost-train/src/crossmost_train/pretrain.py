@@ -31,16 +31,17 @@ from accelerate.utils import set_seed
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from crossmost_data.loader import Sample
 from crossmost_losses import cross_modal_infonce
 from crossmost_models import create_clip, get_model_config
 from crossmost_models.saved_model import save_safetensors
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
-from crossmost_train.engine import FitPlan, LogWindow, StepValues, fit
+from crossmost_train.engine import FitPlan, LogRecord, LogWindow, StepValues, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
-from crossmost_train.run_builder import Components, DatasetBuilder, DataShape, RunBuilder, Sample, data_shape
+from crossmost_train.run_builder import Components, DatasetBuilder, DataShape, RunBuilder, data_shape
 from crossmost_train.wiring import freeze_frozen_parts, point_tokenizer, set_train_mode
 
 
@@ -65,7 +66,7 @@ class _PretrainingStep:
         task: str,
         accelerator: Accelerator,
         model: nn.Module,
-        step_loss: Callable[[dict[str, Any], int], Tensor],
+        step_loss: Callable[[Sample, int], Tensor],
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
     ) -> None:
@@ -79,7 +80,7 @@ class _PretrainingStep:
     def train_mode(self) -> None:
         """Nothing to do: each task sets its modules' modes once before training."""
 
-    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+    def micro_step(self, batch: Sample, progress: TrainingProgress) -> StepValues:
         """The loss of the batch; unless it is not finite on some process, backward and the optimiser step."""
         device = self.accelerator.device
         batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
@@ -100,11 +101,11 @@ class _PretrainingStep:
         self.scheduler.step()
         return {"lr": float(self.scheduler.get_last_lr()[0])}
 
-    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> LogRecord:
         """The last step's loss, the lr and the epoch."""
         return {"loss": window.last.loss, "lr": stepped["lr"], "epoch": progress.epoch}
 
-    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+    def progress_postfix(self, record: LogRecord) -> dict[str, str]:
         """The loss."""
         return {"loss": f"{record['loss']:.3f}"}
 

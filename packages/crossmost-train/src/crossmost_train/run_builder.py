@@ -30,6 +30,7 @@ from crossmost_data.loader import (
     PointAugmentConfig,
     PreparedData,
     PreparedDataError,
+    Sample,
     build_eval_loader,
     build_train_loader,
 )
@@ -44,7 +45,6 @@ __all__ = [
     "DatasetBuilder",
     "ModelBuilder",
     "RunBuilder",
-    "Sample",
     "build_model",
     "build_objective",
     "data_shape",
@@ -52,9 +52,6 @@ __all__ = [
     "resolve_classnames",
     "train_augment",
 ]
-
-Sample = dict[str, Any]
-"""One sample (and, collated, one batch) in the loader's layout: ``docs/architecture.md`` lists its keys."""
 
 
 class DataError(RuntimeError):
@@ -78,7 +75,7 @@ DatasetBuilder = Callable[[TrainConfig, DataShape], Dataset[Sample]]
 """(config, the shape the model needs) → a dataset of samples in the loader's layout."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Components:
     """Your own builders for some parts of a run; the parts left at ``None`` are built from the config.
 

@@ -45,6 +45,7 @@ from crossmost_data.loader.prepared import PreparedData as PreparedData
 from crossmost_data.loader.prepared import PreparedDataError as PreparedDataError
 from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
 from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
+from crossmost_data.loader.sample import Sample as Sample
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
 from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
@@ -65,6 +66,7 @@ __all__ = [
     "PointAugmentConfig",
     "PreparedData",
     "PreparedDataError",
+    "Sample",
     "SampleBuilder",
     "ShardDataset",
     "ShardedEvalSampler",

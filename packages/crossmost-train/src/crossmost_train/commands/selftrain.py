@@ -16,7 +16,7 @@ from accelerate.utils import parse_flag_from_env, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from crossmost_data.loader import GlobalBatchSampler
+from crossmost_data.loader import GlobalBatchSampler, Sample
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
@@ -26,7 +26,7 @@ from crossmost_train.logging_utils import MetricsLog, read_metrics
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.run_builder import Components, RunBuilder, Sample, data_shape
+from crossmost_train.run_builder import Components, RunBuilder, data_shape
 from crossmost_train.selftrain import SelfTrainer, self_train
 from crossmost_train.unreadable import UnreadableSamples, announce_left_out, skipped_at_indexing
 from crossmost_train.wiring import freeze_frozen_parts, image_num_layers, layer_id_fn
