@@ -118,12 +118,12 @@ class PreparedData:
         train_outputs: Collection[str] | None = None,
     ) -> ShardDataset:
         """The :class:`ShardDataset` of ``split`` with the config's seed and damage settings (what it left out at
-        indexing is in its ``skipped``, not logged: the caller reports it).
+        indexing is in its ``skipped``, not logged: the caller reports it). The other arguments (``mode``,
+        ``view_policy``, ``fixed_view``, ``num_points``, ``image_size``, ``views_subset``, ``augment``,
+        ``train_outputs``) are those of :class:`ShardDataset`.
 
         Args:
             split: The split.
-            mode, view_policy, fixed_view, num_points, image_size, views_subset, augment, train_outputs: As for
-                :class:`ShardDataset`.
 
         Raises:
             PreparedDataError: The split cannot be used (missing shards, too much damage, a setting the data
