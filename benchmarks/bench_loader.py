@@ -1,10 +1,10 @@
 """Training-loader throughput: samples per second with the full augmentation, by number of loader workers.
 
-Builds its own shards in a temporary folder (render-like views, a random cloud per sample), then times
-``ShardDataset(mode="train")`` through ``build_dataloader``: one view decoded per sample, weak + strong image
-(RandomResizedCrop, flip, RandAugment rand-m9-mstd0.5-inc1), block mask, weak + strong points (crop, dropout,
-upsampling back to the cloud size). The figure is steady-state: the clock starts after the first batch, so worker
-start-up is excluded.
+Builds its own shards in a temporary folder (render-like views, a random cloud per sample), then times the loader
+of a training run (``PreparedData(...).dataset(mode="train")`` through ``build_train_loader``, global batches):
+one view decoded per sample, weak + strong image (RandomResizedCrop, flip, RandAugment rand-m9-mstd0.5-inc1),
+block mask, weak + strong points (crop, dropout, upsampling back to the cloud size). The figure is steady-state:
+the clock starts after the first batch, so worker start-up is excluded.
 
 Default (about a minute on 2 cores): uv run --no-sync python benchmarks/bench_loader.py
 Paper-size points: uv run --no-sync python benchmarks/bench_loader.py --points 8192 --image-sizes 224
@@ -27,7 +27,7 @@ import torch
 
 from crossmost_data.format import CHECKSUM_KEY, AtomicTarWriter, encode_sample, shard_name
 from crossmost_data.format.manifest import Manifest, ShardEntry
-from crossmost_data.loader import AugmentConfig, MaskConfig, ShardDataset, build_dataloader, set_loader_epoch
+from crossmost_data.loader import AugmentConfig, LoaderConfig, MaskConfig, PreparedData, build_train_loader
 
 
 def render_like_view(size: int, index: int, view: int) -> np.ndarray:
@@ -78,9 +78,11 @@ def write_shards(
 def measure(root: Path, *, workers: int, batch_size: int, max_samples: int, mask_patch: int, model_patch: int) -> float:
     """Steady-state training samples per second over at most ``max_samples`` samples."""
     augment = AugmentConfig(mask=MaskConfig(mask_patch_size=mask_patch, model_patch_size=model_patch))
-    dataset = ShardDataset(root, "train", mode="train", augment=augment, seed=0)
-    loader = build_dataloader(dataset, batch_size, shuffle=True, num_workers=workers, seed=0, drop_last=True)
-    set_loader_epoch(loader, 0)
+    config = LoaderConfig(str(root), seed=0, num_workers=workers)
+    dataset = PreparedData(config).dataset("train", mode="train", augment=augment)
+    loader, sampler = build_train_loader(dataset, config, batch_size=batch_size)
+    sampler.set_epoch(0)
+    dataset.set_epoch(0)
     iterator = iter(loader)
     next(iterator)  # worker start-up and the first batch are not timed
     count, start = 0, time.perf_counter()

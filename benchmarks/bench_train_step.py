@@ -25,8 +25,9 @@ from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.config import load_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
+from crossmost_train.run_builder import build_model, build_objective
 from crossmost_train.selftrain import SelfTrainer
-from crossmost_train.wiring import build_model, build_objective, image_num_layers, layer_id_fn
+from crossmost_train.wiring import image_num_layers, layer_id_fn
 
 PEAK_TFLOPS_BF16 = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "RTX 4090": 165.0}
 

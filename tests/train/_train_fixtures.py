@@ -169,7 +169,7 @@ class SeparableEvalSet(torch.utils.data.Dataset):
 
 
 def fake_components(num_classes: int = 4, train_size: int = 32, eval_size: int = 13) -> Any:
-    from crossmost_train.wiring import Components
+    from crossmost_train.run_builder import Components
 
     names = [f"class{i}" for i in range(num_classes)]
     return Components(

@@ -154,7 +154,7 @@ def test_objective_values_are_checked_when_set(tmp_path: Path) -> None:
 
 def test_augment_fields_reach_the_loader_typed_and_bad_ones_are_named() -> None:
     from crossmost_data.loader import ImageAugmentConfig, PointAugmentConfig
-    from crossmost_train.wiring import DataShape, train_augment
+    from crossmost_train.run_builder import DataShape, train_augment
 
     shape = DataShape(image_size=64, patch_size=8, num_points=512)
     official = train_augment(load_config(["crossmost"]), shape)

@@ -92,7 +92,7 @@ def test_global_batch_larger_than_the_dataset_is_a_config_error(tmp_path: Path) 
 
 def test_truncated_pretrained_weights_name_the_file(tmp_path: Path) -> None:
     import crossmost_models as cm
-    from crossmost_train.wiring import build_model
+    from crossmost_train.run_builder import build_model
 
     saved = tmp_path / "saved"
     cm.create_model("tiny", classnames=["a", "b"]).save_pretrained(saved)

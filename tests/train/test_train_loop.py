@@ -169,7 +169,7 @@ class PartlyUnreadable(fx.SeparableTrainSet):
 
 
 def test_unreadable_samples_are_listed_and_a_mostly_unreadable_split_stops(tmp_path: Path) -> None:
-    from crossmost_train.wiring import DataError
+    from crossmost_train.run_builder import DataError
 
     parts = fx.fake_components()
     parts.train_dataset = lambda cfg, model: PartlyUnreadable(32, 4, set(range(4, 32)), seed=cfg.data.seed)

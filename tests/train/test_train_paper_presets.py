@@ -19,7 +19,7 @@ from crossmost_losses import CrossMoSTObjective
 from crossmost_models.point import PointBertConfig
 from crossmost_train.config import TrainConfig, list_presets, load_config
 from crossmost_train.optim import scaled_learning_rate
-from crossmost_train.wiring import build_objective
+from crossmost_train.run_builder import build_objective
 
 REPRODUCTION_DOC = Path(__file__).resolve().parents[2] / "docs" / "reproduction.md"
 

@@ -9,7 +9,7 @@ from safetensors.torch import save_file
 
 import crossmost_models as cm
 from crossmost_train.config import ConfigError, load_config
-from crossmost_train.wiring import build_model
+from crossmost_train.run_builder import build_model
 
 CLASSES = ["cup", "vase", "desk"]
 POINT_PREFIXES = ("point_encoder.", "point_projection.", "point_local_projection.", "mpm_head.")

@@ -18,7 +18,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from torch import nn
 
@@ -29,6 +29,9 @@ from crossmost_train.run_state import (
     restore_rng_state,
     save_state_file,
 )
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "crossmost-run-state"
@@ -70,6 +73,14 @@ class TrainingProgress:
         self.skipped_empty = int(state.get("skipped_empty", 0))
 
 
+class Stateful(Protocol):
+    """A part of the run state: the optimiser, the schedule, the EMA teacher, the gradient scaler."""
+
+    def state_dict(self) -> Any: ...
+
+    def load_state_dict(self, state: Any, /) -> Any: ...
+
+
 @dataclass
 class RunState:
     """The objects a checkpoint saves and restores.
@@ -85,14 +96,14 @@ class RunState:
     """
 
     model: nn.Module
-    optimizer: Any
-    teacher: Any
-    scheduler: Any
+    optimizer: Stateful
+    teacher: Stateful
+    scheduler: Stateful
     progress: TrainingProgress
-    scaler: Any = None
+    scaler: Stateful | None = None
     objective: nn.Module | None = None
 
-    def parts(self) -> dict[str, Any]:
+    def parts(self) -> dict[str, Stateful]:
         """File stem → object of every part saved by the main process."""
         parts = {"teacher": self.teacher, "optimizer": self.optimizer, "scheduler": self.scheduler}
         if self.scaler is not None:
@@ -166,7 +177,9 @@ def meta_model_name(model: nn.Module) -> str:
     return str(getattr(config, "name", type(model).__name__))
 
 
-def save_checkpoint(accelerator: Any, run_dir: str | os.PathLike[str], state: RunState, *, keep_last: int) -> Path:
+def save_checkpoint(
+    accelerator: Accelerator, run_dir: str | os.PathLike[str], state: RunState, *, keep_last: int
+) -> Path:
     """Write ``checkpoints/step-N`` atomically on every process, then prune to the newest ``keep_last``.
 
     Args:
@@ -253,7 +266,7 @@ def _load_model(path: Path, model: nn.Module) -> None:
         raise CheckpointError(f"cannot resume: {path} does not fit the model ({error})") from None
 
 
-def load_checkpoint(accelerator: Any, path: str | os.PathLike[str], state: RunState) -> None:
+def load_checkpoint(accelerator: Accelerator, path: str | os.PathLike[str], state: RunState) -> None:
     """Restore ``state`` (and this process's random states) from a checkpoint folder written by
     :func:`save_checkpoint`. Only JSON and safetensors are read.
 

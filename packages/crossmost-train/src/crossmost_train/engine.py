@@ -13,14 +13,18 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from accelerate import Accelerator
 from torch import nn
 
+from crossmost_data.loader import Sample
 from crossmost_train.checkpoint import RunState, TrainingProgress, save_checkpoint
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.unreadable import UnreadableSamples
+
+LogRecord = dict[str, float]
+"""A ``train`` line of the metrics log: values by name (counts such as the epoch are whole numbers)."""
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -55,7 +59,7 @@ class TrainingTask(Protocol):
     def train_mode(self) -> None:
         """Put the trained modules in their training modes (again after an evaluation)."""
 
-    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+    def micro_step(self, batch: Sample, progress: TrainingProgress) -> StepValues:
         """Forward, loss, the values of every process; unless a value is not finite, backward and the optimiser
         step (which the prepared optimiser skips inside an accumulation window)."""
 
@@ -65,11 +69,11 @@ class TrainingTask(Protocol):
     def after_optimizer_step(self, progress: TrainingProgress) -> dict[str, float]:
         """Everything that follows an optimiser step (schedule, teacher); returns values for the log line."""
 
-    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> LogRecord:
         """The ``train`` line of the metrics log, from the micro-batches since the last line and what
         :meth:`after_optimizer_step` returned."""
 
-    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+    def progress_postfix(self, record: LogRecord) -> dict[str, str]:
         """What the progress bar shows after a log line."""
 
     def nonfinite_message(self, values: StepValues, progress: TrainingProgress) -> str:
@@ -132,7 +136,7 @@ def fit(
     task: TrainingTask,
     *,
     accelerator: Accelerator,
-    loader: Iterable[dict[str, Any]],
+    loader: Iterable[Sample],
     sampler: SupportsEpochs,
     dataset: object,
     progress: TrainingProgress,

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 METRICS_FILE = "metrics.jsonl"
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -24,7 +28,7 @@ class MetricsLog:
     floats are written as ``null`` so the file stays strict JSON.
     """
 
-    def __init__(self, run_dir: str | os.PathLike[str], accelerator: Any | None = None) -> None:
+    def __init__(self, run_dir: str | os.PathLike[str], accelerator: Accelerator | None = None) -> None:
         self.path = Path(run_dir) / METRICS_FILE
         self.accelerator = accelerator
         self.enabled = accelerator is None or accelerator.is_main_process
@@ -38,7 +42,7 @@ class MetricsLog:
         tmp.write_text("".join(line + "\n" for line in kept))
         os.replace(tmp, self.path)
 
-    def write(self, kind: str, step: int, values: dict[str, Any], *, track: bool = True) -> None:
+    def write(self, kind: str, step: int, values: Mapping[str, object], *, track: bool = True) -> None:
         """Append one record; scalar values also go to the trackers under ``<kind>/<key>``."""
         if self.enabled:
             record = {"kind": kind, "step": step, **{k: _clean(v) for k, v in values.items()}}

@@ -16,8 +16,10 @@ Both pick nothing on test labels: the last weights are saved.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,17 +27,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
+from accelerate.utils import set_seed
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from crossmost_data.loader import Sample
 from crossmost_losses import cross_modal_infonce
+from crossmost_models import create_clip, get_model_config
 from crossmost_models.saved_model import save_safetensors
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
-from crossmost_train.engine import FitPlan, LogWindow, StepValues, fit
+from crossmost_train.engine import FitPlan, LogRecord, LogWindow, StepValues, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
+from crossmost_train.run_builder import Components, DatasetBuilder, DataShape, RunBuilder, data_shape
+from crossmost_train.wiring import freeze_frozen_parts, point_tokenizer, set_train_mode
 
 
 def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
@@ -59,7 +66,7 @@ class _PretrainingStep:
         task: str,
         accelerator: Accelerator,
         model: nn.Module,
-        step_loss: Callable[[dict[str, Any], int], Tensor],
+        step_loss: Callable[[Sample, int], Tensor],
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
     ) -> None:
@@ -73,7 +80,7 @@ class _PretrainingStep:
     def train_mode(self) -> None:
         """Nothing to do: each task sets its modules' modes once before training."""
 
-    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+    def micro_step(self, batch: Sample, progress: TrainingProgress) -> StepValues:
         """The loss of the batch; unless it is not finite on some process, backward and the optimiser step."""
         device = self.accelerator.device
         batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
@@ -94,11 +101,11 @@ class _PretrainingStep:
         self.scheduler.step()
         return {"lr": float(self.scheduler.get_last_lr()[0])}
 
-    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> LogRecord:
         """The last step's loss, the lr and the epoch."""
         return {"loss": window.last.loss, "lr": stepped["lr"], "epoch": progress.epoch}
 
-    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+    def progress_postfix(self, record: LogRecord) -> dict[str, str]:
         """The loss."""
         return {"loss": f"{record['loss']:.3f}"}
 
@@ -108,20 +115,19 @@ class _PretrainingStep:
 
 
 def _fit(
-    cfg: TrainConfig,
+    builder: RunBuilder,
     accelerator: Accelerator,
     model: nn.Module,
-    step_loss: Callable[[dict[str, Any], int], Tensor],
-    dataset: Dataset[Any],
+    step_loss: Callable[[Sample, int], Tensor],
+    dataset: Dataset[Sample],
     out: Path,
 ) -> None:
     """AdamW on the parameters of the prepared ``model`` that require gradients, the warm-up–cosine schedule, and
     :func:`crossmost_train.engine.fit` over ``pretrain.epochs`` of ``dataset``."""
-    from crossmost_train.wiring import train_loader
-
+    cfg = builder.cfg
     p = cfg.pretrain
     batch = p.batch_size_per_device
-    loader, sampler = train_loader(dataset, cfg, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
+    loader, sampler = builder.train_loader(dataset, batch_size=batch, grad_accum_steps=1, accelerator=accelerator)
     total = max(1, math.ceil(p.epochs * sampler.steps_per_epoch))
     warmup = round(p.warmup_epochs * sampler.steps_per_epoch)
     groups = build_param_groups(model, weight_decay=p.weight_decay)
@@ -170,28 +176,43 @@ def _freeze_parameters(model: nn.Module, frozen: Sequence[str], name: str) -> No
             parameter.requires_grad_(False)
 
 
-def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
-    """Contrastive image–text training of open_clip towers; returns the saved state-dict file."""
-    from accelerate.utils import set_seed
+def _components(components: Components | None, dataset_factory: DatasetBuilder | None) -> Components | None:
+    """``components``, or the deprecated ``dataset_factory`` as the training dataset of :class:`Components`."""
+    if dataset_factory is None:
+        return components
+    warnings.warn(
+        "the dataset_factory argument of pretrain_clip/pretrain_ulip is deprecated and will be removed in the next "
+        "release; pass components=Components(train_dataset=...) (crossmost_train.run_builder)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return dataclasses.replace(components or Components(), train_dataset=dataset_factory)
 
-    from crossmost_models import create_clip, get_model_config
-    from crossmost_train.wiring import DataShape, dataset_classnames, shard_train_dataset
 
+def pretrain_clip(
+    cfg: TrainConfig, components: Components | None = None, *, dataset_factory: DatasetBuilder | None = None
+) -> Path:
+    """Contrastive image–text training of open_clip towers; returns the saved state-dict file.
+
+    ``components`` may replace the class names and the training dataset (its samples need ``index``, ``label`` and
+    ``image_weak``); ``dataset_factory`` is its deprecated former spelling for the dataset alone.
+    """
+    builder = RunBuilder(cfg, _components(components, dataset_factory))
     out = Path(cfg.run.output_dir)
     accelerator = build_accelerator(cfg, out)
     set_seed(cfg.run.seed)
-    classnames = dataset_classnames(cfg)
+    classnames = builder.classnames()
     name = cfg.pretrain.clip_model or get_model_config(cfg.model.name)["clip"]
     clip_model, tokenizer = create_clip(name, cfg.model.pretrained or None)
     clip_model.to(accelerator.device)
     visual: Any = clip_model.visual
     shape = DataShape(int(visual.image_size[0]), int(visual.patch_size[0]), cfg.data.num_points or None)
-    dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, ("image_weak",))
+    dataset = builder.train_dataset(shape, ("image_weak",))
     wrapped = accelerator.prepare(clip_model)
     tokens = tokenizer([t for row in _caption_texts(cfg, classnames) for t in row]).to(accelerator.device)
     num_classes = len(classnames)
 
-    def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
+    def step_loss(batch: Sample, epoch: int) -> Tensor:
         template = caption_index(cfg.run.seed, epoch, batch["index"], len(cfg.pretrain.caption_templates))
         rows = tokens[template * num_classes + batch["label"].long()]
         with accelerator.autocast():
@@ -204,7 +225,7 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     _freeze_parameters(clip_model, cfg.pretrain.frozen_parameters, name)
-    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
+    _fit(builder, accelerator, wrapped, step_loss, dataset, out)
     path = out / "open_clip_model.safetensors"
     if accelerator.is_main_process:
         state = {k: v.detach().cpu().contiguous() for k, v in accelerator.unwrap_model(clip_model).state_dict().items()}
@@ -216,26 +237,21 @@ def pretrain_clip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     return path
 
 
-def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any], Any] | None = None) -> Path:
-    """ULIP alignment of the point tower to frozen CLIP towers; returns the ``model/`` folder."""
-    from accelerate.utils import set_seed
+def pretrain_ulip(
+    cfg: TrainConfig, components: Components | None = None, *, dataset_factory: DatasetBuilder | None = None
+) -> Path:
+    """ULIP alignment of the point tower to frozen CLIP towers; returns the ``model/`` folder.
 
-    from crossmost_models import create_clip
-    from crossmost_train.wiring import (
-        build_model,
-        data_shape,
-        dataset_classnames,
-        freeze_frozen_parts,
-        point_tokenizer,
-        set_train_mode,
-        shard_train_dataset,
-    )
-
+    ``components`` may replace the class names, the model and the training dataset (its samples need ``index``,
+    ``label``, ``image_weak`` and ``points_weak``); ``dataset_factory`` is its deprecated former spelling for the
+    dataset alone.
+    """
+    builder = RunBuilder(cfg, _components(components, dataset_factory))
     out = Path(cfg.run.output_dir)
     accelerator = build_accelerator(cfg, out, find_unused_parameters=True)
     set_seed(cfg.run.seed)
-    classnames = dataset_classnames(cfg)
-    model: Any = build_model(cfg, classnames)
+    classnames = builder.classnames()
+    model: Any = builder.model(classnames)
     clip_model: Any
     clip_model, tokenizer = create_clip(model.config.clip, cfg.model.pretrained or None, **model.config.clip_kwargs)
     with torch.no_grad():
@@ -250,7 +266,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.to(accelerator.device)
     shape = data_shape(cfg, model)
     outputs = ("image_weak", "points_weak")
-    dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, outputs)
+    dataset = builder.train_dataset(shape, outputs)
     set_train_mode(model, cfg)
     if cfg.pretrain.train_point_tokenizer:
         point_tokenizer(model).train()  # its BatchNorm statistics learn the data too
@@ -259,7 +275,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)
     wrapped = accelerator.prepare(branch)
 
-    def step_loss(batch: dict[str, Any], epoch: int) -> Tensor:
+    def step_loss(batch: Sample, epoch: int) -> Tensor:
         template = caption_index(cfg.run.seed, epoch, batch["index"], len(cfg.pretrain.caption_templates))
         text = text_bank[template * num_classes + batch["label"].long()]
         with torch.no_grad(), accelerator.autocast():
@@ -272,7 +288,7 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
-    _fit(cfg, accelerator, wrapped, step_loss, dataset, out)
+    _fit(builder, accelerator, wrapped, step_loss, dataset, out)
     if accelerator.is_main_process:
         model.eval()
         model.save_pretrained(out / "model")

@@ -11,17 +11,17 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from accelerate import Accelerator
 from torch import Tensor, nn
 
+from crossmost_data.loader import Sample
 from crossmost_losses import CrossMoSTObjective, ModelOutputs, ObjectiveOutput, TeacherOutputs
 from crossmost_train.checkpoint import RunState, TrainingProgress
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
-from crossmost_train.engine import FitPlan, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
+from crossmost_train.engine import FitPlan, LogRecord, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.unreadable import UnreadableSamples
 from crossmost_train.wiring import set_train_mode
@@ -75,18 +75,18 @@ class SelfTrainer:
         self.mask_images = cfg.objective.masks_images()
         self.mask_points = cfg.objective.masks_points()
 
-    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def to_device(self, batch: Sample) -> Sample:
         """Tensors of the batch on the accelerator's device."""
         device = self.accelerator.device
         return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
     @torch.no_grad()
-    def teacher_forward(self, batch: dict[str, Any]) -> TeacherOutputs:
+    def teacher_forward(self, batch: Sample) -> TeacherOutputs:
         """Teacher logits on the weak inputs (autocast as the student, no masks)."""
         with self.accelerator.autocast():
             return self.teacher.module(batch["image_weak"], batch["points_weak"])
 
-    def student_forward(self, batch: dict[str, Any], generator: torch.Generator | None) -> ModelOutputs:
+    def student_forward(self, batch: Sample, generator: torch.Generator | None) -> ModelOutputs:
         """Student outputs on the strong, masked inputs."""
         mask = batch["image_mask"] if self.mask_images else None
         return self.model(
@@ -129,7 +129,7 @@ class SelfTrainer:
             nonfinite_terms=bad,
         )
 
-    def micro_step(self, batch: dict[str, Any], progress: TrainingProgress) -> StepValues:
+    def micro_step(self, batch: Sample, progress: TrainingProgress) -> StepValues:
         """Forward both models, compute the objective, check it, backpropagate; step the optimiser on the last
         micro-batch of an accumulation window (call inside ``accelerator.accumulate``)."""
         cfg = self.cfg
@@ -173,7 +173,7 @@ class SelfTrainer:
         self.scheduler.step()
         return {"lr": float(max(self.scheduler.get_last_lr())), "ema_momentum": momentum}
 
-    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> dict[str, Any]:
+    def log_record(self, window: LogWindow, stepped: Mapping[str, float], progress: TrainingProgress) -> LogRecord:
         """The mean of every term and diagnostic since the last line, the lr, the EMA momentum and the throughput."""
         return {
             **window.mean,
@@ -183,7 +183,7 @@ class SelfTrainer:
             "no_confident_batches": progress.skipped_empty,
         }
 
-    def progress_postfix(self, record: Mapping[str, Any]) -> dict[str, str]:
+    def progress_postfix(self, record: LogRecord) -> dict[str, str]:
         """Loss, kept ratio and throughput."""
         kept = max(record.get("image_kept_ratio", 0), record.get("point_kept_ratio", 0))
         return {"loss": f"{record['loss']:.3f}", "kept": f"{kept:.2f}", "sps": f"{record['samples_per_s']:.1f}"}
@@ -200,7 +200,7 @@ class SelfTrainer:
 def train_loop(
     trainer: SelfTrainer,
     *,
-    loader: Iterable[dict[str, Any]],
+    loader: Iterable[Sample],
     sampler: SupportsEpochs,
     dataset: object,
     progress: TrainingProgress,
@@ -228,7 +228,7 @@ def train_loop(
 def self_train(
     trainer: SelfTrainer,
     *,
-    loader: Iterable[dict[str, Any]],
+    loader: Iterable[Sample],
     sampler: SupportsEpochs,
     dataset: object,
     progress: TrainingProgress,

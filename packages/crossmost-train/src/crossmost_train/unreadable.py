@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from crossmost_train.wiring import DataError
+from crossmost_train.run_builder import DataError
 
-__all__ = ["UnreadableSamples", "announce_left_out"]
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from crossmost_train.logging_utils import MetricsLog
+
+__all__ = ["UnreadableSamples", "announce_left_out", "skipped_at_indexing"]
+
+
+def skipped_at_indexing(*datasets: object) -> list[str]:
+    """What each dataset left out when it indexed its shards (``ShardDataset.skipped``), one line per shard."""
+    lines: list[str] = []
+    for dataset in datasets:
+        split = getattr(dataset, "split", "")
+        lines += [f"{split}: {entry}" if split else str(entry) for entry in getattr(dataset, "skipped", [])]
+    return list(dict.fromkeys(lines))
 
 
 def announce_left_out(lines: Iterable[str], announced: set[str]) -> None:
@@ -36,7 +50,7 @@ class UnreadableSamples:
         max_fraction: the share of the split that may be unreadable before the run stops (``data.max_unreadable``).
     """
 
-    def __init__(self, accelerator: Any, log: Any, *, split_size: int, max_fraction: float) -> None:
+    def __init__(self, accelerator: Accelerator, log: MetricsLog, *, split_size: int, max_fraction: float) -> None:
         self.accelerator = accelerator
         self.log = log
         self.limit = max_fraction * split_size / accelerator.num_processes

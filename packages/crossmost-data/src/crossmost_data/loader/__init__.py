@@ -1,12 +1,15 @@
 """Training and evaluation loaders over prepared shards: datasets, samplers and augmentations (the ``torch`` extra).
 
-``crossmost-train`` samples training batches with :class:`GlobalBatchSampler` (the same global batches for any
-number of processes and accumulation steps, resumable mid-epoch) and evaluates with :class:`ShardedEvalSampler`
-(every sample on exactly one process)::
+``crossmost-train`` opens the folder once (:class:`PreparedData`: one read of ``manifest.json``), builds the
+datasets of its splits from it, and batches them with :func:`build_train_loader` (a :class:`GlobalBatchSampler`:
+the same global batches for any number of processes and accumulation steps, resumable mid-epoch) and
+:func:`build_eval_loader` (a :class:`ShardedEvalSampler`: every sample on exactly one process)::
 
-    dataset = ShardDataset(root, "train", mode="train", num_points=8192, seed=seed, augment=AugmentConfig(...))
-    sampler = GlobalBatchSampler(len(dataset), batch_size=32, grad_accum_steps=2, num_replicas=world, rank=rank)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=32, sampler=sampler, drop_last=True)
+    config = LoaderConfig(root, seed=seed, num_workers=2)
+    data = PreparedData(config)
+    dataset = data.dataset("train", mode="train", num_points=8192, augment=AugmentConfig(...))
+    loader, sampler = build_train_loader(dataset, config, batch_size=32, grad_accum_steps=2,
+                                         num_replicas=world, rank=rank)
     for epoch in ...:
         sampler.set_epoch(epoch)
         dataset.set_epoch(epoch)
@@ -25,6 +28,8 @@ from crossmost_data.loader.config import ImageAugmentConfig as ImageAugmentConfi
 from crossmost_data.loader.config import MaskConfig as MaskConfig
 from crossmost_data.loader.config import PointAugmentConfig as PointAugmentConfig
 from crossmost_data.loader.dataloader import build_dataloader as build_dataloader
+from crossmost_data.loader.dataloader import build_eval_loader as build_eval_loader
+from crossmost_data.loader.dataloader import build_train_loader as build_train_loader
 from crossmost_data.loader.dataloader import seed_worker as seed_worker
 from crossmost_data.loader.dataloader import set_loader_epoch as set_loader_epoch
 from crossmost_data.loader.dataset import ShardDataset as ShardDataset
@@ -35,8 +40,12 @@ from crossmost_data.loader.image_transforms import WeakImageTransform as WeakIma
 from crossmost_data.loader.masks import ImageBlockMaskGenerator as ImageBlockMaskGenerator
 from crossmost_data.loader.point_transforms import StrongPointTransform as StrongPointTransform
 from crossmost_data.loader.point_transforms import WeakPointTransform as WeakPointTransform
+from crossmost_data.loader.prepared import LoaderConfig as LoaderConfig
+from crossmost_data.loader.prepared import PreparedData as PreparedData
+from crossmost_data.loader.prepared import PreparedDataError as PreparedDataError
 from crossmost_data.loader.sample import EVAL_KEYS as EVAL_KEYS
 from crossmost_data.loader.sample import TRAIN_KEYS as TRAIN_KEYS
+from crossmost_data.loader.sample import Sample as Sample
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
 from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
@@ -52,8 +61,12 @@ __all__ = [
     "GlobalBatchSampler",
     "ImageAugmentConfig",
     "ImageBlockMaskGenerator",
+    "LoaderConfig",
     "MaskConfig",
     "PointAugmentConfig",
+    "PreparedData",
+    "PreparedDataError",
+    "Sample",
     "SampleBuilder",
     "ShardDataset",
     "ShardedEvalSampler",
@@ -64,6 +77,8 @@ __all__ = [
     "WeakImageTransform",
     "WeakPointTransform",
     "build_dataloader",
+    "build_eval_loader",
+    "build_train_loader",
     "seed_worker",
     "set_loader_epoch",
 ]

@@ -1,4 +1,10 @@
-"""A ``DataLoader`` factory with the right sampler for training and exact evaluation, single or multi-process."""
+"""``DataLoader`` factories with the right sampler for training and exact evaluation, single or multi-process.
+
+:func:`build_train_loader` and :func:`build_eval_loader` are the loaders of a crossmost-train run (global batches
+that do not depend on the number of processes or accumulation steps; every evaluation sample scored once), built
+from the run's :class:`~crossmost_data.loader.LoaderConfig`. :func:`build_dataloader` is the general factory for
+loops of one's own (``DistributedSampler`` order, seeded workers).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDataset, Sampler
 
-from crossmost_data.loader.samplers import ShardedEvalSampler
+from crossmost_data.loader.prepared import LoaderConfig
+from crossmost_data.loader.samplers import GlobalBatchSampler, ShardedEvalSampler
 
-__all__ = ["build_dataloader", "seed_worker", "set_loader_epoch"]
+__all__ = ["build_dataloader", "build_eval_loader", "build_train_loader", "seed_worker", "set_loader_epoch"]
 
 
 def seed_worker(worker_id: int) -> None:
@@ -110,6 +117,88 @@ def build_dataloader(
         generator=generator,
         collate_fn=collate_fn,
         **extra,
+    )
+
+
+def build_train_loader(
+    dataset: Dataset[Any],
+    config: LoaderConfig,
+    *,
+    batch_size: int,
+    grad_accum_steps: int = 1,
+    num_replicas: int = 1,
+    rank: int = 0,
+    pin_memory: bool = False,
+) -> tuple[DataLoader[Any], GlobalBatchSampler]:
+    """The training loader of one process: its share of each shuffled global batch.
+
+    The sampler is a :class:`GlobalBatchSampler` seeded with ``config.seed``: the global batches are the same for
+    any ``num_replicas × grad_accum_steps`` split, incomplete ones are dropped, and ``sampler.set_epoch(epoch,
+    start_batch)`` resumes mid-epoch. The loader draws its workers' base seed from torch's global generator, as a
+    plain ``DataLoader`` does (the samples themselves depend only on ``(seed, epoch, index)``).
+
+    Args:
+        dataset: The training dataset (a :class:`ShardDataset` in ``mode="train"`` or one of the same layout).
+        config: Seed and worker processes.
+        batch_size: Samples per process and micro-step.
+        grad_accum_steps: Micro-steps per optimiser step.
+        num_replicas: Number of processes.
+        rank: This process.
+        pin_memory: Pin batches for faster host-to-GPU copies.
+
+    Returns:
+        The loader and its sampler (``steps_per_epoch``, ``batches_per_epoch``, ``set_epoch``).
+
+    Raises:
+        ValueError: The dataset holds fewer samples than one global batch.
+    """
+    sampler = GlobalBatchSampler(
+        len(dataset),  # type: ignore[arg-type]
+        batch_size=batch_size,
+        grad_accum_steps=grad_accum_steps,
+        num_replicas=num_replicas,
+        rank=rank,
+        seed=config.seed,
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        drop_last=True,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+    return loader, sampler
+
+
+def build_eval_loader(
+    dataset: Dataset[Any],
+    config: LoaderConfig,
+    *,
+    batch_size: int,
+    num_replicas: int = 1,
+    rank: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[Any]:
+    """The evaluation loader of one process: a contiguous, unpadded block of the dataset
+    (:class:`ShardedEvalSampler`), so that each sample is scored once across processes.
+
+    Args:
+        dataset: The evaluation dataset.
+        config: Worker processes.
+        batch_size: Samples per batch and process.
+        num_replicas: Number of processes.
+        rank: This process.
+        pin_memory: Pin batches for faster host-to-GPU copies.
+    """
+    sampler = ShardedEvalSampler(len(dataset), num_replicas, rank)  # type: ignore[arg-type]
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        pin_memory=pin_memory,
     )
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from crossmost_data.format import ShardCorruptError, check_member, decode_sample, decode_view, file_sha256
+from crossmost_data.format.manifest import Manifest
 from crossmost_data.format.reader import IndexedSample, ShardScan, read_span, scan_shard
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.sample import LoaderMode, resolve_label
@@ -99,6 +100,8 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         train_outputs: Which of the training entries to build (``index``, ``uid``, ``label`` and ``replaces``
             always come); ``None`` builds them all.
         verify_checksums: Compare each shard's sha256 with the manifest (reads every byte once).
+        manifest: The folder's manifest when the caller has read it already (``root/manifest.json`` is then not
+            read again); ``None`` reads it.
 
     Raises:
         ManifestError: The manifest is missing or invalid, or the split does not exist.
@@ -126,6 +129,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
         verify_checksums: bool = False,
         max_unreadable: float = 0.5,
         log_skipped: bool = True,
+        manifest: Manifest | None = None,
     ) -> None:
         if not 0.0 <= max_unreadable <= 1.0:
             raise ValueError(f"max_unreadable must be a fraction in [0, 1], got {max_unreadable}")
@@ -145,6 +149,7 @@ class ShardDataset(ShardSplit, Dataset[dict[str, Any]]):
             augment=augment,
             use_colors=use_colors,
             train_outputs=train_outputs,
+            manifest=manifest,
         )
         self._shard_paths: list[Path] = []
         self._entries: list[_Entry] = []

@@ -25,6 +25,10 @@ from crossmost_data.points import recentre_in_unit_sphere
 __all__ = ["EVAL_KEYS", "TRAIN_KEYS", "LoaderMode", "SampleBuilder", "resolve_label"]
 
 LoaderMode = Literal["train", "eval"]
+
+Sample = dict[str, Any]
+"""One sample in the loader's layout (``TRAIN_KEYS`` / ``EVAL_KEYS``), and, collated by a ``DataLoader``, one batch:
+tensors by key, plus the lists of ``uid`` and ``replaces``."""
 TRAIN_KEYS = (
     "index",
     "uid",

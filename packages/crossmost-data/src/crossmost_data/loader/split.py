@@ -30,7 +30,7 @@ class ShardSplit:
         root: The prepared dataset folder.
         split: Split name, e.g. ``"train"``.
         mode, view_policy, fixed_view, num_points, image_size, views_subset, seed, on_corrupt, augment, use_colors,
-        train_outputs: As for :class:`~crossmost_data.loader.ShardDataset`.
+        train_outputs, manifest: As for :class:`~crossmost_data.loader.ShardDataset`.
 
     Raises:
         ManifestError: The manifest is missing or invalid, or its class list was edited after preparation.
@@ -53,13 +53,14 @@ class ShardSplit:
         augment: AugmentConfig | None,
         use_colors: bool,
         train_outputs: Collection[str] | None = None,
+        manifest: Manifest | None = None,
     ) -> None:
         super().__init__()
         if on_corrupt not in ("skip", "raise"):
             raise ValueError(f"on_corrupt must be 'skip' or 'raise', got {on_corrupt!r}")
         self.root = Path(root)
         self.split = split
-        self.manifest = Manifest.read(self.root)
+        self.manifest = manifest if manifest is not None else Manifest.read(self.root)
         changed = self.manifest.class_names_problem()
         if changed:
             raise ManifestError(f"{self.root / MANIFEST_NAME}: {changed}")

@@ -68,7 +68,7 @@ def run_with_config(
         body = _load_body(target)
         from crossmost_train.checkpoint import CheckpointError
         from crossmost_train.engine import NonFiniteLossError
-        from crossmost_train.wiring import DataError
+        from crossmost_train.run_builder import DataError
     except KeyboardInterrupt:
         return interrupted(args)
 

@@ -8,25 +8,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.config import ConfigError, TrainConfig, save_config
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.plots import plot_confusion
 from crossmost_train.report import has_labels, score_line, write_report
-from crossmost_train.unreadable import announce_left_out
-from crossmost_train.wiring import Components, eval_loader, skipped_at_indexing
+from crossmost_train.run_builder import Components, RunBuilder, data_shape
+from crossmost_train.unreadable import announce_left_out, skipped_at_indexing
 
 
-def models_to_evaluate(cfg: TrainConfig, run: str | None, parts: Components, classnames: list[str]) -> dict[str, Any]:
+def models_to_evaluate(
+    cfg: TrainConfig, run: str | None, builder: RunBuilder, classnames: list[str]
+) -> dict[str, nn.Module]:
     """Label → model: ``--run DIR`` gives its last student (``DIR/model``) and teacher; otherwise the model the
     config builds (``model.pretrained`` may name a ``save_pretrained`` folder; without it, the zero-shot model)."""
     if run is None:
         label = "zero-shot (initial model)" if not cfg.model.pretrained else f"model {cfg.model.pretrained}"
-        return {label: parts.model(cfg, classnames)}
+        return {label: builder.model(classnames)}
     from crossmost_models import from_pretrained
 
     folder = Path(run)
-    found = {}
+    found: dict[str, nn.Module] = {}
     for sub, label in (("model", "self-trained student (last step)"), ("teacher", "EMA teacher (last step)")):
         if (folder / sub / "config.json").is_file():
             found[label] = from_pretrained(folder / sub)
@@ -39,12 +43,12 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
     """Evaluate; write ``results.json``, ``report.md`` and confusion matrices into ``<run.output_dir>/eval-<split>``."""
     from accelerate.utils import set_seed
 
-    parts = components or Components()
+    builder = RunBuilder(cfg, components)
     out = Path(cfg.run.output_dir) / f"eval-{cfg.data.eval_split}"
     accelerator = build_accelerator(cfg, out)
     set_seed(cfg.run.seed)
-    classnames = parts.classnames(cfg)
-    models = models_to_evaluate(cfg, run, parts, classnames)
+    classnames = builder.classnames()
+    models = models_to_evaluate(cfg, run, builder, classnames)
     results: dict[str, dict[str, Any]] = {}
     announced: set[str] = set()
     dataset = None
@@ -52,10 +56,10 @@ def run_evaluate(cfg: TrainConfig, *, run: str | None = None, components: Compon
         if list(getattr(model, "classnames", classnames)) != classnames:
             raise ConfigError(f"{label}: its classifier's classes differ from the dataset's {classnames}")
         model.to(accelerator.device).eval()
-        dataset = dataset or parts.eval_dataset(cfg, model)
+        dataset = dataset or builder.eval_dataset(data_shape(cfg, model))
         scores, _ = evaluate_model(
             model,
-            eval_loader(dataset, cfg, accelerator),
+            builder.eval_loader(dataset, accelerator),
             accelerator,
             classnames,
             num_samples=len(dataset),  # type: ignore[arg-type]

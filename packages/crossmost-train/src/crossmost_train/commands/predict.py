@@ -9,7 +9,7 @@ from typing import Any
 
 from crossmost_train.config import ConfigError, TrainConfig, read_config
 from crossmost_train.predict import ModelInputs, collect_inputs, predict_files, write_predictions
-from crossmost_train.wiring import DataError, build_model
+from crossmost_train.run_builder import DataError, build_model
 
 
 def load_model(args: argparse.Namespace, cfg: TrainConfig) -> tuple[Any, list[str], list[str]]:

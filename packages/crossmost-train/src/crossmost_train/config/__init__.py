@@ -14,9 +14,16 @@ from crossmost_train.config.schema import DataConfig as DataConfig
 from crossmost_train.config.schema import EmaConfig as EmaConfig
 from crossmost_train.config.schema import EvalConfig as EvalConfig
 from crossmost_train.config.schema import ModelConfig as ModelConfig
-from crossmost_train.config.schema import ObjectiveConfig as ObjectiveConfig
 from crossmost_train.config.schema import OptimConfig as OptimConfig
 from crossmost_train.config.schema import PretrainConfig as PretrainConfig
 from crossmost_train.config.schema import RunConfig as RunConfig
 from crossmost_train.config.schema import ScheduleConfig as ScheduleConfig
 from crossmost_train.config.schema import TrainConfig as TrainConfig
+from crossmost_train.config.schema import TrainingObjectiveConfig as TrainingObjectiveConfig
+from crossmost_train.config.schema import former_objective_name
+
+
+def __getattr__(name: str) -> object:
+    if name == "ObjectiveConfig":
+        return former_objective_name(__name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ package README.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
@@ -86,12 +87,25 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class ObjectiveConfig(LossObjectiveConfig):
-    """The self-training objective of DESIGN.md §4: every field of ``crossmost_losses.ObjectiveConfig`` (the
-    strategy, thresholds, term weights and InfoNCE settings, documented there) under the same ``objective.<name>``
-    keys, with the training defaults below, plus the masked-modelling ablation switches. Term weights are per term;
-    a weight of 0 switches a term off. The section is frozen like the losses config it extends: presets and
-    overrides replace it, and its values are checked when they are set."""
+class TrainingObjectiveConfig(LossObjectiveConfig):
+    """The ``objective`` section of a training run (DESIGN.md §4).
+
+    ``crossmost_losses.ObjectiveConfig`` is the one definition of the objective's settings (the strategy,
+    thresholds, term weights and InfoNCE settings, documented there, with their checks); this section is that
+    class with three changes, which is why it has a name of its own:
+
+    * training defaults where a run differs from the bare losses: ``image_threshold`` 0.80 and
+      ``point_threshold`` 0.82 (the ``independent`` baseline's), ``gather_alignment`` on (negatives from every
+      process, so the objective is that of the global batch) and ``check_finite`` off (the loop checks the terms);
+    * the masked-modelling ablation switches ``masked_modeling`` and ``masked_modeling_off_drops_alignment``;
+    * the decisions that follow from the term switches: which inputs are masked (:meth:`masks_images`,
+      :meth:`masks_points`), whether DDP must look for unused heads (:meth:`drops_a_head`), and the losses config
+      the run's ``CrossMoSTObjective`` is built from (:meth:`loss_config`).
+
+    Keys are ``objective.<field>``. Term weights are per term; a weight of 0 switches a term off. The section is
+    frozen like the losses config it extends: presets and overrides replace it, and its values are checked when
+    they are set.
+    """
 
     image_threshold: float = 0.80
     """Image threshold of the ``independent`` strategy (the baseline) and of the ``image`` strategy."""
@@ -273,10 +287,30 @@ class TrainConfig:
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    objective: TrainingObjectiveConfig = field(default_factory=TrainingObjectiveConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+
+
+def former_objective_name(module: str) -> type[TrainingObjectiveConfig]:
+    """:class:`TrainingObjectiveConfig` under its former name ``<module>.ObjectiveConfig`` (kept for one release,
+    with a ``DeprecationWarning``): the name said the same as ``crossmost_losses.ObjectiveConfig`` with other
+    defaults."""
+    warnings.warn(
+        f"{module}.ObjectiveConfig is deprecated and will be removed in the next release: the objective section of a "
+        "training run is crossmost_train.config.TrainingObjectiveConfig (crossmost_losses.ObjectiveConfig is the "
+        "losses' own config)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return TrainingObjectiveConfig
+
+
+def __getattr__(name: str) -> object:
+    if name == "ObjectiveConfig":
+        return former_objective_name(__name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

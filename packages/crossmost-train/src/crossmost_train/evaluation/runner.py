@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence, Sized
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,11 @@ from crossmost_train.evaluation.metrics import (
     per_class_accuracy,
     subset_accuracy,
 )
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from crossmost_data.loader import Sample
 
 __all__ = [
     "BRANCHES",
@@ -64,7 +69,7 @@ class Predictions:
 @torch.no_grad()
 def predict_batches(
     model: Any,
-    batches: Iterable[dict[str, Any]],
+    batches: Iterable[Sample],
     *,
     device: torch.device,
     eval_view: int = 0,
@@ -128,7 +133,7 @@ def predict_batches(
     )
 
 
-def _gather_rows(accelerator: Any, tensor: Tensor, sizes: list[int]) -> Tensor:
+def _gather_rows(accelerator: Accelerator, tensor: Tensor, sizes: list[int]) -> Tensor:
     """Concatenate a variable-length tensor from all processes (padded for the collective, then trimmed)."""
     if accelerator.num_processes == 1:
         return tensor
@@ -139,7 +144,7 @@ def _gather_rows(accelerator: Any, tensor: Tensor, sizes: list[int]) -> Tensor:
     return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
 
 
-def gather_predictions(accelerator: Any, local: Predictions, expected: int) -> Predictions:
+def gather_predictions(accelerator: Accelerator, local: Predictions, expected: int) -> Predictions:
     """All processes' predictions, sorted by index, each sample exactly once (checked against ``expected``)."""
     n = torch.tensor([local.indices.shape[0]], device=accelerator.device)
     sizes = [int(s) for s in (accelerator.gather(n).cpu() if accelerator.num_processes > 1 else n.cpu())]
@@ -200,8 +205,8 @@ def score_predictions(
 
 def evaluate_model(
     model: Any,
-    loader: Iterable[dict[str, Any]],
-    accelerator: Any,
+    loader: Iterable[Sample],
+    accelerator: Accelerator,
     classnames: Sequence[str],
     *,
     num_samples: int,
@@ -217,7 +222,7 @@ def evaluate_model(
     Samples the loader could not read are left out of the scores: ``counts/unreadable`` says how many, and
     ``unreadable/samples`` names them (shard, key and reason).
     """
-    batches: Iterable[dict[str, Any]] = loader
+    batches: Iterable[Sample] = loader
     if progress is not None and accelerator.is_main_process:
         from tqdm.auto import tqdm
 
