@@ -54,9 +54,11 @@ def test_all_plan_freezes_only_the_tokenizer() -> None:
     tokenizer = sum(p.numel() for p in point_tokenizer(model).parameters())
     assert report.frozen == tokenizer
     assert report.total == sum(p.numel() for p in model.parameters())
-    assert report.constant_buffers == tuple(f"point_encoder.encoder.{b}" for b, _ in point_tokenizer(model).named_buffers())
+    buffers = tuple(f"point_encoder.encoder.{b}" for b, _ in point_tokenizer(model).named_buffers())
+    assert report.constant_buffers == buffers
     set_train_mode(model, TrainablePlan())
-    assert model.training and not point_tokenizer(model).training
+    assert model.training
+    assert not point_tokenizer(model).training
     set_train_mode(model, TrainablePlan(freeze_tokenizer_batchnorm=False))
     assert point_tokenizer(model).training
 
@@ -70,11 +72,24 @@ def test_last_blocks_trains_the_top_of_each_tower_and_what_follows() -> None:
     assert any(n.startswith("image_tower.visual.transformer.resblocks.1.") for n in trainable)
     assert not any(n.startswith("image_tower.visual.transformer.resblocks.0.") for n in trainable)
     assert not any(n.startswith("point_encoder.blocks.blocks.0.") for n in trainable)
-    for stem in ("image_tower.visual.conv1.weight", "image_tower.mask_token", "point_encoder.pos_embed.0.weight",
-                 "point_encoder.cls_token", "point_encoder.mask_token", "point_encoder.encoder.first_conv.0.weight"):
+    for stem in (
+        "image_tower.visual.conv1.weight",
+        "image_tower.mask_token",
+        "point_encoder.pos_embed.0.weight",
+        "point_encoder.cls_token",
+        "point_encoder.mask_token",
+        "point_encoder.encoder.first_conv.0.weight",
+    ):
         assert stem not in trainable, stem
-    for after in ("image_tower.visual.proj", "image_tower.visual.ln_post.weight", "image_tower.decoder.0.weight",
-                  "point_encoder.norm.weight", "point_projection.weight", "mpm_head.weight", "classifier.weight"):
+    for after in (
+        "image_tower.visual.proj",
+        "image_tower.visual.ln_post.weight",
+        "image_tower.decoder.0.weight",
+        "point_encoder.norm.weight",
+        "point_projection.weight",
+        "mpm_head.weight",
+        "classifier.weight",
+    ):
         assert after in trainable, after
     # more blocks than a tower has: every block trains, the stem still does not
     model = _model()
@@ -106,8 +121,9 @@ def test_norms_and_classifier() -> None:
         if isinstance(module, nn.LayerNorm) and m.startswith(("image_tower.", "point_encoder."))
         for p, _ in module.named_parameters(recurse=False)
     }
-    heads = {n for n, _ in model.named_parameters() if n.startswith(("classifier.", "mpm_head.", "point_local_projection.",
-             "image_tower.decoder.", "image_tower.mask_token", "point_encoder.mask_token"))}  # fmt: skip
+    head_prefixes = ("classifier.", "mpm_head.", "point_local_projection.", "image_tower.decoder.",
+                     "image_tower.mask_token", "point_encoder.mask_token")  # fmt: skip
+    heads = {n for n, _ in model.named_parameters() if n.startswith(head_prefixes)}
     assert trainable == norm_names | heads
     assert "image_tower.ln_patch.weight" in trainable
     assert report.trainable == sum(p.numel() for n, p in model.named_parameters() if n in trainable)
@@ -129,7 +145,9 @@ def test_lora_adapter_with_zero_b_is_exactly_the_base() -> None:
     assert add_lora(linear, rank=3, alpha=6.0) == 0  # already adapted
     assert torch.equal(linear(x), expected)
     adapter = linear.parametrizations.weight[0]
-    assert adapter.lora_A.shape == (3, 12) and adapter.lora_B.shape == (7, 3) and adapter.scaling == 2.0
+    assert adapter.lora_A.shape == (3, 12)
+    assert adapter.lora_B.shape == (7, 3)
+    assert adapter.scaling == 2.0
     assert not linear.parametrizations.weight.original.requires_grad
 
 
@@ -193,7 +211,8 @@ def test_lora_plan_on_the_model() -> None:
     assert torch.equal(before.point_logits, after.point_logits)  # type: ignore[arg-type]
     lid = layer_id_fn(model)
     name = "image_tower.visual.transformer.resblocks.1.mlp.c_fc.parametrizations.weight.0.lora_A"
-    assert name in trainable and lid(name, 2) == 2
+    assert name in trainable
+    assert lid(name, 2) == 2
 
 
 def test_activation_checkpointing_gives_the_same_gradients() -> None:
@@ -221,21 +240,22 @@ def test_activation_checkpointing_gives_the_same_gradients() -> None:
 def test_checkpointing_saves_activation_memory() -> None:
     """Fewer tensors stay saved for backward with checkpointing (counted by the autograd saved-tensor hooks)."""
     images, points, mask = _inputs()
-    saved_bytes = []
-    for enabled in (False, True):
+
+    def saved_bytes(enabled: bool) -> int:
         model = _model()
         set_activation_checkpointing(model, enabled)
         model.train()
-        total = [0]
+        sizes: list[int] = []
 
         def pack(t: torch.Tensor) -> torch.Tensor:
-            total[0] += t.numel() * t.element_size()
+            sizes.append(t.numel() * t.element_size())
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             model(images, points, image_mask=mask, mask_points=True, generator=torch.Generator().manual_seed(0))
-        saved_bytes.append(total[0])
-    assert saved_bytes[1] < saved_bytes[0]
+        return sum(sizes)
+
+    assert saved_bytes(True) < saved_bytes(False)
 
 
 def test_layer_ids_on_the_model() -> None:

@@ -33,7 +33,7 @@ def _checkpointed_forward(block: nn.Module, *args: Any, **kwargs: Any) -> Any:
 
 def _set(block: nn.Module, enabled: bool) -> None:
     if enabled and not is_checkpointed(block):
-        block.forward = functools.partial(_checkpointed_forward, block)  # type: ignore[method-assign]
+        block.forward = functools.partial(_checkpointed_forward, block)
         setattr(block, _MARK, True)
     elif not enabled and is_checkpointed(block):
         del block.forward

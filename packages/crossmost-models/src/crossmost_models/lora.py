@@ -16,6 +16,7 @@ backward pass until the block's backward, or recomputed with activation checkpoi
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -119,12 +120,13 @@ def merge_lora(module: nn.Module) -> int:
     for sub in list(module.modules()):
         if not parametrize.is_parametrized(sub):
             continue
-        for weight_name in list(sub.parametrizations.keys()):  # type: ignore[union-attr]
-            if not any(isinstance(p, LowRankAdapter) for p in sub.parametrizations[weight_name]):  # type: ignore[index]
+        lists: Any = sub.parametrizations
+        for weight_name in list(lists.keys()):
+            if not any(isinstance(p, LowRankAdapter) for p in lists[weight_name]):
                 continue
             with torch.no_grad():
                 effective = getattr(sub, weight_name).detach().clone()
-            base = sub.parametrizations[weight_name].original  # type: ignore[index]
+            base = lists[weight_name].original
             parametrize.remove_parametrizations(sub, weight_name, leave_parametrized=False)
             setattr(sub, weight_name, nn.Parameter(effective, requires_grad=base.requires_grad))
             merged += 1

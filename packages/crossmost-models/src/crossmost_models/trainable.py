@@ -47,7 +47,7 @@ class TrainablePlan:
     """
 
     mode: TrainableMode = "all"
-    last_blocks: int = 1
+    last_blocks: int = 2
     lora_rank: int = 8
     lora_alpha: float = 16.0
     freeze_point_tokenizer: bool = True

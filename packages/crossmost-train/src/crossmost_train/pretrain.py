@@ -220,16 +220,8 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     """ULIP alignment of the point tower to frozen CLIP towers; returns the ``model/`` folder."""
     from accelerate.utils import set_seed
 
-    from crossmost_models import create_clip
-    from crossmost_train.wiring import (
-        build_model,
-        data_shape,
-        dataset_classnames,
-        freeze_frozen_parts,
-        point_tokenizer,
-        set_train_mode,
-        shard_train_dataset,
-    )
+    from crossmost_models import TrainablePlan, apply_trainable_plan, create_clip, set_train_mode
+    from crossmost_train.wiring import build_model, data_shape, dataset_classnames, shard_train_dataset
 
     out = Path(cfg.run.output_dir)
     accelerator = build_accelerator(cfg, out, find_unused_parameters=True)
@@ -245,15 +237,18 @@ def pretrain_ulip(cfg: TrainConfig, dataset_factory: Callable[[TrainConfig, Any]
     model.requires_grad_(False)
     model.point_encoder.requires_grad_(True)
     model.point_projection.requires_grad_(True)
-    if not cfg.pretrain.train_point_tokenizer:
-        freeze_frozen_parts(model, cfg)
+    # The memory plan is self-training's; here only the tokenizer's freezing applies (its BatchNorm statistics
+    # learn the data too when it trains).
+    plan = TrainablePlan(
+        freeze_point_tokenizer=cfg.model.freeze_point_tokenizer and not cfg.pretrain.train_point_tokenizer,
+        freeze_tokenizer_batchnorm=cfg.model.freeze_tokenizer_batchnorm,
+    )
+    apply_trainable_plan(model, plan)
     model.to(accelerator.device)
     shape = data_shape(cfg, model)
     outputs = ("image_weak", "points_weak")
     dataset = dataset_factory(cfg, shape) if dataset_factory else shard_train_dataset(cfg, shape, outputs)
-    set_train_mode(model, cfg)
-    if cfg.pretrain.train_point_tokenizer:
-        point_tokenizer(model).train()  # its BatchNorm statistics learn the data too
+    set_train_mode(model, plan)
     model.image_tower.eval()
     num_classes = len(classnames)
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)

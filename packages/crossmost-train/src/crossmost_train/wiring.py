@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import warnings
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+import crossmost_models
 from crossmost_train.accelerator_setup import build_accelerator as build_accelerator
 from crossmost_train.accelerator_setup import per_device_batch as per_device_batch
 from crossmost_train.accelerator_setup import resolve_mixed_precision as resolve_mixed_precision
 from crossmost_train.config import ConfigError, TrainConfig, apply_section
+from crossmost_train.memory import train_mode, trainable_plan
 
 if TYPE_CHECKING:
     from crossmost_data.loader import AugmentConfig, GlobalBatchSampler
@@ -92,10 +95,8 @@ def resolve_classnames(configured: Sequence[str], manifest: Any | None) -> list[
 
 # ----------------------------------------------------------------------------------------------------- the model
 def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
-    """``create_model`` with the configured name, weights, templates and overrides (frozen parts are frozen by
-    :func:`freeze_frozen_parts`)."""
-    import crossmost_models
-
+    """``create_model`` with the configured name, weights, templates and overrides (what trains is set by
+    :func:`crossmost_train.memory.prepare_student`)."""
     name = cfg.model.name
     if name not in crossmost_models.list_models():
         close = difflib.get_close_matches(name, crossmost_models.list_models(), n=4)
@@ -122,45 +123,44 @@ def build_model(cfg: TrainConfig, classnames: Sequence[str]) -> nn.Module:
     return model
 
 
+# Former homes of the model's training parts, kept for one release: the model side is in crossmost_models
+# (parts, trainable), the run side in crossmost_train.memory.
+def _moved(name: str, home: str) -> None:
+    warnings.warn(
+        f"crossmost_train.wiring.{name} is deprecated and will be removed in the next release; use {home}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 def point_tokenizer(model: nn.Module) -> nn.Module:
-    """The mini-PointNet tokenizer of the point tower."""
-    encoder: Any = model.point_encoder
-    tokenizer: nn.Module = encoder.encoder
-    return tokenizer
+    """Deprecated: :func:`crossmost_models.point_tokenizer`."""
+    _moved("point_tokenizer", "crossmost_models.point_tokenizer")
+    return crossmost_models.point_tokenizer(model)
 
 
 def freeze_frozen_parts(model: nn.Module, cfg: TrainConfig) -> None:
-    """``requires_grad=False`` on the tokenizer (spec §1.1); its BatchNorm statistics are fixed by
-    :func:`set_train_mode` when ``model.freeze_tokenizer_batchnorm``."""
-    if cfg.model.freeze_point_tokenizer:
-        point_tokenizer(model).requires_grad_(False)
+    """Deprecated: :func:`crossmost_train.memory.prepare_student` (the run's whole memory plan)."""
+    _moved("freeze_frozen_parts", "crossmost_train.memory.prepare_student")
+    crossmost_models.apply_trainable_plan(model, trainable_plan(cfg))
 
 
 def set_train_mode(model: nn.Module, cfg: TrainConfig) -> None:
-    """``model.train()``, keeping the frozen tokenizer's BatchNorm layers in eval mode when configured."""
-    model.train()
-    if cfg.model.freeze_point_tokenizer and cfg.model.freeze_tokenizer_batchnorm:
-        point_tokenizer(model).eval()
+    """Deprecated: :func:`crossmost_train.memory.train_mode`."""
+    _moved("set_train_mode", "crossmost_train.memory.train_mode")
+    train_mode(model, cfg)
 
 
 def image_num_layers(model: nn.Module) -> int:
-    """Number of ViT blocks (for layer-wise lr decay)."""
-    return int(model.image_num_layers)  # type: ignore[arg-type]
+    """Deprecated: :func:`crossmost_models.image_num_layers`."""
+    _moved("image_num_layers", "crossmost_models.image_num_layers")
+    return crossmost_models.image_num_layers(model)
 
 
 def layer_id_fn(model: nn.Module) -> Callable[[str, int], int]:
-    """Layer ids for :func:`crossmost_train.optim.build_param_groups`: the ViT's via ``vit_layer_id``, and
-    ``num_layers + 1`` (scale 1) for every parameter outside the image tower."""
-    from crossmost_models import vit_layer_id
-
-    prefixes = tuple(f"{n}." for n, _ in model.named_children() if n.startswith("image"))
-
-    def layer_id(name: str, num_layers: int) -> int:
-        if name.startswith(prefixes):
-            return int(vit_layer_id(name, num_layers))
-        return num_layers + 1
-
-    return layer_id
+    """Deprecated: :func:`crossmost_models.layer_id_fn`."""
+    _moved("layer_id_fn", "crossmost_models.layer_id_fn")
+    return crossmost_models.layer_id_fn(model)
 
 
 # ------------------------------------------------------------------------------------------------- the objective

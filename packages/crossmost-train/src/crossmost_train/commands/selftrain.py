@@ -10,12 +10,14 @@ from typing import Any
 
 import torch
 
+from crossmost_models import image_num_layers, layer_id_fn, merge_lora
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.logging_utils import MetricsLog, read_metrics
+from crossmost_train.memory import announce, prepare_student
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
@@ -25,9 +27,6 @@ from crossmost_train.wiring import (
     Components,
     build_objective,
     eval_loader,
-    freeze_frozen_parts,
-    image_num_layers,
-    layer_id_fn,
     skipped_at_indexing,
     train_loader,
 )
@@ -80,13 +79,16 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         save_config(cfg, run_dir / "config.yaml")
     set_seed(cfg.run.seed)
     model = parts.model(cfg, classnames)
-    freeze_frozen_parts(model, cfg)
+    plan = prepare_student(model, cfg)
+    announce(plan, accelerator)
     teacher = EmaTeacher(
         model,
         momentum_start=cfg.ema.momentum_start,
         momentum_end=cfg.ema.momentum_end,
         warmup_steps=cfg.ema.warmup_steps,
         buffers=cfg.ema.buffers,
+        share_frozen=cfg.memory.teacher_shares_frozen,
+        constant_buffers=plan.constant_buffers,
     ).to(accelerator.device)
     lr = scaled_learning_rate(cfg.optim.base_lr, cfg.optim.global_batch_size)
     min_lr = scaled_learning_rate(cfg.optim.min_lr, cfg.optim.global_batch_size)
@@ -184,6 +186,9 @@ def run_selftrain(cfg: TrainConfig, components: Components | None = None) -> dic
         *(f"{cfg.data.eval_split}: {line}" for line in final["student"].get("unreadable/samples", [])),
     ]
     if accelerator.is_main_process:
+        # Saved models hold plain weights: low-rank adapters are folded in (outputs unchanged).
+        merge_lora(student)
+        merge_lora(teacher.module)
         student.save_pretrained(run_dir / "model")
         teacher_model: Any = teacher.module
         teacher_model.save_pretrained(run_dir / "teacher")
