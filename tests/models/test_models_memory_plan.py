@@ -192,6 +192,25 @@ def test_lora_on_linear_and_attention_exact_then_merged() -> None:
     assert torch.equal(shared_base, originals[0])  # the base weight was not written to
 
 
+def test_merging_a_copy_leaves_the_other_adapted() -> None:
+    """A deep copy (an EMA teacher) shares the parametrized class: merging one must not break the other."""
+    torch.manual_seed(2)
+    block = nn.ModuleDict({"fc": nn.Linear(6, 4), "attn": nn.MultiheadAttention(6, 2, batch_first=True)})
+    add_lora(block, rank=2, alpha=2.0)
+    with torch.no_grad():
+        for module in block.modules():
+            if isinstance(module, LowRankAdapter):
+                module.lora_B.normal_()
+    copy_ = copy.deepcopy(block)
+    x = torch.randn(1, 3, 6)
+    before = copy_["attn"](x, x, x, need_weights=False)[0]
+    assert merge_lora(block) == 3
+    assert type(block["attn"]) is nn.MultiheadAttention
+    assert torch.equal(copy_["attn"](x, x, x, need_weights=False)[0], before)  # still adapted, still working
+    assert merge_lora(copy_) == 3
+    assert torch.equal(copy_["attn"](x, x, x, need_weights=False)[0], before)
+
+
 def test_lora_plan_on_the_model() -> None:
     model = _model()
     images, points, _ = _inputs()

@@ -47,7 +47,12 @@ def test_config_section_and_plan() -> None:
     assert trainable_plan(cfg) == TrainablePlan()  # the default: today's behaviour
     cfg = load_config(
         ["tiny"],
-        ["memory.trainable=lora", "memory.lora_rank=4", "memory.lora_alpha=8", "model.freeze_tokenizer_batchnorm=false"],
+        [
+            "memory.trainable=lora",
+            "memory.lora_rank=4",
+            "memory.lora_alpha=8",
+            "model.freeze_tokenizer_batchnorm=false",
+        ],
     )
     assert trainable_plan(cfg) == TrainablePlan(
         mode="lora", lora_rank=4, lora_alpha=8.0, freeze_tokenizer_batchnorm=False

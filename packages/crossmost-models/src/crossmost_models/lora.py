@@ -113,6 +113,10 @@ def merge_lora(module: nn.Module) -> int:
     so outputs are unchanged bit for bit); the base weight it was made from is not written to, which keeps it intact
     for another model that shares it (an EMA teacher). The merged weight keeps the base weight's ``requires_grad``.
 
+    A deep copy of a parametrized module shares its class with the original (the class that holds the adapted
+    weight's property), so the parametrization is taken off this instance alone: the instance gets back its plain
+    class, and the shared class keeps serving the copies that still carry adapters.
+
     Returns:
         The number of merged matrices.
     """
@@ -126,8 +130,15 @@ def merge_lora(module: nn.Module) -> int:
                 continue
             with torch.no_grad():
                 effective = getattr(sub, weight_name).detach().clone()
-            base = lists[weight_name].original
-            parametrize.remove_parametrizations(sub, weight_name, leave_parametrized=False)
-            setattr(sub, weight_name, nn.Parameter(effective, requires_grad=base.requires_grad))
+            requires_grad = bool(lists[weight_name].original.requires_grad)
+            del lists[weight_name]
+            parametrized_class = type(sub)
+            if len(lists) == 0:
+                del sub.parametrizations
+                sub.__class__ = parametrized_class.__bases__[0]
+            else:  # other tensors stay parametrized: a class of this instance's own, without this property
+                attributes = {k: v for k, v in vars(parametrized_class).items() if k != weight_name}
+                sub.__class__ = type(parametrized_class.__name__, parametrized_class.__bases__, attributes)
+            setattr(sub, weight_name, nn.Parameter(effective, requires_grad=requires_grad))
             merged += 1
     return merged
