@@ -24,7 +24,8 @@ from crossmost_train.memory import prepare_student, trainable_plan
 from crossmost_train.run_state import load_state_file, save_state_file
 
 _spec = importlib.util.spec_from_file_location("_train_fixtures", Path(__file__).parent / "_train_fixtures.py")
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 fx = importlib.util.module_from_spec(_spec)
 sys.modules["_train_fixtures"] = fx
 _spec.loader.exec_module(fx)
@@ -57,9 +58,9 @@ def test_config_section_and_plan() -> None:
     assert trainable_plan(cfg) == TrainablePlan(
         mode="lora", lora_rank=4, lora_alpha=8.0, freeze_tokenizer_batchnorm=False
     )
-    with pytest.raises(ConfigError, match="memory.trainable"):
+    with pytest.raises(ConfigError, match=r"memory\.trainable"):
         load_config(["tiny"], ["memory.trainable=half"])
-    with pytest.raises(ConfigError, match="memory.last_blocks"):
+    with pytest.raises(ConfigError, match=r"memory\.last_blocks"):
         load_config(["tiny"], ["memory.last_blocks=0"])
 
 
@@ -151,7 +152,7 @@ def test_shared_teacher_state_round_trips_through_a_state_file(tmp_path: Path) -
     for key in mine:
         assert torch.equal(mine[key], theirs[key]), key
     full = EmaTeacher(other_student)
-    with pytest.raises(ValueError, match="memory.teacher_shares_frozen"):
+    with pytest.raises(ValueError, match=r"memory\.teacher_shares_frozen"):
         full.load_state_dict(state)
 
 
@@ -198,12 +199,12 @@ def test_former_wiring_functions_warn_and_agree() -> None:
     assert [p.requires_grad for p in model.parameters()] == [p.requires_grad for p in reference.parameters()]
     with pytest.warns(DeprecationWarning, match="crossmost_models.point_tokenizer"):
         assert wiring.point_tokenizer(model) is point_tokenizer(model)
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="train_mode"):
         wiring.set_train_mode(model, cfg)
     assert not point_tokenizer(model).training
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="crossmost_models.image_num_layers"):
         assert wiring.image_num_layers(model) == 2
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="crossmost_models.layer_id_fn"):
         layer_id = wiring.layer_id_fn(model)
     assert layer_id("image_tower.visual.transformer.resblocks.1.ln_1.weight", 2) == 2
     assert layer_id("classifier.weight", 2) == 3
