@@ -21,13 +21,14 @@ from typing import Any
 import torch
 
 from _timing import synchronizer, timed
+from crossmost_models import image_num_layers, layer_id_fn
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.config import load_config
 from crossmost_train.ema import EmaTeacher
+from crossmost_train.memory import prepare_student, train_mode
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 from crossmost_train.run_builder import build_model, build_objective
 from crossmost_train.selftrain import SelfTrainer
-from crossmost_train.wiring import image_num_layers, layer_id_fn
 
 PEAK_TFLOPS_BF16 = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "RTX 4090": 165.0}
 
@@ -83,9 +84,7 @@ def main() -> None:
     device = accelerator.device
     torch.manual_seed(0)
     model = build_model(cfg, [f"class {i}" for i in range(args.classes)])
-    from crossmost_train.wiring import freeze_frozen_parts, set_train_mode
-
-    freeze_frozen_parts(model, cfg)
+    prepare_student(model, cfg)
     teacher = EmaTeacher(model).to(device)
     model.to(device)
     groups = build_param_groups(
@@ -95,8 +94,10 @@ def main() -> None:
     scheduler = build_scheduler(optimizer, warmup_steps=1, total_steps=1000, lr=1e-4, min_lr=1e-6)
     student_module = torch.compile(model) if args.compile else model
     prepared, optimizer = accelerator.prepare(student_module, optimizer)
-    trainer = SelfTrainer(cfg, accelerator, prepared, teacher, build_objective(cfg).to(device), optimizer, scheduler)
-    set_train_mode(trainer.student, cfg)
+    trainer = SelfTrainer(
+        cfg, accelerator, prepared, teacher, build_objective(cfg, args.classes).to(device), optimizer, scheduler
+    )
+    train_mode(trainer.student, cfg)
     num_points = args.points or int(model.config.num_points)
     batch = make_batch(model, args.batch, num_points, device)
     from crossmost_train.checkpoint import TrainingProgress

@@ -57,6 +57,26 @@ def test_cli_selftrain_evaluate_predict(dataset: Path, tmp_path: Path) -> None:
     assert sum(rows[0]["point"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_cli_selftrain_with_a_memory_plan_saves_a_plain_model(dataset: Path, tmp_path: Path) -> None:
+    """LoRA, activation checkpointing and a sharing teacher through the command line; the saved model has the
+    adapters folded in, loads with the public API and scores as the run reported."""
+    from crossmost_models import from_pretrained
+
+    run = tmp_path / "run"
+    plan = ["memory.trainable=lora", "memory.lora_rank=2", "memory.activation_checkpointing=true",
+            "memory.teacher_shares_frozen=true"]  # fmt: skip
+    assert main(["selftrain", "-c", "tiny", f"data.root={dataset}", f"run.output_dir={run}", "schedule.epochs=1",
+                 *plan]) == 0  # fmt: skip
+    student = json.loads((run / "results.json").read_text())["self-trained student (last step)"]
+    names = set(from_pretrained(run / "model").state_dict())
+    assert not any("lora" in n or "parametrizations" in n for n in names)
+    assert names == set(from_pretrained(run / "teacher").state_dict())
+    assert main(["evaluate", "--run", str(run), f"data.root={dataset}"]) == 0
+    again = json.loads((run / "eval-test" / "results.json").read_text())["self-trained student (last step)"]
+    assert again["point"] == pytest.approx(student["point"])
+    assert again["image"] == pytest.approx(student["image"])
+
+
 def test_bad_inputs_give_clear_errors(dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     common = [f"data.root={dataset}", f"run.output_dir={tmp_path / 'r'}"]
     assert main(["selftrain", "-c", "tiny", *common, "model.classnames=[chair,table]"]) == 1

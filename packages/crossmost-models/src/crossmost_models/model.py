@@ -9,15 +9,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossmost_models.checkpointing import set_activation_checkpointing
 from crossmost_models.classifier import TextInitialisedClassifier
 from crossmost_models.config import CrossModalConfig
 from crossmost_models.image.plain_tower import PlainVisionTower
 from crossmost_models.image.tower import MaskableVisionTower
+from crossmost_models.lora import merge_lora
 from crossmost_models.output import CrossModalOutput
+from crossmost_models.parts import layer_id_fn
 from crossmost_models.point.family import PointEncoder
 from crossmost_models.point.inputs import prepare_points
 from crossmost_models.saved_model import write_saved_model
 from crossmost_models.text import build_classifier_weights
+from crossmost_models.trainable import TrainablePlan, TrainableReport, apply_trainable_plan, set_train_mode
 
 __all__ = ["CrossModalModel", "save_pretrained"]
 
@@ -235,6 +239,29 @@ class CrossModalModel(nn.Module):
         self.point_encoder.encoder.load_state_dict(tokenizer)
         self._init_point_projections()
         self.mpm_head.reset_parameters()
+
+    # ------------------------------------------------------------------ training memory plan
+    def apply_trainable(self, plan: TrainablePlan | None = None) -> TrainableReport:
+        """Set which parameters train (:func:`crossmost_models.trainable.apply_trainable_plan`) and report it."""
+        return apply_trainable_plan(self, plan)
+
+    def train_mode(self, plan: TrainablePlan | None = None) -> None:
+        """Training mode for ``plan``: a frozen tokenizer keeps fixed BatchNorm statistics where the plan says so
+        (:func:`crossmost_models.trainable.set_train_mode`)."""
+        set_train_mode(self, plan)
+
+    def set_activation_checkpointing(self, enabled: bool = True) -> int:
+        """Recompute the towers' block activations in the backward pass instead of keeping them
+        (:mod:`crossmost_models.checkpointing`); returns the number of blocks switched."""
+        return set_activation_checkpointing(self, enabled)
+
+    def merge_lora(self) -> int:
+        """Fold low-rank adapters into plain weights (before saving); returns the number of merged matrices."""
+        return merge_lora(self)
+
+    def layer_id(self, param_name: str) -> int:
+        """Layer id of a parameter for layer-wise lr decay (:func:`crossmost_models.parts.layer_id_fn`)."""
+        return layer_id_fn(self)(param_name, self.image_num_layers)
 
     # ------------------------------------------------------------------ classes and saving
     def set_classnames(

@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 
 from crossmost_data.loader import Sample
 from crossmost_losses import cross_modal_infonce
-from crossmost_models import create_clip, get_model_config
+from crossmost_models import TrainablePlan, apply_trainable_plan, create_clip, get_model_config, set_train_mode
 from crossmost_models.saved_model import save_safetensors
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.checkpoint import TrainingProgress
@@ -42,7 +42,6 @@ from crossmost_train.engine import FitPlan, LogRecord, LogWindow, StepValues, fi
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 from crossmost_train.run_builder import Components, DatasetBuilder, DataShape, RunBuilder, data_shape
-from crossmost_train.wiring import freeze_frozen_parts, point_tokenizer, set_train_mode
 
 
 def caption_index(seed: int, epoch: int, index: Tensor, num_templates: int) -> Tensor:
@@ -261,15 +260,18 @@ def pretrain_ulip(
     model.requires_grad_(False)
     model.point_encoder.requires_grad_(True)
     model.point_projection.requires_grad_(True)
-    if not cfg.pretrain.train_point_tokenizer:
-        freeze_frozen_parts(model, cfg)
+    # The memory plan is self-training's; here only the tokenizer's freezing applies (its BatchNorm statistics
+    # learn the data too when it trains).
+    plan = TrainablePlan(
+        freeze_point_tokenizer=cfg.model.freeze_point_tokenizer and not cfg.pretrain.train_point_tokenizer,
+        freeze_tokenizer_batchnorm=cfg.model.freeze_tokenizer_batchnorm,
+    )
+    apply_trainable_plan(model, plan)
     model.to(accelerator.device)
     shape = data_shape(cfg, model)
     outputs = ("image_weak", "points_weak")
     dataset = builder.train_dataset(shape, outputs)
-    set_train_mode(model, cfg)
-    if cfg.pretrain.train_point_tokenizer:
-        point_tokenizer(model).train()  # its BatchNorm statistics learn the data too
+    set_train_mode(model, plan)
     model.image_tower.eval()
     num_classes = len(classnames)
     branch = _PointBranch(model, cfg.pretrain.learnable_logit_scale, cfg.pretrain.logit_scale).to(accelerator.device)

@@ -23,8 +23,8 @@ from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.engine import FitPlan, LogRecord, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
 from crossmost_train.logging_utils import MetricsLog
+from crossmost_train.memory import train_mode
 from crossmost_train.unreadable import UnreadableSamples
-from crossmost_train.wiring import set_train_mode
 
 __all__ = ["NonFiniteLossError", "SelfTrainer", "StepValues", "self_train", "train_loop"]
 
@@ -152,7 +152,7 @@ class SelfTrainer:
 
     def train_mode(self) -> None:
         """The student's training modes (frozen parts and BatchNorm as configured)."""
-        set_train_mode(self.student, self.cfg)
+        train_mode(self.student, self.cfg)
 
     def after_micro_step(self, values: StepValues, progress: TrainingProgress) -> None:
         """Count and log a micro-batch in which no sample passed the pseudo-label threshold."""

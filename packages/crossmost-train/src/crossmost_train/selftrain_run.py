@@ -21,19 +21,20 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from crossmost_data.loader import GlobalBatchSampler, Sample
+from crossmost_models import image_num_layers, layer_id_fn, merge_lora
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
 from crossmost_train.config import TrainConfig, config_to_dict, save_config
 from crossmost_train.ema import EmaTeacher
 from crossmost_train.evaluation import evaluate_model
 from crossmost_train.logging_utils import MetricsLog, read_metrics
+from crossmost_train.memory import announce, prepare_student
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler, scaled_learning_rate
 from crossmost_train.plots import plot_confusion, plot_run
 from crossmost_train.report import has_labels, score_line, write_report
 from crossmost_train.run_builder import Components, RunBuilder, data_shape
 from crossmost_train.selftrain import SelfTrainer, self_train
 from crossmost_train.unreadable import UnreadableSamples, announce_left_out, skipped_at_indexing
-from crossmost_train.wiring import freeze_frozen_parts, image_num_layers, layer_id_fn
 
 
 def needs_unused_parameter_search(cfg: TrainConfig) -> bool:
@@ -149,13 +150,16 @@ def build_selftraining(cfg: TrainConfig, components: Components | None = None) -
         save_config(cfg, run_dir / "config.yaml")
     set_seed(cfg.run.seed)
     model = builder.model(classnames)
-    freeze_frozen_parts(model, cfg)
+    plan = prepare_student(model, cfg)
+    announce(plan, accelerator)
     teacher = EmaTeacher(
         model,
         momentum_start=cfg.ema.momentum_start,
         momentum_end=cfg.ema.momentum_end,
         warmup_steps=cfg.ema.warmup_steps,
         buffers=cfg.ema.buffers,
+        share_frozen=cfg.memory.teacher_shares_frozen,
+        constant_buffers=plan.constant_buffers,
     ).to(accelerator.device)
     lr = scaled_learning_rate(cfg.optim.base_lr, cfg.optim.global_batch_size)
     min_lr = scaled_learning_rate(cfg.optim.min_lr, cfg.optim.global_batch_size)
@@ -255,6 +259,9 @@ def report_selftraining(run: SelfTrainingRun) -> Scores:
         *(f"{cfg.data.eval_split}: {line}" for line in final["student"].get("unreadable/samples", [])),
     ]
     if accelerator.is_main_process:
+        # Saved models hold plain weights: low-rank adapters are folded in (outputs unchanged).
+        merge_lora(run.trainer.student)
+        merge_lora(run.trainer.teacher.module)
         save_pretrained(run.trainer.student, run.run_dir / "model")
         save_pretrained(run.trainer.teacher.module, run.run_dir / "teacher")
         finish_run_folder(run.run_dir, cfg, run.classnames, final, run.progress, unreadable=damaged)

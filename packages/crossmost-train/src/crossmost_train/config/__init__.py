@@ -13,6 +13,7 @@ from crossmost_train.config.loading import save_config as save_config
 from crossmost_train.config.schema import DataConfig as DataConfig
 from crossmost_train.config.schema import EmaConfig as EmaConfig
 from crossmost_train.config.schema import EvalConfig as EvalConfig
+from crossmost_train.config.schema import MemoryConfig as MemoryConfig
 from crossmost_train.config.schema import ModelConfig as ModelConfig
 from crossmost_train.config.schema import OptimConfig as OptimConfig
 from crossmost_train.config.schema import PretrainConfig as PretrainConfig

@@ -201,6 +201,33 @@ class EmaConfig:
 
 
 @dataclass
+class MemoryConfig:
+    """The memory plan of self-training: which parameters train, activation checkpointing and an EMA teacher that
+    shares what does not train (precision is ``run.mixed_precision``). The defaults are the paper's setting: every
+    parameter but the point tokenizer trains, nothing is recomputed, the teacher is a full copy. See "Self-training
+    large towers on one GPU" in the training guide for what each plan costs."""
+
+    trainable: Literal["all", "last_blocks", "norms_and_classifier", "lora"] = "all"
+    """``all``: every parameter (but the tokenizer when ``model.freeze_point_tokenizer``); ``last_blocks``: the last
+    ``memory.last_blocks`` blocks of each tower and what follows them, the classifier and the heads;
+    ``norms_and_classifier``: the towers' LayerNorms, the classifier and the masked-modelling heads; ``lora``:
+    low-rank adapters on the attention and MLP matrices of every block, the classifier and the heads."""
+    last_blocks: int = field(default=2, metadata=within(1))
+    """Blocks trained at the top of each tower with ``trainable=last_blocks``."""
+    lora_rank: int = field(default=8, metadata=within(1))
+    """Rank of the low-rank adapters with ``trainable=lora``."""
+    lora_alpha: float = field(default=16.0, metadata=within(0, low_open=True))
+    """Scale numerator of the adapters: the update is (alpha / rank) · B A."""
+    activation_checkpointing: bool = False
+    """Recompute the towers' block activations in the backward pass instead of keeping them (about one more forward
+    of the blocks per step; gradients unchanged)."""
+    teacher_shares_frozen: bool = False
+    """The EMA teacher references the student's frozen parameters (and the fixed tokenizer statistics) instead of
+    copying them; only what trains gets a moving average. Off, the teacher is a full copy as in the paper (whose
+    frozen weights it averages with themselves)."""
+
+
+@dataclass
 class RunConfig:
     """Run folder, precision, checkpoints, logging."""
 
@@ -291,6 +318,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     run: RunConfig = field(default_factory=RunConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
