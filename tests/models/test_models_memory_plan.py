@@ -300,3 +300,55 @@ def test_plan_errors() -> None:
         TrainablePlan(mode="last_blocks", last_blocks=0)
     with pytest.raises(TypeError, match="blocks are not known"):
         apply_trainable_plan(nn.ModuleDict({"image_tower": nn.Linear(2, 2)}), TrainablePlan(mode="lora"))
+
+
+@pytest.mark.filterwarnings("ignore:the image tower of:UserWarning")
+@pytest.mark.parametrize(
+    ("name", "image_blocks", "point_blocks"),
+    [
+        ("openshape-tiny", "image_tower.visual.transformer.resblocks", "point_encoder.blocks.blocks"),
+        ("uni3d-tiny", "image_tower.visual.trunk.blocks", "point_encoder.blocks"),
+    ],
+)
+def test_every_plan_reaches_the_blocks_of_the_other_families(name: str, image_blocks: str, point_blocks: str) -> None:
+    def build() -> CrossModalModel:
+        torch.manual_seed(0)
+        return create_model(name, classnames=CLASSES, templates="photo")
+
+    model = build()
+    depths = {t.prefix: t.depth for t in tower_layouts(model)}
+    apply_trainable_plan(model, TrainablePlan(mode="last_blocks", last_blocks=1))
+    trainable = _trainable(model)
+    for prefix, tower in ((image_blocks, "image_tower"), (point_blocks, "point_encoder")):
+        last = depths[tower] - 1
+        assert any(n.startswith(f"{prefix}.{last}.") for n in trainable), prefix
+        assert not any(n.startswith(f"{prefix}.{k}.") for k in range(last) for n in trainable), prefix
+    assert "point_encoder.cls_token" not in trainable  # the stem stays frozen
+    assert "classifier.weight" in trainable
+
+    images = torch.randn(2, 3, *model.image_size, generator=torch.Generator().manual_seed(1))
+    points = F.normalize(torch.randn(2, 512, 3, generator=torch.Generator().manual_seed(2)), dim=-1)
+    model = build().eval()
+    with torch.no_grad():
+        before = model(images, points)
+    report = apply_trainable_plan(model, TrainablePlan(mode="lora", lora_rank=2, lora_alpha=4.0))
+    assert report.adapters > 0
+    assert any(n.startswith(point_blocks) and n.endswith("lora_A") for n in _trainable(model))
+    assert any(n.startswith(image_blocks) and n.endswith("lora_A") for n in _trainable(model))
+    with torch.no_grad():
+        after = model(images, points)
+    assert torch.equal(before.image_logits, after.image_logits)  # type: ignore[arg-type]
+    assert torch.equal(before.point_logits, after.point_logits)  # type: ignore[arg-type]
+
+    reference, checkpointed = build(), build()
+    assert set_activation_checkpointing(checkpointed) == sum(depths.values())
+    grads = []
+    for candidate in (reference, checkpointed):
+        candidate.train()
+        out = candidate(images, points, generator=torch.Generator().manual_seed(0))
+        loss = out.image_logits.logsumexp(-1).sum() + out.point_logits.logsumexp(-1).sum()  # type: ignore[union-attr]
+        loss.backward()
+        grads.append({n: p.grad for n, p in candidate.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for key in grads[0]:
+        torch.testing.assert_close(grads[1][key], grads[0][key], rtol=1e-5, atol=1e-6, msg=key)

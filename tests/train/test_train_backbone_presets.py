@@ -28,3 +28,8 @@ def test_backbone_presets_stack_the_model_on_the_dataset_values(backbone: str, d
     assert crossmost.data.num_points == expected_points
     assert zeroshot.run.resume == "never"
     assert get_model_config(crossmost.model.name)["point_inputs"]["missing_color"] == 0.4
+    # The giant towers self-train on one GPU: adapters, recomputed activations, a teacher sharing the frozen weights.
+    memory = crossmost.memory
+    assert (memory.trainable, memory.activation_checkpointing, memory.teacher_shares_frozen) == ("lora", True, True)
+    assert crossmost.run.mixed_precision == "bf16"
+    assert plain.memory.trainable == "all"  # the paper's presets keep the paper's setting

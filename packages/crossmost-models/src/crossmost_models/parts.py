@@ -14,8 +14,11 @@ from typing import Any
 from torch import nn
 
 from crossmost_models.image.layer_decay import vit_layer_id
+from crossmost_models.image.plain_tower import PlainVisionTower
 from crossmost_models.image.tower import MaskableVisionTower
 from crossmost_models.point.encoder import PointBertEncoder
+from crossmost_models.point.ppat import PpatEncoder
+from crossmost_models.point.uni3d import Uni3dEncoder
 
 __all__ = [
     "HEAD_PREFIXES",
@@ -41,6 +44,9 @@ Every memory plan trains them (they are small), except that a plan which freezes
 token too."""
 
 _POINT_STEM = ("encoder.", "reduce_dim.", "cls_token", "cls_pos", "mask_token", "pos_embed.")
+_PPAT_STEM = ("encoder.", "mask_token", "lift.", "lift_norm.", "cls_token")
+_UNI3D_STEM = ("encoder.", "encoder2trans.", "cls_token", "cls_pos", "mask_token", "pos_embed.")
+_TIMM_STEM = ("patch_embed.", "cls_token", "reg_token", "pos_embed", "norm_pre.")
 
 
 @dataclass(frozen=True)
@@ -84,11 +90,12 @@ def tower_layouts(model: nn.Module) -> list[TowerLayout]:
     """The :class:`TowerLayout` of each tower of a ``CrossModalModel`` (image first).
 
     Raises:
-        TypeError: the model has a tower whose block layout is not known here (neither a
-            :class:`~crossmost_models.MaskableVisionTower` nor a :class:`~crossmost_models.PointBertEncoder`).
+        TypeError: the model has a tower whose block layout is not known here (image: open_clip's ViT or a timm
+            trunk with ``blocks``; point: Point-BERT, PPAT or Uni3D).
     """
     layouts: list[TowerLayout] = []
     image: Any = getattr(model, "image_tower", None)
+    trunk: Any = getattr(getattr(image, "visual", None), "trunk", None)
     if isinstance(image, MaskableVisionTower):
         stem = ("conv1", "class_embedding", "positional_embedding", "ln_pre")
         layouts.append(
@@ -100,17 +107,39 @@ def tower_layouts(model: nn.Module) -> list[TowerLayout]:
                 stem=(*(f"image_tower.visual.{s}" for s in stem), "image_tower.mask_token"),
             )
         )
+    elif isinstance(image, PlainVisionTower) and isinstance(getattr(trunk, "blocks", None), nn.Sequential):
+        # open_clip's timm towers (EVA02): the trunk's patch embedding, tokens and positions, then its blocks
+        layouts.append(
+            TowerLayout(
+                name="image",
+                prefix="image_tower",
+                blocks=nn.ModuleList(trunk.blocks),
+                blocks_prefix="image_tower.visual.trunk.blocks",
+                stem=tuple(f"image_tower.visual.trunk.{s}" for s in _TIMM_STEM),
+            )
+        )
     elif image is not None:
         raise TypeError(f"image_tower is a {type(image).__name__}: its transformer blocks are not known")
     point: Any = getattr(model, "point_encoder", None)
-    if isinstance(point, PointBertEncoder):
+    if isinstance(point, PointBertEncoder | PpatEncoder):
+        stem = _POINT_STEM if isinstance(point, PointBertEncoder) else _PPAT_STEM
         layouts.append(
             TowerLayout(
                 name="point",
                 prefix="point_encoder",
                 blocks=point.blocks.blocks,
                 blocks_prefix="point_encoder.blocks.blocks",
-                stem=tuple(f"point_encoder.{s}" for s in _POINT_STEM),
+                stem=tuple(f"point_encoder.{s}" for s in stem),
+            )
+        )
+    elif isinstance(point, Uni3dEncoder):
+        layouts.append(
+            TowerLayout(
+                name="point",
+                prefix="point_encoder",
+                blocks=point.blocks,
+                blocks_prefix="point_encoder.blocks",
+                stem=tuple(f"point_encoder.{s}" for s in _UNI3D_STEM),
             )
         )
     elif point is not None:
