@@ -4,6 +4,7 @@ evaluate and pre-training alike), and the former names that still import with a 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from crossmost_data.format.manifest import Manifest
+from crossmost_models import create_model
 from crossmost_train.config import ConfigError, TrainConfig, load_config
 from crossmost_train.run_builder import (
     Components,
@@ -27,13 +29,12 @@ from . import _train_fixtures as fx
 CLASSES = ["airplane", "bottle", "chair", "lamp"]
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _prepare(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
     from crossmost_data.datasets import get_reader
     from crossmost_data.prepare import prepare_dataset
     from crossmost_data.prepare.config import PrepareConfig
 
-    out = tmp_path_factory.mktemp("synthetic-target")
+    out = tmp_path_factory.mktemp(f"synthetic-target-{layout}")
     reader = get_reader(
         "synthetic",
         domain="target",
@@ -46,9 +47,31 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
         clutter=0.0,
         test_fraction=0.5,
     )
-    config = PrepareConfig(points_per_sample=128, image_size=16, num_views=2, samples_per_shard=4, progress=False)
+    config = PrepareConfig(
+        points_per_sample=128, image_size=16, num_views=2, samples_per_shard=4, progress=False, point_layout=layout
+    )
     assert prepare_dataset(reader, out, out, config).exit_code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _prepare(tmp_path_factory, "xyz")
+
+
+def test_a_colour_tower_reads_the_colours_a_folder_stores(tmp_path_factory: pytest.TempPathFactory) -> None:
+    coloured = _prepare(tmp_path_factory, "xyzrgb")
+    model = create_model("ulip2-tiny", classnames=CLASSES)
+    shape = data_shape(_cfg(coloured, "data.num_points=64"), model)
+    assert shape.point_colors  # ULIP-2's Point-BERT reads xyz + rgb
+    stored = RunBuilder(_cfg(coloured)).eval_dataset(shape)[0]["points"]
+    assert stored.shape == (shape.num_points, 6)
+    assert 0.0 <= float(stored[:, 3:].min()) <= float(stored[:, 3:].max()) <= 1.0
+    # the same folder to an xyz tower, and an xyz folder to the colour tower: three channels, the model fills grey
+    plain = dataclasses.replace(shape, point_colors=False)
+    assert RunBuilder(_cfg(coloured)).eval_dataset(plain)[0]["points"].shape == (shape.num_points, 3)
+    xyz = _prepare(tmp_path_factory, "xyz")
+    assert RunBuilder(_cfg(xyz)).eval_dataset(shape)[0]["points"].shape == (shape.num_points, 3)
 
 
 def _cfg(root: Path | str, *overrides: str) -> TrainConfig:

@@ -60,11 +60,13 @@ class DataError(RuntimeError):
 
 @dataclass(frozen=True)
 class DataShape:
-    """What the loader must produce for a model: image size, ViT patch size (mask grid) and points per cloud."""
+    """What the loader must produce for a model: image size, ViT patch size (mask grid), points per cloud, and
+    whether its point tower reads colour (``xyzrgb``; clouds of an ``xyz`` dataset get the tower's fill colour)."""
 
     image_size: int | None
     patch_size: int
     num_points: int | None
+    point_colors: bool = False
 
 
 ClassNamesBuilder = Callable[[TrainConfig], list[str]]
@@ -165,7 +167,9 @@ def data_shape(cfg: TrainConfig, model: nn.Module) -> DataShape:
     config = getattr(model, "config", None)
     patch = int(getattr(getattr(model, "image_tower", None), "patch_size", 16))
     num_points = cfg.data.num_points or int(getattr(config, "num_points", 0) or 0) or None
-    return DataShape(int(image_size[0]) if image_size else None, patch, num_points)
+    point_config = getattr(getattr(model, "point_encoder", None), "config", None)
+    colors = int(getattr(point_config, "in_channels", 3)) == 6
+    return DataShape(int(image_size[0]) if image_size else None, patch, num_points, colors)
 
 
 # ------------------------------------------------------------------------------------------------- the objective
@@ -264,6 +268,7 @@ class RunBuilder:
             image_size=shape.image_size,
             num_points=shape.num_points,
             train_outputs=outputs,
+            use_colors=self._colors(shape),
         )
 
     def eval_dataset(self, shape: DataShape) -> Dataset[Sample]:
@@ -278,7 +283,12 @@ class RunBuilder:
             fixed_view=d.eval_view,
             image_size=shape.image_size,
             num_points=shape.num_points,
+            use_colors=self._colors(shape),
         )
+
+    def _colors(self, shape: DataShape) -> bool:
+        """Whether the clouds carry the dataset's colours: the tower reads rgb and the folder stores it."""
+        return shape.point_colors and self.data.manifest.point_layout == "xyzrgb"
 
     def _shard_dataset(self, split: str, **options: Any) -> Dataset[Sample]:
         """A dataset of ``split`` of the opened folder; a split that cannot be used is a :class:`DataError` in one

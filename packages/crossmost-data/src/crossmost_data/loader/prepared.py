@@ -116,11 +116,12 @@ class PreparedData:
         views_subset: int | None = None,
         augment: AugmentConfig | None = None,
         train_outputs: Collection[str] | None = None,
+        use_colors: bool = False,
     ) -> ShardDataset:
         """The :class:`ShardDataset` of ``split`` with the config's seed and damage settings (what it left out at
         indexing is in its ``skipped``, not logged: the caller reports it). The other arguments (``mode``,
         ``view_policy``, ``fixed_view``, ``num_points``, ``image_size``, ``views_subset``, ``augment``,
-        ``train_outputs``) are those of :class:`ShardDataset`.
+        ``train_outputs``, ``use_colors``) are those of :class:`ShardDataset`.
 
         Args:
             split: The split.
@@ -145,6 +146,7 @@ class PreparedData:
                 on_corrupt=config.on_corrupt,
                 augment=augment,
                 train_outputs=train_outputs,
+                use_colors=use_colors,
                 max_unreadable=config.max_unreadable,
                 log_skipped=False,
                 manifest=self.manifest,
