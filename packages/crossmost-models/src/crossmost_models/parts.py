@@ -122,14 +122,14 @@ def tower_layouts(model: nn.Module) -> list[TowerLayout]:
         raise TypeError(f"image_tower is a {type(image).__name__}: its transformer blocks are not known")
     point: Any = getattr(model, "point_encoder", None)
     if isinstance(point, PointBertEncoder | PpatEncoder):
-        stem = _POINT_STEM if isinstance(point, PointBertEncoder) else _PPAT_STEM
+        point_stem = _POINT_STEM if isinstance(point, PointBertEncoder) else _PPAT_STEM
         layouts.append(
             TowerLayout(
                 name="point",
                 prefix="point_encoder",
                 blocks=point.blocks.blocks,
                 blocks_prefix="point_encoder.blocks.blocks",
-                stem=tuple(f"point_encoder.{s}" for s in stem),
+                stem=tuple(f"point_encoder.{s}" for s in point_stem),
             )
         )
     elif isinstance(point, Uni3dEncoder):
