@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol, TypeVar
 import torch
 from torch import Tensor, nn
 
-from crossmost_models.ops import block_mask_groups, check_points, random_mask_groups
+from crossmost_models.ops import block_mask_groups, check_points, group_points, random_mask_groups
 
 FpsStartPolicy = Literal["auto", "random", "fixed"]
 MaskType = Literal["block", "random"]
@@ -60,6 +60,16 @@ class GroupingSettings(Protocol):
     freeze_tokenizer_stats: bool
     validate_inputs: bool
     trans_dim: int
+
+
+def normalise_widths(config: Any, name: str, problems: list[str]) -> None:
+    """Make ``config.<name>`` a tuple of three positive integers, or append to ``problems`` what is wrong with it
+    (the inner widths of a tokenizer or a set abstraction)."""
+    widths = tuple(getattr(config, name))
+    if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
+        problems.append(f"{name} must be three positive integers (got {widths!r})")
+    else:
+        setattr(config, name, (widths[0], widths[1], widths[2]))
 
 
 def grouping_problems(config: Any) -> list[str]:
@@ -125,6 +135,7 @@ class GroupedPointEncoder(nn.Module):
     config: Any
     encoder: nn.Module
     feature_dim: int
+    cls_token: nn.Parameter
 
     def __init__(self) -> None:
         super().__init__()
@@ -179,6 +190,37 @@ class GroupedPointEncoder(nn.Module):
         if self.config.validate_inputs:
             check_points(points, min_points=min_points, channels=(self.config.in_channels,))
         return points if points.dtype == dtype else points.to(dtype)
+
+    def group(
+        self,
+        points: Tensor,
+        *,
+        fps_start: Literal["random", "fixed"] | Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Check ``points``, cast them to the parameters' dtype and split them into their ``G`` nearest-neighbour
+        groups: ``(neighbourhoods B×G×K×C, centers B×G×3)`` (FPS centres, kNN of ``group_size``)."""
+        config = self.config
+        points = self.checked_points(points, max(config.num_group, config.group_size), self.cls_token.dtype)
+        start = fps_start if fps_start is not None else self.fps_start_for_mode()
+        return group_points(points, config.num_group, config.group_size, start=start, generator=generator)
+
+    def init_weights(self, tokens: tuple[nn.Parameter, ...], *, convolutions: bool = True) -> None:
+        """ViT-style initialisation: truncated normal (std 0.02) for linear weights (and 1-D convolution weights
+        with ``convolutions``; otherwise convolutions get torch's default) and for ``tokens``, zero biases, unit
+        LayerNorms. Modules are visited in registration order, so a seeded build is reproducible."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear) or (convolutions and isinstance(module, nn.Conv1d)):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Conv1d | nn.Conv2d):
+                module.reset_parameters()
+        for token in tokens:
+            nn.init.trunc_normal_(token, std=0.02)
 
     def draw_group_mask(self, centers: Tensor, *, generator: torch.Generator | None = None) -> Tensor:
         """A ``B×G`` mask of the configured type and ratio for these centres."""

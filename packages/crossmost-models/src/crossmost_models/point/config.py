@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from crossmost_models.point.base import ConfigDict, FpsStartPolicy, MaskType, grouping_problems
+from crossmost_models.point.base import ConfigDict, FpsStartPolicy, MaskType, grouping_problems, normalise_widths
 
 __all__ = ["FpsStartPolicy", "MaskType", "PointBertConfig"]
 
@@ -75,11 +75,7 @@ class PointBertConfig(ConfigDict):
             )
         self.mask_ratio = (float(self.mask_ratio[0]), float(self.mask_ratio[1]))
         problems = grouping_problems(self)
-        widths = tuple(self.tokenizer_widths)
-        if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-            problems.append(f"tokenizer_widths must be three positive integers (got {self.tokenizer_widths!r})")
-        else:
-            self.tokenizer_widths = (widths[0], widths[1], widths[2])
+        normalise_widths(self, "tokenizer_widths", problems)
         if not isinstance(self.encoder_dims, int) or self.encoder_dims < 1:
             problems.append(f"encoder_dims must be a positive integer (got {self.encoder_dims!r})")
         if self.family != "pointbert":

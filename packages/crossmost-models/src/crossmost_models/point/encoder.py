@@ -7,7 +7,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from crossmost_models.ops import group_points
 from crossmost_models.point.base import GroupedPointEncoder, PointEncoderOutput
 from crossmost_models.point.config import PointBertConfig
 from crossmost_models.point.tokenizer import PointTokenizer
@@ -63,30 +62,7 @@ class PointBertEncoder(GroupedPointEncoder):
     def reset_parameters(self) -> None:
         """Point-BERT's initialisation: truncated normal (std 0.02) for linear/conv weights and the three learnable
         tokens, zero biases, unit LayerNorms."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Conv1d):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-        for token in (self.cls_token, self.cls_pos, self.mask_token):
-            nn.init.trunc_normal_(token, std=0.02)
-
-    def group(
-        self,
-        points: Tensor,
-        *,
-        fps_start: Literal["random", "fixed"] | Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Check ``points``, cast them to the parameters' dtype and split them into
-        ``(neighbourhoods B×G×K×C, centers B×G×3)``."""
-        config = self.config
-        points = self.checked_points(points, max(config.num_group, config.group_size), self.cls_token.dtype)
-        start = fps_start if fps_start is not None else self.fps_start_for_mode()
-        return group_points(points, config.num_group, config.group_size, start=start, generator=generator)
+        self.init_weights((self.cls_token, self.cls_pos, self.mask_token))
 
     def forward(
         self,

@@ -33,6 +33,7 @@ from crossmost_models.point.base import (
     MaskType,
     PointEncoderOutput,
     grouping_problems,
+    normalise_widths,
 )
 from crossmost_models.point.transformer import PositionalTransformer
 
@@ -83,11 +84,7 @@ class PpatConfig(ConfigDict):
 
     def __post_init__(self) -> None:
         problems = grouping_problems(self)
-        widths = tuple(self.set_abstraction_widths)
-        if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-            problems.append(f"set_abstraction_widths must be three positive integers (got {widths!r})")
-        else:
-            self.set_abstraction_widths = (widths[0], widths[1], widths[2])
+        normalise_widths(self, "set_abstraction_widths", problems)
         if not self.radius > 0:
             problems.append(f"radius must be positive (got {self.radius})")
         if self.family != "ppat":
@@ -159,18 +156,7 @@ class PpatEncoder(GroupedPointEncoder):
     def reset_parameters(self) -> None:
         """Truncated normal (std 0.02) for linear weights and the tokens, zero biases, unit norms; the
         convolutions keep torch's default initialisation, as in OpenShape."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.Conv1d | nn.Conv2d):
-                module.reset_parameters()
-        for token in (self.cls_token, self.mask_token):
-            nn.init.trunc_normal_(token, std=0.02)
+        self.init_weights((self.cls_token, self.mask_token), convolutions=False)
 
     def group(
         self,

@@ -25,7 +25,6 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
-from crossmost_models.ops import group_points
 from crossmost_models.point.base import (
     ConfigDict,
     FpsStartPolicy,
@@ -33,6 +32,7 @@ from crossmost_models.point.base import (
     MaskType,
     PointEncoderOutput,
     grouping_problems,
+    normalise_widths,
 )
 from crossmost_models.point.tokenizer import POINT_BERT_WIDTHS, PointTokenizer
 
@@ -108,11 +108,7 @@ class Uni3dConfig(ConfigDict):
 
     def __post_init__(self) -> None:
         problems = grouping_problems(self)
-        widths = tuple(self.tokenizer_widths)
-        if len(widths) != 3 or any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in widths):
-            problems.append(f"tokenizer_widths must be three positive integers (got {widths!r})")
-        else:
-            self.tokenizer_widths = (widths[0], widths[1], widths[2])
+        normalise_widths(self, "tokenizer_widths", problems)
         if self.family != "uni3d":
             problems.append(f"family must be 'uni3d' (got {self.family!r})")
         if problems:
@@ -170,19 +166,10 @@ class Uni3dEncoder(GroupedPointEncoder):
     def reset_parameters(self) -> None:
         """timm's EVA initialisation: truncated normal (std 0.02) for linear weights and the tokens, zero biases,
         unit norms; the tokenizer's convolutions as in Point-BERT."""
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Conv1d):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        self.init_weights((self.cls_token, self.cls_pos, self.mask_token))
         for name, parameter in self.named_parameters():
             if name.endswith(("q_bias", "v_bias")):
                 nn.init.zeros_(parameter)
-        for token in (self.cls_token, self.cls_pos, self.mask_token):
-            nn.init.trunc_normal_(token, std=0.02)
 
     def forward(
         self,
@@ -196,10 +183,7 @@ class Uni3dEncoder(GroupedPointEncoder):
         """Encode a batch of ``B×N×C`` point clouds (the arguments and the result are those of
         :meth:`~crossmost_models.point.PointBertEncoder.forward`; the global feature is ``fc_norm`` of the final
         CLS token)."""
-        config = self.config
-        points = self.checked_points(points, max(config.num_group, config.group_size), self.cls_token.dtype)
-        start = fps_start if fps_start is not None else self.fps_start_for_mode()
-        groups, centers = group_points(points, config.num_group, config.group_size, start=start, generator=generator)
+        groups, centers = self.group(points, fps_start=fps_start, generator=generator)
         tokens = self.encoder2trans(self.encoder(groups))  # B×G×W
         group_mask = self.resolve_group_mask(
             centers, mask_groups=mask_groups, group_mask=group_mask, generator=generator
