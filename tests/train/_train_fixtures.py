@@ -178,3 +178,45 @@ def fake_components(num_classes: int = 4, train_size: int = 32, eval_size: int =
         train_dataset=lambda cfg, model: SeparableTrainSet(train_size, num_classes, seed=cfg.data.seed),
         eval_dataset=lambda cfg, model: SeparableEvalSet(eval_size, num_classes),
     )
+
+
+def prepare_synthetic_target(
+    out: Path,
+    classes: list[str],
+    *,
+    objects_per_class: int,
+    num_views: int,
+    view_size: int,
+    points: int,
+    image_size: int,
+    samples_per_shard: int,
+    test_fraction: float,
+    point_layout: str = "xyz",
+) -> Path:
+    """Prepare a small synthetic target domain (partial scans, no clutter) into shards under ``out``; returns it."""
+    from crossmost_data.datasets import get_reader
+    from crossmost_data.prepare import prepare_dataset
+    from crossmost_data.prepare.config import PrepareConfig
+
+    reader = get_reader(
+        "synthetic",
+        domain="target",
+        objects_per_class=objects_per_class,
+        classes=classes,
+        num_views=num_views,
+        view_size=view_size,
+        scan_points=points,
+        partiality=0.2,
+        clutter=0.0,
+        test_fraction=test_fraction,
+    )
+    config = PrepareConfig(
+        points_per_sample=points,
+        image_size=image_size,
+        num_views=num_views,
+        samples_per_shard=samples_per_shard,
+        progress=False,
+        point_layout=point_layout,  # type: ignore[arg-type]
+    )
+    assert prepare_dataset(reader, out, out, config).exit_code == 0
+    return out

@@ -10,6 +10,8 @@ import pytest
 
 from crossmost_train.cli import main
 
+from . import _train_fixtures as fx
+
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:the image tower of:UserWarning")]
 
 CLASSES = ["airplane", "bottle", "chair", "lamp"]
@@ -17,26 +19,10 @@ CLASSES = ["airplane", "bottle", "chair", "lamp"]
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crossmost_data.datasets import get_reader
-    from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare.config import PrepareConfig
-
-    out = tmp_path_factory.mktemp("synthetic-target")
-    reader = get_reader(
-        "synthetic",
-        domain="target",
-        objects_per_class=6,
-        classes=CLASSES,
-        num_views=2,
-        view_size=32,
-        scan_points=512,
-        partiality=0.2,
-        clutter=0.0,
-        test_fraction=0.34,
-    )
-    config = PrepareConfig(points_per_sample=512, image_size=64, num_views=2, samples_per_shard=20, progress=False)
-    assert prepare_dataset(reader, out, out, config).exit_code == 0
-    return out
+    return fx.prepare_synthetic_target(
+        tmp_path_factory.mktemp("synthetic-target"), CLASSES, objects_per_class=6, num_views=2, view_size=32,
+        points=512, image_size=64, samples_per_shard=20, test_fraction=0.34,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("model", ["ulip2-tiny", "openshape-tiny", "uni3d-tiny"])

@@ -11,23 +11,17 @@ from crossmost_data.format.manifest import Manifest
 from crossmost_data.format.reader import scan_shard
 from crossmost_train.cli import main
 
+from . import _train_fixtures as fx
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crossmost_data.datasets import get_reader
-    from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare.config import PrepareConfig
-
-    out = tmp_path_factory.mktemp("synthetic")
-    reader = get_reader(
-        "synthetic", domain="target", objects_per_class=8, classes=["airplane", "bottle", "chair", "lamp"],
-        num_views=2, view_size=32, scan_points=512, partiality=0.2, clutter=0.0, test_fraction=0.25,
+    return fx.prepare_synthetic_target(
+        tmp_path_factory.mktemp("synthetic"), ["airplane", "bottle", "chair", "lamp"], objects_per_class=8,
+        num_views=2, view_size=32, points=512, image_size=32, samples_per_shard=12, test_fraction=0.25,
     )  # fmt: skip
-    config = PrepareConfig(points_per_sample=512, image_size=32, num_views=2, samples_per_shard=12, progress=False)
-    assert prepare_dataset(reader, out, out, config).exit_code == 0
-    return out
 
 
 def _copy(prepared: Path, folder: Path) -> Path:

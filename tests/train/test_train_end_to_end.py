@@ -10,31 +10,17 @@ import torch
 
 from crossmost_train.cli import main
 
+from . import _train_fixtures as fx
+
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from crossmost_data.datasets import get_reader
-    from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare.config import PrepareConfig
-
-    out = tmp_path_factory.mktemp("synthetic-target")
-    reader = get_reader(
-        "synthetic",
-        domain="target",
-        objects_per_class=10,
-        classes=["airplane", "bottle", "chair", "lamp"],
-        num_views=3,
-        view_size=32,
-        scan_points=512,
-        partiality=0.2,
-        clutter=0.0,
-        test_fraction=0.4,
-    )
-    config = PrepareConfig(points_per_sample=512, image_size=64, num_views=3, samples_per_shard=20, progress=False)
-    assert prepare_dataset(reader, out, out, config).exit_code == 0
-    return out
+    return fx.prepare_synthetic_target(
+        tmp_path_factory.mktemp("synthetic-target"), ["airplane", "bottle", "chair", "lamp"], objects_per_class=10,
+        num_views=3, view_size=32, points=512, image_size=64, samples_per_shard=20, test_fraction=0.4,
+    )  # fmt: skip
 
 
 def test_cli_selftrain_evaluate_predict(dataset: Path, tmp_path: Path) -> None:

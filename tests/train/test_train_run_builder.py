@@ -30,28 +30,10 @@ CLASSES = ["airplane", "bottle", "chair", "lamp"]
 
 
 def _prepare(tmp_path_factory: pytest.TempPathFactory, layout: str) -> Path:
-    from crossmost_data.datasets import get_reader
-    from crossmost_data.prepare import prepare_dataset
-    from crossmost_data.prepare.config import PrepareConfig
-
-    out = tmp_path_factory.mktemp(f"synthetic-target-{layout}")
-    reader = get_reader(
-        "synthetic",
-        domain="target",
-        objects_per_class=4,
-        classes=CLASSES,
-        num_views=2,
-        view_size=16,
-        scan_points=128,
-        partiality=0.2,
-        clutter=0.0,
-        test_fraction=0.5,
-    )
-    config = PrepareConfig(
-        points_per_sample=128, image_size=16, num_views=2, samples_per_shard=4, progress=False, point_layout=layout
-    )
-    assert prepare_dataset(reader, out, out, config).exit_code == 0
-    return out
+    return fx.prepare_synthetic_target(
+        tmp_path_factory.mktemp(f"synthetic-target-{layout}"), CLASSES, objects_per_class=4, num_views=2,
+        view_size=16, points=128, image_size=16, samples_per_shard=4, test_fraction=0.5, point_layout=layout,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
