@@ -84,3 +84,18 @@ def test_the_prior_learns_only_in_training_mode_and_needs_the_class_count() -> N
     with pytest.raises(ValueError, match="class_prior_momentum"):
         ObjectiveConfig(class_prior_momentum=1.5)
     assert CrossMoSTObjective(ObjectiveConfig()).state_dict() == {}  # off by default: no state, as before
+
+
+def test_an_empty_batch_keeps_the_average_and_an_underflowed_class_does_not_stop_a_run() -> None:
+    tracker = ClassPrior(3, momentum=0.5)
+    tracker.update(torch.empty(0, 3))
+    torch.testing.assert_close(tracker.prior, torch.full((3,), 1 / 3))
+    # A class no teacher ever gives any probability: with momentum 0 its average is exactly 0 after one batch.
+    objective = CrossMoSTObjective(
+        ObjectiveConfig(threshold=0.5, align_class_prior=True, class_prior_momentum=0.0), num_classes=3
+    )
+    logits = torch.tensor([[0.0, 0.0, -1e4], [2.0, 0.0, -1e4]])
+    labels = objective.select(SimpleNamespace(image_logits=logits, point_logits=logits))
+    assert float(objective.image_prior.prior[2]) == 0.0
+    assert labels.image_labels.tolist() == [1, 0]  # (0.5, 0.5) ÷ (0.69, 0.31) favours class 1; sample 2 stays 0
+    assert bool(torch.isfinite(labels.image_confidence).all())

@@ -37,7 +37,11 @@ def align_to_uniform_prior(probabilities: Tensor, prior: Tensor) -> Tensor:
         )
     if not bool(torch.isfinite(prior).all()) or not bool((prior > 0).all()):
         raise ValueError("align_to_uniform_prior: every entry of the class prior must be positive and finite")
-    aligned = probabilities / prior.to(probabilities.dtype)
+    return _divided_and_renormalised(probabilities, prior.to(probabilities.dtype))
+
+
+def _divided_and_renormalised(probabilities: Tensor, prior: Tensor) -> Tensor:
+    aligned = probabilities / prior
     return aligned / aligned.sum(dim=1, keepdim=True)
 
 
@@ -70,10 +74,18 @@ class ClassPrior(nn.Module):
         totals = torch.cat([probabilities.sum(dim=0), probabilities.new_tensor([probabilities.shape[0]])]).float()
         if is_distributed():
             dist.all_reduce(totals)
-        if totals[-1] > 0:
-            batch_mean = totals[:-1] / totals[-1]
-            self.prior.mul_(self.momentum).add_(batch_mean.to(self.prior), alpha=1.0 - self.momentum)
+        count = totals[-1]
+        # No host synchronisation: an empty global batch leaves the average as it is.
+        batch_mean = torch.where(count > 0, totals[:-1] / count.clamp_min(1), self.prior.float())
+        self.prior.lerp_(batch_mean.to(self.prior), 1.0 - self.momentum)
         return self.prior
+
+    def align(self, probabilities: Tensor) -> Tensor:
+        """``B×C`` ``probabilities`` aligned to the uniform prior with this running average, without the checks
+        (and host synchronisations) of :func:`align_to_uniform_prior`: a class whose average has underflowed to 0
+        is divided by the smallest positive float instead of failing mid-run."""
+        tiny = torch.finfo(probabilities.dtype).tiny
+        return _divided_and_renormalised(probabilities, self.prior.to(probabilities.dtype).clamp_min(tiny))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.prior.shape[0]}, momentum={self.momentum}"

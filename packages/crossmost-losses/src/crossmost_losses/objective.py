@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from .alignment import cross_modal_infonce
-from .class_prior import ClassPrior, align_to_uniform_prior
+from .class_prior import ClassPrior
 from .classification import masked_cross_entropy
 from .config import TERM_NAMES, ObjectiveConfig
 from .diagnostics import pseudo_label_diagnostics
@@ -184,7 +184,7 @@ class CrossMoSTObjective(nn.Module):
         probabilities = torch.softmax(logits, dim=1, dtype=torch.promote_types(logits.dtype, torch.float32))
         if self.training:
             prior.update(probabilities)
-        return align_to_uniform_prior(probabilities, prior.prior).log()
+        return prior.align(probabilities).log()
 
     def forward(
         self,
