@@ -67,10 +67,9 @@ _OPENSHAPE_RULES = (
     (r"ppat\.transformer\.layers\.(\d+)\.1\.fn\.net\.3\.(.+)", r"point_encoder.blocks.blocks.\1.mlp.fc2.\2"),
     (r"proj\.(weight|bias)", r"point_projection.\1"),
 )
+# Uni3D's tokenizer, positions, class token and `encoder2trans` already have crossmost's names (a key that matches
+# no rule keeps its name).
 _UNI3D_RULES = (
-    (r"point_encoder\.(encoder|pos_embed)\.(.+)", r"point_encoder.\1.\2"),
-    (r"point_encoder\.encoder2trans\.(.+)", r"point_encoder.encoder2trans.\1"),
-    (r"point_encoder\.(cls_token|cls_pos)", r"point_encoder.\1"),
     (r"point_encoder\.visual\.blocks\.(.+)", r"point_encoder.blocks.\1"),
     (r"point_encoder\.visual\.fc_norm\.(.+)", r"point_encoder.fc_norm.\1"),
     (r"point_encoder\.trans2embed\.(weight|bias)", r"point_projection.\1"),

@@ -54,11 +54,6 @@ class PointBertEncoder(GroupedPointEncoder):
         self.feature_dim = 2 * width
         self.reset_parameters()
 
-    @property
-    def width(self) -> int:
-        """Token width ``W`` (``trans_dim``); the global feature has ``2W`` channels."""
-        return int(self.config.trans_dim)
-
     def reset_parameters(self) -> None:
         """Point-BERT's initialisation: truncated normal (std 0.02) for linear/conv weights and the three learnable
         tokens, zero biases, unit LayerNorms."""

@@ -34,11 +34,11 @@ from crossmost_models.point.base import (
     grouping_problems,
     normalise_widths,
 )
+from crossmost_models.point.encoder import POSITION_HIDDEN
 from crossmost_models.point.tokenizer import POINT_BERT_WIDTHS, PointTokenizer
 
 __all__ = ["UNI3D_BLOCKS", "Uni3dConfig", "Uni3dEncoder"]
 
-POSITION_HIDDEN = 128
 EVA_NORM_EPS = 1e-6
 
 UNI3D_BLOCKS: dict[str, dict[str, object]] = {
