@@ -220,7 +220,6 @@ class ObjaverseLvisReader:
         base = objaverse_dir(root)
         annotations = _lvis_annotations(base)
         paths = self._object_paths(base)
-        downloaded = _downloaded(base)
         owner: dict[str, str] = {}
         for category, uids in annotations.items():
             for uid in uids:
@@ -234,6 +233,8 @@ class ObjaverseLvisReader:
                         )
                     continue
                 owner[uid] = category
+        # Listing glbs/ (up to ~800k files) is needed only for objects object-paths.json.gz does not place.
+        downloaded = _downloaded(base) if any(uid not in paths for uid in owner) else {}
         items = (
             _item(base, uid, category, "test", self._place(base, uid, paths, downloaded))
             for uid, category in owner.items()
