@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import torch
 from accelerate import Accelerator
-from torch import nn
+from torch import Tensor, nn
 
 from crossmost_data.loader import Sample
 from crossmost_train.checkpoint import RunState, TrainingProgress, save_checkpoint
@@ -25,6 +26,11 @@ from crossmost_train.unreadable import UnreadableSamples
 
 LogRecord = dict[str, float]
 """A ``train`` line of the metrics log: values by name (counts such as the epoch are whole numbers)."""
+
+
+def batch_to_device(batch: Sample, device: torch.device) -> Sample:
+    """The tensors of ``batch`` on ``device`` (asynchronous copies from pinned memory); other entries as they are."""
+    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 class NonFiniteLossError(FloatingPointError):

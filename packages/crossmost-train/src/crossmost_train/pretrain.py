@@ -38,7 +38,7 @@ from crossmost_models.saved_model import save_safetensors
 from crossmost_train.accelerator_setup import build_accelerator
 from crossmost_train.checkpoint import TrainingProgress
 from crossmost_train.config import TrainConfig, save_config
-from crossmost_train.engine import FitPlan, LogRecord, LogWindow, StepValues, fit
+from crossmost_train.engine import FitPlan, LogRecord, LogWindow, StepValues, batch_to_device, fit
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.optim import build_adamw, build_param_groups, build_scheduler
 from crossmost_train.run_builder import Components, DatasetBuilder, DataShape, RunBuilder, data_shape
@@ -81,8 +81,7 @@ class _PretrainingStep:
 
     def micro_step(self, batch: Sample, progress: TrainingProgress) -> StepValues:
         """The loss of the batch; unless it is not finite on some process, backward and the optimiser step."""
-        device = self.accelerator.device
-        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        batch = batch_to_device(batch, self.accelerator.device)
         loss = self.step_loss(batch, progress.epoch)
         value = float(self.accelerator.reduce(loss.detach(), reduction="mean"))
         if not math.isfinite(value):

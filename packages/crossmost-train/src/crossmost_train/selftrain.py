@@ -21,7 +21,16 @@ from crossmost_losses import CrossMoSTObjective, ModelOutputs, ObjectiveOutput, 
 from crossmost_train.checkpoint import RunState, TrainingProgress
 from crossmost_train.config import TrainConfig
 from crossmost_train.ema import EmaTeacher
-from crossmost_train.engine import FitPlan, LogRecord, LogWindow, NonFiniteLossError, StepValues, SupportsEpochs, fit
+from crossmost_train.engine import (
+    FitPlan,
+    LogRecord,
+    LogWindow,
+    NonFiniteLossError,
+    StepValues,
+    SupportsEpochs,
+    batch_to_device,
+    fit,
+)
 from crossmost_train.logging_utils import MetricsLog
 from crossmost_train.memory import train_mode
 from crossmost_train.unreadable import UnreadableSamples
@@ -77,8 +86,7 @@ class SelfTrainer:
 
     def to_device(self, batch: Sample) -> Sample:
         """Tensors of the batch on the accelerator's device."""
-        device = self.accelerator.device
-        return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        return batch_to_device(batch, self.accelerator.device)
 
     @torch.no_grad()
     def teacher_forward(self, batch: Sample) -> TeacherOutputs:
