@@ -235,7 +235,9 @@ def test_lora_plan_on_the_model() -> None:
 
 
 def test_activation_checkpointing_gives_the_same_gradients() -> None:
-    reference = _model()
+    # Stochastic depth in the point tower: the recomputed blocks must draw the same paths as the first forward.
+    torch.manual_seed(0)
+    reference = create_model("tiny", classnames=CLASSES, templates="photo", point={"drop_path_rate": 0.3})
     checkpointed = copy.deepcopy(reference)
     assert set_activation_checkpointing(checkpointed) == 4
     assert set_activation_checkpointing(checkpointed) == 4  # idempotent
@@ -244,6 +246,7 @@ def test_activation_checkpointing_gives_the_same_gradients() -> None:
     grads = []
     for model in (reference, checkpointed):
         model.train()
+        torch.manual_seed(1)
         out = model(images, points, image_mask=mask, mask_points=True, generator=torch.Generator().manual_seed(0))
         loss = out.image_logits.logsumexp(-1).sum() + out.point_logits.logsumexp(-1).sum()  # type: ignore[union-attr]
         loss = loss + out.image_reconstruction.square().mean() + out.point_token_prediction.square().mean()  # type: ignore[union-attr]
