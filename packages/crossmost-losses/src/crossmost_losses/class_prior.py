@@ -77,7 +77,7 @@ class ClassPrior(nn.Module):
         count = totals[-1]
         # No host synchronisation: an empty global batch leaves the average as it is.
         batch_mean = torch.where(count > 0, totals[:-1] / count.clamp_min(1), self.prior.float())
-        self.prior.lerp_(batch_mean.to(self.prior), 1.0 - self.momentum)
+        self.prior.mul_(self.momentum).add_(batch_mean.to(self.prior), alpha=1.0 - self.momentum)
         return self.prior
 
     def align(self, probabilities: Tensor) -> Tensor:
