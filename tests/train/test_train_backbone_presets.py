@@ -27,6 +27,9 @@ def test_backbone_presets_stack_the_model_on_the_dataset_values(backbone: str, d
     expected_points = 8192 if dataset == "modelnet40" else plain.data.num_points
     assert crossmost.data.num_points == expected_points
     assert zeroshot.run.resume == "never"
+    # OpenShape's file is a test set only: self-training is transductive on it, on every backbone.
+    expected_train_split = "test" if dataset == "scanobjectnn-openshape" else "train"
+    assert (crossmost.data.train_split, crossmost.data.eval_split) == (expected_train_split, "test")
     assert get_model_config(crossmost.model.name)["point_inputs"]["missing_color"] == 0.4
     # The giant towers self-train on one GPU: adapters, recomputed activations, a teacher sharing the frozen weights.
     memory = crossmost.memory

@@ -5,6 +5,8 @@ Built-in readers (``list_readers()``) and their options (``get_reader(name, **op
 - ``modelnet40``, ``modelnet10``: ``views_root``, ``num_views`` (12), ``strict_counts`` (True);
 - ``modelnet40-depth``: ``use_given_views`` (True), ``strict_counts`` (True);
 - ``scanobjectnn``: ``variant`` (``"obj-only"``, ``"obj-bg"``, ``"hardest"``), ``use_given_views``, ``strict_counts``;
+- ``scanobjectnn-openshape``: ``strict_counts`` (OpenShape's 2,890-object test file,
+  :mod:`crossmost_data.datasets.scanobjectnn_openshape`);
 - ``shapenet55``: ``pc_root``, ``image_root``, ``image_kind`` (``"rgb"``), ``num_views`` (10), ``strict_counts``;
 - ``redwood``: ``num_frames`` (10), ``points_dir``, ``frames_dir``, ``categories``, ``test_fraction`` (0.2),
   ``swap_xy`` (False);
@@ -36,6 +38,9 @@ from crossmost_data.datasets.registry import get_reader as get_reader
 from crossmost_data.datasets.registry import list_readers as list_readers
 from crossmost_data.datasets.registry import register_reader as register_reader
 from crossmost_data.datasets.scanobjectnn import ScanObjectNNReader as ScanObjectNNReader
+from crossmost_data.datasets.scanobjectnn_openshape import (
+    OpenShapeScanObjectNNReader as OpenShapeScanObjectNNReader,
+)
 from crossmost_data.datasets.shapenet55 import ShapeNet55Reader as ShapeNet55Reader
 from crossmost_data.datasets.synthetic.reader import SyntheticReader as SyntheticReader
 
@@ -50,6 +55,7 @@ __all__ = [
     "ModelNet40Reader",
     "ObjaverseLvisReader",
     "ObjaverseReader",
+    "OpenShapeScanObjectNNReader",
     "RedwoodReader",
     "ScanObjectNNReader",
     "ShapeNet55Reader",
@@ -65,6 +71,7 @@ register_reader("modelnet40", ModelNet40Reader)
 register_reader("modelnet10", ModelNet10Reader)
 register_reader("modelnet40-depth", ModelNet40DepthReader)
 register_reader("scanobjectnn", ScanObjectNNReader)
+register_reader("scanobjectnn-openshape", OpenShapeScanObjectNNReader)
 register_reader("shapenet55", ShapeNet55Reader)
 register_reader("redwood", RedwoodReader)
 register_reader("co3d", Co3DReader)
