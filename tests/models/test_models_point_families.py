@@ -57,7 +57,7 @@ def test_full_size_point_towers_build_on_meta_with_the_published_parameter_count
         ("ulip2-pointbert-vitg14", "ViT-bigG-14", 1280, "z"),
         ("openshape-pointbert-vitg14", "ViT-bigG-14", 1280, "z"),
         ("openshape-pointbert-vitl14", "ViT-L-14", 768, "y"),
-        ("openshape-pointbert-vitb32", "ViT-B-32", 512, "z"),
+        ("openshape-pointbert-vitb32", "ViT-B-32", 512, "y"),  # y up, as OpenShape's model table says
         ("uni3d-g", "EVA02-E-14-plus", 1024, "z"),
     ],
 )
