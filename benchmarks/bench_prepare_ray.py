@@ -8,9 +8,15 @@ fresh folder; the Ray cluster is a local one (``ray.init(num_cpus=...)``) starte
 its start-up is printed apart. Driver memory: each size runs in a fresh interpreter that starts its own local
 cluster, and reports the driver's peak RSS (``resource.getrusage``); the Ray workers are other processes.
 
-Default run (a few minutes on 2 loaded cores)::
+Default run (about 4 minutes on 2 cores)::
 
     uv run --no-sync python benchmarks/bench_prepare_ray.py
+
+Ray's overhead is printed two ways at equal workers: the ratio of the two executors' times for ``--items`` objects
+(Ray's workers are warm; each local run starts its renderer and process pool), and the ratio of their marginal
+seconds per object, ``(t(2n) - t(n)) / n`` from a second run of twice as many objects, which leaves out what a run
+pays once on either side. The marginal figure is the difference of two timings, so it is the noisier of the two:
+use a large ``--items`` (400 takes about 3 minutes on 2 cores).
 
 The estimate scales the measured seconds per object per worker at ``--estimate-views`` × ``--estimate-size`` px to
 800k objects on ``--nodes`` nodes of ``--cores-per-node`` cores, with Ray's measured overhead; its assumptions are
@@ -114,6 +120,18 @@ def prepare(args: argparse.Namespace, executor: str, workers: int, count: int, v
     return seconds
 
 
+def timed_pair(args: argparse.Namespace, executor: str, workers: int) -> tuple[float, float]:
+    """Seconds for ``--items`` objects and the marginal seconds per object from a run of twice as many."""
+    single = prepare(args, executor, workers, args.items, args.views, args.image_size)
+    double = prepare(args, executor, workers, 2 * args.items, args.views, args.image_size)
+    marginal = (double - single) / args.items
+    print(
+        f"{executor:>9} {workers:>8} {single:>8.1f} {args.items / single:>8.2f} {marginal:>14.3f}",
+        flush=True,
+    )
+    return single, marginal
+
+
 def child(args: argparse.Namespace) -> None:
     """One driver-memory run: a fresh cluster, ``args.count`` objects through Ray; print peak RSS and time."""
     start_ray(args.cpus)
@@ -133,17 +151,22 @@ def driver_memory(args: argparse.Namespace, count: int) -> dict[str, float]:
     return result
 
 
-def ray_figures(args: argparse.Namespace, seconds: dict[tuple[str, int], float]) -> tuple[dict[int, float], float]:
+def ray_figures(
+    args: argparse.Namespace, timings: dict[tuple[str, int], tuple[float, float]]
+) -> tuple[dict[int, float], float]:
     """Ray's rows, its overhead, its seconds per object at the estimate's settings and the driver's memory."""
     import ray
 
     prepare(args, "ray", 2, 2 * args.cpus, args.views, args.image_size)  # workers started and warm
     for workers in (1, 2):
-        seconds["ray", workers] = value = prepare(args, "ray", workers, args.items, args.views, args.image_size)
-        print(f"{'ray':>9} {workers:>8} {value:>8.1f} {args.items / value:>8.2f}", flush=True)
-    overhead = {w: seconds["ray", w] / seconds["local", w] - 1 for w in (1, 2)}
+        timings["ray", workers] = timed_pair(args, "ray", workers)
+    overhead = {w: timings["ray", w][0] / timings["local", w][0] - 1 for w in (1, 2)}
     for workers, value in overhead.items():
-        print(f"Ray overhead at {workers} worker(s): {100 * value:+.1f} % of the local executor's time (goal ≤ 10 %)")
+        marginal = timings["ray", workers][1] / timings["local", workers][1] - 1
+        print(
+            f"Ray overhead at {workers} worker(s) (goal ≤ 10 %): {100 * value:+.1f} % of the local executor's time "
+            f"for {args.items} objects, {100 * marginal:+.1f} % of its marginal time per object"
+        )
     per_object = prepare(args, "ray", 1, args.estimate_items, args.estimate_views, args.estimate_size)
     per_object /= args.estimate_items
     ray.shutdown()
@@ -164,7 +187,7 @@ def ray_figures(args: argparse.Namespace, seconds: dict[tuple[str, int], float])
 def main() -> None:
     """Parse flags, run the comparisons and print the figures and the estimate."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=48, help="objects per throughput run")
+    parser.add_argument("--items", type=int, default=400, help="objects per throughput run")
     parser.add_argument("--views", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--points", type=int, default=1024)
@@ -192,11 +215,10 @@ def main() -> None:
         f"throughput: {args.items} meshes, {args.views} views × {args.image_size} px, {args.points} points, "
         f"{args.samples_per_shard} per shard"
     )
-    seconds: dict[tuple[str, int], float] = {}
-    print(f"{'executor':>9} {'workers':>8} {'seconds':>8} {'items/s':>8}", flush=True)
+    timings: dict[tuple[str, int], tuple[float, float]] = {}
+    print(f"{'executor':>9} {'workers':>8} {'seconds':>8} {'items/s':>8} {'marginal s/item':>14}", flush=True)
     for workers in (1, 2):
-        seconds["local", workers] = value = prepare(args, "local", workers, args.items, args.views, args.image_size)
-        print(f"{'local':>9} {workers:>8} {value:>8.1f} {args.items / value:>8.2f}", flush=True)
+        timings["local", workers] = timed_pair(args, "local", workers)
     try:
         startup = start_ray(args.cpus)
     except Exception as error:  # Ray gives its raylet a fixed 30 s to register: too little on a loaded machine
@@ -211,7 +233,7 @@ def main() -> None:
         print("the estimate below takes Ray's overhead as 0 (not measured); ray.init's processes may be left running")
     else:
         print(f"ray.init of a local {args.cpus}-CPU cluster: {startup:.1f} s (not counted)", flush=True)
-        overhead, per_object = ray_figures(args, seconds)
+        overhead, per_object = ray_figures(args, timings)
     print(f"estimate for 800,000 objects × {args.estimate_views} views (reported: {REPORTED}):")
     efficiency = 1 / (1 + max(overhead[2], 0.0))
     for nodes in args.nodes:
