@@ -49,6 +49,8 @@ from crossmost_data.loader.sample import Sample as Sample
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
 from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
+from crossmost_data.loader.streaming import StreamingEpochs as StreamingEpochs
+from crossmost_data.loader.streaming import StreamingShardDataset as StreamingShardDataset
 from crossmost_data.loader.view_policy import ViewPolicy as ViewPolicy
 
 __all__ = [
@@ -71,6 +73,8 @@ __all__ = [
     "ShardDataset",
     "ShardedEvalSampler",
     "SkippedSamples",
+    "StreamingEpochs",
+    "StreamingShardDataset",
     "StrongImageTransform",
     "StrongPointTransform",
     "ViewPolicy",
