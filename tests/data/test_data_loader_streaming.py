@@ -217,8 +217,7 @@ def test_urls_that_cannot_be_opened_are_named(root: Path, http_root: str) -> Non
         PreparedData(LoaderConfig(f"{http_root}/nowhere", streaming=True))
     with pytest.raises(ValueError, match=r"is a URL, which only the streaming loader reads"):
         LoaderConfig(http_root)
-    dataset = StreamingShardDataset(http_root, "train", mode="eval", manifest=Manifest.read(root))
+    dataset = StreamingShardDataset(http_root, "train", mode="eval", on_corrupt="raise", manifest=Manifest.read(root))
     dataset.location = f"{http_root}/gone"
     with pytest.raises(ShardCorruptError, match=rf"{http_root}/gone/train-000000\.tar cannot be opened"):
-        dataset.on_corrupt = "raise"
         list(dataset)

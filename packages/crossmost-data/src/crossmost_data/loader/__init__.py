@@ -15,6 +15,10 @@ the same global batches for any number of processes and accumulation steps, resu
         dataset.set_epoch(epoch)
         for batch in loader: ...
 
+With ``LoaderConfig(root, streaming=True)`` the same calls stream the shards instead
+(:class:`StreamingShardDataset`: ``root`` may be a URL such as ``s3://bucket/data``; the "sampler" returned is a
+:class:`StreamingEpochs` with the same ``set_epoch(epoch, start_batch)``), for corpora larger than one disk.
+
 :func:`build_dataloader` is a shortcut for loops of one's own: ``DistributedSampler`` order for training (padded
 to equal lengths unless ``drop_last``), :class:`ShardedEvalSampler` for distributed evaluation, and
 :func:`set_loader_epoch` to move sampler and dataset to the next epoch.
