@@ -18,22 +18,26 @@ import http.server
 import os
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-from bench_loader import write_shards
-from crossmost_data.loader import AugmentConfig, LoaderConfig, MaskConfig, PreparedData, build_train_loader
+from bench_loader import measure, write_shards
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files without a console line per request."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 @contextmanager
 def http_server(folder: Path) -> Iterator[str]:
     """Serve ``folder`` over HTTP on a free loopback port, in a thread; yields its URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    handler = functools.partial(_QuietHandler, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -42,26 +46,6 @@ def http_server(folder: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join()
-
-
-def measure(root: str, *, streaming: bool, workers: int, batch_size: int, max_samples: int, buffer: int) -> float:
-    """Steady-state training samples per second over at most ``max_samples`` samples."""
-    augment = AugmentConfig(mask=MaskConfig(mask_patch_size=32, model_patch_size=16))
-    config = LoaderConfig(root, seed=0, num_workers=workers, streaming=streaming, shuffle_buffer=buffer)
-    dataset = PreparedData(config).dataset("train", mode="train", augment=augment)
-    loader, sampler = build_train_loader(dataset, config, batch_size=batch_size)
-    sampler.set_epoch(0)
-    dataset.set_epoch(0)
-    iterator = iter(loader)
-    next(iterator)
-    count, start = 0, time.perf_counter()
-    for batch in iterator:
-        count += len(batch["index"])
-        if count >= max_samples:
-            break
-    elapsed = time.perf_counter() - start
-    del iterator
-    return count / elapsed if elapsed > 0 else float("nan")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,7 +88,9 @@ def main(argv: list[str] | None = None) -> None:
                         workers=workers,
                         batch_size=args.batch_size,
                         max_samples=min(args.measure, args.samples - 2 * args.batch_size),
-                        buffer=args.shuffle_buffer,
+                        mask_patch=32,
+                        model_patch=16,
+                        shuffle_buffer=args.shuffle_buffer,
                     )
                     print(f"{name:>10} {source:>7} {workers:>8} {rate:>10.1f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f} (figures are noisy when other work shares the cores)")

@@ -64,3 +64,11 @@ def test_selftrain_streams_and_resumes_mid_epoch_with_the_same_losses(dataset: P
     assert _losses(resumed) == reference[:1]
     assert main(["selftrain", *common, f"run.output_dir={resumed}"]) == 0
     assert _losses(resumed) == reference
+
+
+def test_a_url_without_streaming_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["selftrain", "-c", "tiny", "data.root=https://example.invalid/data", f"run.output_dir={tmp_path}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "data.root=https://example.invalid/data is a URL" in err
+    assert "add data.streaming=true" in err

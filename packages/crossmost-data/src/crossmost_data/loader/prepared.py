@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crossmost_data.format import ShardCorruptError
 from crossmost_data.format.manifest import Manifest
@@ -156,46 +157,24 @@ class PreparedData:
         """
         self.check_split(split)
         config = self.config
-        if config.streaming:
-            try:
-                return StreamingShardDataset(
-                    config.root,
-                    split,
-                    mode=mode,
-                    view_policy=view_policy,
-                    fixed_view=fixed_view,
-                    num_points=num_points,
-                    image_size=image_size,
-                    views_subset=views_subset,
-                    seed=config.seed,
-                    on_corrupt=config.on_corrupt,
-                    augment=augment,
-                    train_outputs=train_outputs,
-                    use_colors=use_colors,
-                    shuffle_buffer=config.shuffle_buffer,
-                    manifest=self.manifest,
-                )
-            except ValueError as error:
-                raise PreparedDataError(f"{config.root} split {split!r}: {error}") from None
+        options: dict[str, Any] = {
+            "mode": mode,
+            "view_policy": view_policy,
+            "fixed_view": fixed_view,
+            "num_points": num_points,
+            "image_size": image_size,
+            "views_subset": views_subset,
+            "seed": config.seed,
+            "on_corrupt": config.on_corrupt,
+            "augment": augment,
+            "train_outputs": train_outputs,
+            "use_colors": use_colors,
+            "manifest": self.manifest,
+        }
         try:
-            return ShardDataset(
-                self.root,
-                split,
-                mode=mode,
-                view_policy=view_policy,
-                fixed_view=fixed_view,
-                num_points=num_points,
-                image_size=image_size,
-                views_subset=views_subset,
-                seed=config.seed,
-                on_corrupt=config.on_corrupt,
-                augment=augment,
-                train_outputs=train_outputs,
-                use_colors=use_colors,
-                max_unreadable=config.max_unreadable,
-                log_skipped=False,
-                manifest=self.manifest,
-            )
+            if config.streaming:
+                return StreamingShardDataset(config.root, split, shuffle_buffer=config.shuffle_buffer, **options)
+            return ShardDataset(self.root, split, max_unreadable=config.max_unreadable, log_skipped=False, **options)
         except ShardCorruptError as error:
             raise PreparedDataError(str(error)) from None
         except ValueError as error:  # a setting the prepared data cannot serve, such as more points than it stores
