@@ -136,8 +136,9 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
         root: The prepared dataset: a local folder or a URL (``s3://bucket/data``, ``https://host/data``, …) under
             which ``manifest.json`` and the shards lie.
         split: Split name.
-        mode, view_policy, fixed_view, num_points, image_size, views_subset, seed, on_corrupt, augment, use_colors,
-        train_outputs: As for :class:`~crossmost_data.loader.ShardDataset`.
+        mode: ``"train"`` or ``"eval"``; it and ``view_policy``, ``fixed_view``, ``num_points``, ``image_size``,
+            ``views_subset``, ``seed``, ``on_corrupt``, ``augment``, ``use_colors`` and ``train_outputs`` are as for
+            :class:`~crossmost_data.loader.ShardDataset`.
         shuffle_buffer: Samples held by each worker's shuffle buffer in training (undecoded, so about the size of a
             stored sample each); 0 or 1 keeps the shard order.
         manifest: The manifest when the caller has read it already; ``None`` reads it from ``root``.
