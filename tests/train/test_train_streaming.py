@@ -59,6 +59,10 @@ def test_selftrain_streams_and_resumes_mid_epoch_with_the_same_losses(dataset: P
     results = json.loads((whole / "results.json").read_text())["self-trained student (last step)"]
     test = json.loads((dataset / "manifest.json").read_text())["splits"]["test"]
     assert results["num_samples"] == sum(s["num_samples"] for s in test)  # every test sample scored once
+    assert main(["evaluate", "--run", str(whole), f"data.root={dataset}", "data.streaming=true"]) == 0
+    again = json.loads((whole / "eval-test" / "results.json").read_text())["self-trained student (last step)"]
+    assert again["num_samples"] == results["num_samples"]
+    assert again["point"] == pytest.approx(results["point"])
     resumed = tmp_path / "resumed"
     assert main(["selftrain", *common, f"run.output_dir={resumed}", "run.stop_after_steps=1"]) == 0
     assert _losses(resumed) == reference[:1]
