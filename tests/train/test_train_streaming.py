@@ -3,6 +3,9 @@ make the planned steps, write their checkpoint and model, keep a finite loss tha
 reproduces, and a run stopped and resumed mid-epoch continues with the same losses as one that was not."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,19 @@ def test_a_url_without_streaming_is_a_usage_error(tmp_path: Path, capsys: pytest
     err = capsys.readouterr().err
     assert "data.root=https://example.invalid/data is a URL" in err
     assert "add data.streaming=true" in err
+
+
+def test_two_processes_stream_their_own_shards_and_score_every_test_sample_once(dataset: Path, tmp_path: Path) -> None:
+    run = tmp_path / "two"
+    # torchrun starts the processes; ACCELERATE_USE_CPU makes them one gloo group on the CPU.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "crossmost_train",
+           "selftrain", "-c", "tiny", f"data.root={dataset}", "data.streaming=true", "schedule.epochs=2",
+           f"run.output_dir={run}"]  # fmt: skip
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "ACCELERATE_MIXED_PRECISION": "no"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    manifest = json.loads((dataset / "manifest.json").read_text())["splits"]
+    steps = 2 * (sum(s["num_samples"] for s in manifest["train"]) // 8)  # the same global batch as one process
+    assert [step for step, _ in _losses(run)] == list(range(1, steps + 1))
+    results = json.loads((run / "results.json").read_text())["self-trained student (last step)"]
+    assert results["num_samples"] == sum(s["num_samples"] for s in manifest["test"])
