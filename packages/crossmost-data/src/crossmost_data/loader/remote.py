@@ -52,8 +52,10 @@ def open_location(location: str) -> IO[bytes]:
     import fsspec
 
     try:
-        # block_size=0 asks HTTP for one streamed response (no range requests); the other filesystems ignore it.
-        handle: IO[bytes] = fsspec.open(location, "rb", block_size=0).open()
+        # HTTP(S): block_size=0 asks for one streamed response instead of range requests. The object stores keep
+        # their buffered files, which read ahead in large blocks (a block size of 0 would make every read a request).
+        options = {"block_size": 0} if location.split("://", 1)[0].lower() in ("http", "https") else {}
+        handle: IO[bytes] = fsspec.open(location, "rb", **options).open()
     except ImportError as error:  # the scheme's filesystem package is not installed
         raise RemoteOpenError(f"{location} cannot be opened: {error}") from error
     except (OSError, ValueError, RuntimeError) as error:

@@ -397,6 +397,8 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
             problem = str(error)
         except (tarfile.TarError, OSError, EOFError) as error:
             problem = f"{location}: the shard is truncated or damaged after {got} sample(s) ({error})"
+        except Exception as error:  # a filesystem's own error mid-stream (aiohttp's payload errors, botocore's, …)
+            problem = f"{location}: reading stopped after {got} sample(s) ({type(error).__name__}: {error})"
         if problem is None and got < entry.num_samples:
             problem = f"{location}: the shard holds {got} sample(s), the manifest lists {entry.num_samples}"
         if extra:
