@@ -290,6 +290,8 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
 
     def _serve(self, items: Iterator[_Item], *, quota: int | None, skip: int) -> Iterator[dict[str, Any]]:
         """Build the items ``skip …`` (up to ``quota``), each lost one replaced by the next readable sample."""
+        if quota is not None and skip >= quota:  # nothing left for this worker in this epoch
+            return
         pending: list[_Lost] = []
         last: dict[str, Any] | None = None
         misses = 0
