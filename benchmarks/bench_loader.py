@@ -75,10 +75,21 @@ def write_shards(
     ).write(root)
 
 
-def measure(root: Path, *, workers: int, batch_size: int, max_samples: int, mask_patch: int, model_patch: int) -> float:
-    """Steady-state training samples per second over at most ``max_samples`` samples."""
+def measure(
+    root: Path | str,
+    *,
+    workers: int,
+    batch_size: int,
+    max_samples: int,
+    mask_patch: int,
+    model_patch: int,
+    streaming: bool = False,
+    shuffle_buffer: int = 128,
+) -> float:
+    """Steady-state training samples per second over at most ``max_samples`` samples (``streaming``: of the
+    streaming loader, ``root`` then a folder or a URL)."""
     augment = AugmentConfig(mask=MaskConfig(mask_patch_size=mask_patch, model_patch_size=model_patch))
-    config = LoaderConfig(str(root), seed=0, num_workers=workers)
+    config = LoaderConfig(str(root), seed=0, num_workers=workers, streaming=streaming, shuffle_buffer=shuffle_buffer)
     dataset = PreparedData(config).dataset("train", mode="train", augment=augment)
     loader, sampler = build_train_loader(dataset, config, batch_size=batch_size)
     sampler.set_epoch(0)

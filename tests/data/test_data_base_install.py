@@ -34,7 +34,8 @@ def test_declared_dependencies_keep_torch_out_of_the_base_install() -> None:
     declared = _requirements()
     assert declared[None] == {"numpy", "trimesh", "pillow", "tqdm", "fpsample"}
     assert declared["render"] == {"pyrender"}
-    assert declared["torch"] == {"torch", "timm", "scipy"}
+    assert declared["torch"] == {"torch", "timm", "scipy", "fsspec"}  # fsspec: the streaming loader's files
+    assert declared["stream"] == {"fsspec"}  # with its http extra (aiohttp)
     assert declared["h5"] == {"h5py"}
     assert declared["ray"] == {"ray"}
 

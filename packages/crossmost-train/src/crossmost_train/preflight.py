@@ -33,9 +33,13 @@ def is_saved_model(value: str) -> bool:
     return bool(value) and (Path(value).expanduser() / "config.json").is_file()
 
 
-def _data_root(root: str) -> str | None:
+def _data_root(root: str, streaming: bool) -> str | None:
     if not root:
         return "data.root is not set: pass data.root=<folder made by crossmost-data render or synth>"
+    if "://" in root:  # a URL: read by the streaming loader, which names it when it cannot be opened
+        if streaming:
+            return None
+        return f"data.root={root} is a URL, which only the streaming loader reads: add data.streaming=true"
     path = Path(root).expanduser()
     if not path.is_dir():
         return f"data.root={root}: no such folder (prepare one with `crossmost-data render ...`)"
@@ -65,7 +69,7 @@ def check_config(cfg: TrainConfig, *, data: bool = True, weights_required: bool 
             (``model.require_pretrained``) must get them.
     """
     problems = [
-        _data_root(cfg.data.root) if data else None,
+        _data_root(cfg.data.root, cfg.data.streaming) if data else None,
         _existing("model.pretrained", cfg.model.pretrained),
         # Without init_point_encoder ("Init ✗") point_pretrained still gives the tokenizer, so it is read either way.
         _existing("model.point_pretrained", cfg.model.point_pretrained),

@@ -31,6 +31,7 @@ from crossmost_data.loader import (
     PreparedData,
     PreparedDataError,
     Sample,
+    StreamingEpochs,
     build_eval_loader,
     build_train_loader,
 )
@@ -197,22 +198,31 @@ def train_augment(cfg: TrainConfig, shape: DataShape) -> AugmentConfig:
 def loader_config(cfg: TrainConfig) -> LoaderConfig:
     """The :class:`crossmost_data.loader.LoaderConfig` of the ``data`` section."""
     d = cfg.data
-    return LoaderConfig(
-        d.root, seed=d.seed, on_corrupt=d.on_corrupt, max_unreadable=d.max_unreadable, num_workers=d.num_workers
-    )
+    try:
+        return LoaderConfig(
+            d.root,
+            seed=d.seed,
+            on_corrupt=d.on_corrupt,
+            max_unreadable=d.max_unreadable,
+            num_workers=d.num_workers,
+            streaming=d.streaming,
+            shuffle_buffer=d.shuffle_buffer,
+        )
+    except ValueError as error:
+        raise ConfigError(str(error).replace("LoaderConfig.", "data.")) from None
 
 
 def open_prepared_data(cfg: TrainConfig) -> PreparedData:
-    """``data.root`` opened (its manifest read once and checked).
+    """``data.root`` opened (its manifest read once and checked; from its URL with ``data.streaming``).
 
     Raises:
-        ConfigError: ``data.root`` is not set.
+        ConfigError: ``data.root`` is not set, or is a URL without ``data.streaming``.
         DataError: it is not a folder, or not a usable prepared dataset.
     """
     root = cfg.data.root
     if not root:
         raise ConfigError("data.root is not set: pass data.root=<folder made by crossmost-data render/synth>")
-    if not Path(root).is_dir():
+    if not cfg.data.streaming and not Path(root).is_dir():
         raise DataError(f"data.root={root!r} is not a folder (prepare one with `crossmost-data render ...`)")
     try:
         return PreparedData(loader_config(cfg))
@@ -304,7 +314,7 @@ class RunBuilder:
 
     def train_loader(
         self, dataset: Dataset[Sample], *, batch_size: int, grad_accum_steps: int, accelerator: Accelerator
-    ) -> tuple[DataLoader[Sample], GlobalBatchSampler]:
+    ) -> tuple[DataLoader[Sample], GlobalBatchSampler | StreamingEpochs]:
         """This process's share of each global batch, with a resumable sampler
         (:func:`crossmost_data.loader.build_train_loader`).
 
@@ -326,15 +336,22 @@ class RunBuilder:
 
     def eval_loader(self, dataset: Dataset[Sample], accelerator: Accelerator) -> DataLoader[Sample]:
         """An unpadded sharded loader: each sample is scored once across processes
-        (:func:`crossmost_data.loader.build_eval_loader`)."""
-        return build_eval_loader(
-            dataset,
-            loader_config(self.cfg),
-            batch_size=self.cfg.eval.batch_size,
-            num_replicas=accelerator.num_processes,
-            rank=accelerator.process_index,
-            pin_memory=accelerator.device.type == "cuda",
-        )
+        (:func:`crossmost_data.loader.build_eval_loader`).
+
+        Raises:
+            ConfigError: a streamed split has fewer shards than processes.
+        """
+        try:
+            return build_eval_loader(
+                dataset,
+                loader_config(self.cfg),
+                batch_size=self.cfg.eval.batch_size,
+                num_replicas=accelerator.num_processes,
+                rank=accelerator.process_index,
+                pin_memory=accelerator.device.type == "cuda",
+            )
+        except ValueError as error:
+            raise ConfigError(f"{self.cfg.data.root or 'the evaluation set'}: {error}") from None
 
     def objective(self, num_classes: int) -> CrossMoSTObjective:
         """The objective for ``num_classes`` classes (:func:`build_objective`)."""

@@ -20,7 +20,7 @@ from accelerate.utils import parse_flag_from_env, set_seed
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from crossmost_data.loader import GlobalBatchSampler, Sample
+from crossmost_data.loader import GlobalBatchSampler, Sample, StreamingEpochs
 from crossmost_models import image_num_layers, layer_id_fn, merge_lora
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
@@ -92,7 +92,7 @@ class SelfTrainingRun:
     train_dataset: Dataset[Sample]
     eval_dataset: Dataset[Sample]
     train_loader: DataLoader[Sample]
-    sampler: GlobalBatchSampler
+    sampler: GlobalBatchSampler | StreamingEpochs
     eval_loader: DataLoader[Sample]
     progress: TrainingProgress
     total_steps: int
@@ -303,7 +303,7 @@ def finish_run_folder(
             figures.append(name)
     write_report(
         run_dir,
-        title=f"Cross-MoST self-training: {Path(cfg.data.root).name}",
+        title=f"Cross-MoST self-training: {cfg.data.root.rstrip('/').rsplit('/', 1)[-1]}",
         results=results,
         classnames=classnames,
         summary={

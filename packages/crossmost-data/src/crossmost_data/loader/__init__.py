@@ -15,6 +15,10 @@ the same global batches for any number of processes and accumulation steps, resu
         dataset.set_epoch(epoch)
         for batch in loader: ...
 
+With ``LoaderConfig(root, streaming=True)`` the same calls stream the shards instead
+(:class:`StreamingShardDataset`: ``root`` may be a URL such as ``s3://bucket/data``; the "sampler" returned is a
+:class:`StreamingEpochs` with the same ``set_epoch(epoch, start_batch)``), for corpora larger than one disk.
+
 :func:`build_dataloader` is a shortcut for loops of one's own: ``DistributedSampler`` order for training (padded
 to equal lengths unless ``drop_last``), :class:`ShardedEvalSampler` for distributed evaluation, and
 :func:`set_loader_epoch` to move sampler and dataset to the next epoch.
@@ -49,6 +53,8 @@ from crossmost_data.loader.sample import Sample as Sample
 from crossmost_data.loader.sample import SampleBuilder as SampleBuilder
 from crossmost_data.loader.samplers import GlobalBatchSampler as GlobalBatchSampler
 from crossmost_data.loader.samplers import ShardedEvalSampler as ShardedEvalSampler
+from crossmost_data.loader.streaming import StreamingEpochs as StreamingEpochs
+from crossmost_data.loader.streaming import StreamingShardDataset as StreamingShardDataset
 from crossmost_data.loader.view_policy import ViewPolicy as ViewPolicy
 
 __all__ = [
@@ -71,6 +77,8 @@ __all__ = [
     "ShardDataset",
     "ShardedEvalSampler",
     "SkippedSamples",
+    "StreamingEpochs",
+    "StreamingShardDataset",
     "StrongImageTransform",
     "StrongPointTransform",
     "ViewPolicy",

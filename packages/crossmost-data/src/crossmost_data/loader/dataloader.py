@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 
 from crossmost_data.loader.prepared import LoaderConfig
 from crossmost_data.loader.samplers import GlobalBatchSampler, ShardedEvalSampler
+from crossmost_data.loader.streaming import StreamingEpochs, StreamingShardDataset
 
 __all__ = ["build_dataloader", "build_eval_loader", "build_train_loader", "seed_worker", "set_loader_epoch"]
 
@@ -129,13 +130,17 @@ def build_train_loader(
     num_replicas: int = 1,
     rank: int = 0,
     pin_memory: bool = False,
-) -> tuple[DataLoader[Any], GlobalBatchSampler]:
+) -> tuple[DataLoader[Any], GlobalBatchSampler | StreamingEpochs]:
     """The training loader of one process: its share of each shuffled global batch.
 
     The sampler is a :class:`GlobalBatchSampler` seeded with ``config.seed``: the global batches are the same for
     any ``num_replicas × grad_accum_steps`` split, incomplete ones are dropped, and ``sampler.set_epoch(epoch,
     start_batch)`` resumes mid-epoch. The loader draws its workers' base seed from torch's global generator, as a
     plain ``DataLoader`` does (the samples themselves depend only on ``(seed, epoch, index)``).
+
+    A :class:`StreamingShardDataset` brings its own order instead: the returned "sampler" is its
+    :class:`StreamingEpochs` (same contract: ``steps_per_epoch``, ``batches_per_epoch``, ``set_epoch(epoch,
+    start_batch)``), and the shards are dealt among the processes and ``config.num_workers`` workers.
 
     Args:
         dataset: The training dataset (a :class:`ShardDataset` in ``mode="train"`` or one of the same layout).
@@ -150,8 +155,21 @@ def build_train_loader(
         The loader and its sampler (``steps_per_epoch``, ``batches_per_epoch``, ``set_epoch``).
 
     Raises:
-        ValueError: The dataset holds fewer samples than one global batch.
+        ValueError: The dataset holds fewer samples than one global batch; a streamed one has fewer shards than
+            processes × workers.
     """
+    if isinstance(dataset, StreamingShardDataset):
+        epochs = dataset.plan_training(
+            batch_size=batch_size,
+            grad_accum_steps=grad_accum_steps,
+            num_replicas=num_replicas,
+            rank=rank,
+            num_workers=config.num_workers,
+        )
+        stream = DataLoader(
+            dataset, batch_size=batch_size, num_workers=config.num_workers, drop_last=True, pin_memory=pin_memory
+        )
+        return stream, epochs
     sampler = GlobalBatchSampler(
         len(dataset),  # type: ignore[arg-type]
         batch_size=batch_size,
@@ -182,7 +200,8 @@ def build_eval_loader(
     pin_memory: bool = False,
 ) -> DataLoader[Any]:
     """The evaluation loader of one process: a contiguous, unpadded block of the dataset
-    (:class:`ShardedEvalSampler`), so that each sample is scored once across processes.
+    (:class:`ShardedEvalSampler`), so that each sample is scored once across processes. A
+    :class:`StreamingShardDataset` gives each process whole shards instead (each sample once as well).
 
     Args:
         dataset: The evaluation dataset.
@@ -191,7 +210,13 @@ def build_eval_loader(
         num_replicas: Number of processes.
         rank: This process.
         pin_memory: Pin batches for faster host-to-GPU copies.
+
+    Raises:
+        ValueError: A streamed dataset has fewer shards than processes.
     """
+    if isinstance(dataset, StreamingShardDataset):
+        dataset.plan_evaluation(num_replicas=num_replicas, rank=rank)
+        return DataLoader(dataset, batch_size=batch_size, num_workers=config.num_workers, pin_memory=pin_memory)
     sampler = ShardedEvalSampler(len(dataset), num_replicas, rank)  # type: ignore[arg-type]
     return DataLoader(
         dataset,

@@ -21,7 +21,13 @@ class DataConfig:
     """Where the prepared dataset lives and how it is read."""
 
     root: str = ""
-    """Folder of a prepared dataset (``manifest.json`` plus shards), made by ``crossmost-data render/synth``."""
+    """Folder of a prepared dataset (``manifest.json`` plus shards), made by ``crossmost-data render/synth``; with
+    ``streaming``, also a URL that fsspec opens (``s3://…``, ``gs://…``, ``https://…``, ``file://…``)."""
+    streaming: bool = False
+    """Read the shards as streams, each front to back, from ``root`` (a folder or a URL), split by process and
+    loader worker, instead of by random access into a local folder: for corpora larger than one disk."""
+    shuffle_buffer: int = field(default=128, metadata=within(0))
+    """With ``streaming``: samples held (undecoded) in each loader worker's shuffle buffer for training."""
     train_split: str = "train"
     eval_split: str = "test"
     views_per_object: int = field(default=0, metadata=within(0))
