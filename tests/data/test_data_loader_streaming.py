@@ -227,3 +227,13 @@ def test_urls_that_cannot_be_opened_are_named(root: Path, http_root: str) -> Non
     dataset.location = f"{http_root}/gone"
     with pytest.raises(ShardCorruptError, match=rf"{http_root}/gone/train-000000\.tar cannot be opened"):
         list(dataset)
+
+
+def test_locations_join_and_name_alike_for_folders_and_urls() -> None:
+    from crossmost_data.loader.remote import is_url, join_location, location_name
+
+    assert (is_url("s3://bucket/set"), is_url("/data/set"), is_url("data/a://b")) == (True, False, False)
+    assert join_location("s3://bucket/sets/modelnet40/", "manifest.json") == "s3://bucket/sets/modelnet40/manifest.json"
+    assert join_location("/data/modelnet40", "train-000000.tar") == "/data/modelnet40/train-000000.tar"
+    assert location_name("s3://bucket/sets/modelnet40/") == "modelnet40"
+    assert location_name("/data/modelnet40") == "modelnet40"

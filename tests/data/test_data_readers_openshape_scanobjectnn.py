@@ -67,7 +67,7 @@ def test_load_object_npy_round_trips_a_dict_of_arrays(tmp_path: Path) -> None:
 
 def test_load_object_npy_reads_numpy_1_names(tmp_path: Path) -> None:
     """Files written by numpy 1 name ``numpy.core.multiarray``; the pickle (protocol 3, as numpy 1 wrote it: names as
-    plain text) is rewritten to that spelling and still loads, without importing the deprecated module."""
+    plain text) is rewritten to that spelling and still loads."""
     data = np.empty((), dtype=object)
     data[()] = {"label": np.array([1, 2]), "xyz": [np.ones((2, 3))]}
     payload = pickle.dumps(data, protocol=3)
@@ -163,6 +163,12 @@ def test_reader_counts_layout_errors_and_bad_objects(tmp_path: Path) -> None:
     write_openshape_file(bad, [0, 15])
     with pytest.raises(DatasetLayoutError, match=r"object 1 has label 15, outside \[0, 15\)"):
         list(reader.iter_items(bad, "test"))
+    np.save(bad / "xyz_label.npy", {"xyz": _clouds(3), "label": np.array([0.0, 2.5, 1.0])}, allow_pickle=True)
+    with pytest.raises(DatasetLayoutError, match=r"xyz_label\.npy: 'label' holds non-integer values"):
+        list(reader.iter_items(bad, "test"))
+    np.save(bad / "xyz_label.npy", {"xyz": _clouds(2), "label": np.array([3.0, 14.0])}, allow_pickle=True)
+    with pytest.warns(LayoutWarning, match="2890"):  # whole-number floats are labels too
+        assert [item.class_name for item in reader.iter_items(bad, "test")] == ["cabinet", "toilet"]
     np.save(bad / "xyz_label.npy", {"points": [], "label": []}, allow_pickle=True)
     with pytest.raises(DatasetLayoutError, match="keys 'xyz' and 'label', found \\['label', 'points'\\]"):
         list(reader.iter_items(bad, "test"))

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from crossmost_data.loader import GlobalBatchSampler, Sample, StreamingEpochs
+from crossmost_data.loader.remote import location_name
 from crossmost_models import image_num_layers, layer_id_fn, merge_lora
 from crossmost_train.accelerator_setup import build_accelerator, per_device_batch
 from crossmost_train.checkpoint import RunState, TrainingProgress, load_checkpoint, resolve_resume
@@ -303,7 +304,7 @@ def finish_run_folder(
             figures.append(name)
     write_report(
         run_dir,
-        title=f"Cross-MoST self-training: {cfg.data.root.rstrip('/').rsplit('/', 1)[-1]}",
+        title=f"Cross-MoST self-training: {location_name(cfg.data.root)}",
         results=results,
         classnames=classnames,
         summary={

@@ -13,7 +13,7 @@ import numpy as np
 
 from crossmost_data._extras import import_extra
 from crossmost_data.datasets._images import read_rgb_list
-from crossmost_data.datasets._layout import numbered_images
+from crossmost_data.datasets._layout import integer_labels, numbered_images
 from crossmost_data.datasets.point_files import validate_points
 from crossmost_data.datasets.registry import DatasetLayoutError
 from crossmost_data.items import BadItemError, LoadedItem
@@ -52,20 +52,7 @@ def read_h5_labels(path: Path, num_classes: int, download: str) -> np.ndarray:
         raise DatasetLayoutError(
             f"h5 file {path}: 'label' has shape {labels.shape}, expected ({data_shape[0]},) to match 'data'"
         )
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        rounded = np.rint(labels)
-        if not np.array_equal(rounded, labels):
-            raise DatasetLayoutError(f"h5 file {path}: 'label' holds non-integer values")
-        labels = rounded
-    labels = labels.astype(np.int64)
-    out_of_range = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if out_of_range.size:
-        row = int(out_of_range[0])
-        raise DatasetLayoutError(
-            f"h5 file {path}: row {row} has label {labels[row]}, outside [0, {num_classes}); "
-            "is this the right dataset or variant?"
-        )
-    return labels
+    return integer_labels(labels, num_classes, where=f"h5 file {path}")
 
 
 def load_h5_item(h5_path: str, row: int, views_dir: str | None) -> LoadedItem:

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from crossmost_data.datasets.registry import DatasetLayoutError
 from crossmost_data.items import SourceItem
 
@@ -182,3 +184,28 @@ def first_existing(candidates: Sequence[Path]) -> Path | None:
         if candidate.exists():
             return candidate
     return None
+
+
+def integer_labels(values: Any, num_classes: int, *, where: str, item: str = "row") -> np.ndarray:
+    """A dataset file's labels as int64, checked: whole numbers (integer-valued floats are accepted) in
+    ``[0, num_classes)``.
+
+    Raises:
+        DatasetLayoutError: A label is not a whole number or is out of range; the message starts with ``where`` and
+            names the first offending ``item`` ("row 3 has label 40, outside [0, 40)").
+    """
+    labels = np.asarray(values).reshape(-1)
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        rounded = np.rint(labels.astype(np.float64))
+        if not np.array_equal(rounded, labels):
+            raise DatasetLayoutError(f"{where}: 'label' holds non-integer values")
+        labels = rounded
+    labels = labels.astype(np.int64)
+    out_of_range = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if out_of_range.size:
+        first = int(out_of_range[0])
+        raise DatasetLayoutError(
+            f"{where}: {item} {first} has label {labels[first]}, outside [0, {num_classes}); "
+            "is this the right dataset or variant?"
+        )
+    return labels

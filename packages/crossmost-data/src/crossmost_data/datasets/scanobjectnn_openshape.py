@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from crossmost_data.datasets._layout import check_bool, check_count, relative_source, unique_uids
+from crossmost_data.datasets._layout import check_bool, check_count, integer_labels, relative_source, unique_uids
 from crossmost_data.datasets.class_lists import SCANOBJECTNN_CLASSES
 from crossmost_data.datasets.pickled_npy import UnsafePickleError, load_object_npy
 from crossmost_data.datasets.point_files import validate_points
@@ -82,7 +82,7 @@ def _per_object(value: Any, key: str, path: Path) -> _PerObject:
 
 
 @functools.lru_cache(maxsize=2)
-def _read_contents(path_text: str, modified_ns: int, size: int, num_classes: int) -> _Contents:
+def _read_contents(path_text: str, modified_ns: int, size: int) -> _Contents:
     """The checked contents of the file (cached per process, keyed by its modification time and size)."""
     del modified_ns, size  # only part of the cache key: an edited file is read again
     path = Path(path_text)
@@ -94,19 +94,9 @@ def _read_contents(path_text: str, modified_ns: int, size: int, num_classes: int
         found = sorted(map(str, data)) if isinstance(data, dict) else type(data).__name__
         raise DatasetLayoutError(f"{path} must hold a dict with the keys 'xyz' and 'label', found {found}")
     xyz = _per_object(data["xyz"], "xyz", path)
-    labels = np.asarray(data["label"]).reshape(-1)
-    if labels.size and not np.issubdtype(labels.dtype, np.integer):
-        rounded = np.rint(labels.astype(np.float64))
-        if not np.array_equal(rounded, labels):
-            raise DatasetLayoutError(f"{path}: 'label' holds non-integer values")
-        labels = rounded
-    labels = labels.astype(np.int64)
+    labels = integer_labels(data["label"], len(SCANOBJECTNN_CLASSES), where=str(path), item="object")
     if labels.shape[0] != len(xyz):
         raise DatasetLayoutError(f"{path}: 'label' has {labels.shape[0]} entries but 'xyz' has {len(xyz)} objects")
-    out_of_range = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if out_of_range.size:
-        row = int(out_of_range[0])
-        raise DatasetLayoutError(f"{path}: object {row} has label {labels[row]}, outside [0, {num_classes})")
     rgb = None
     if "rgb" in data:
         rgb = _per_object(data["rgb"], "rgb", path)
@@ -117,7 +107,7 @@ def _read_contents(path_text: str, modified_ns: int, size: int, num_classes: int
 
 def _contents(path: Path) -> _Contents:
     stat = path.stat()
-    return _read_contents(str(path), stat.st_mtime_ns, stat.st_size, len(SCANOBJECTNN_CLASSES))
+    return _read_contents(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 def _colours(rgb: Any, count: int) -> np.ndarray:

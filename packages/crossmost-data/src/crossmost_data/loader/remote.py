@@ -17,7 +17,7 @@ from typing import IO
 
 from crossmost_data.format.manifest import MANIFEST_NAME, Manifest, ManifestError
 
-__all__ = ["RemoteOpenError", "is_url", "join_location", "open_location", "read_manifest"]
+__all__ = ["RemoteOpenError", "is_url", "join_location", "location_name", "open_location", "read_manifest"]
 
 
 class RemoteOpenError(OSError):
@@ -35,6 +35,11 @@ def join_location(root: str, name: str) -> str:
     if is_url(root):
         return root.rstrip("/") + "/" + name
     return str(Path(root) / name)
+
+
+def location_name(location: str) -> str:
+    """The last component of a folder's path or URL (``s3://bucket/sets/modelnet40/`` → ``modelnet40``)."""
+    return location.rstrip("/").rsplit("/", 1)[-1]
 
 
 def open_location(location: str) -> IO[bytes]:

@@ -43,7 +43,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from crossmost_data.format import ShardCorruptError, decode_sample, decode_view
 from crossmost_data.format.manifest import Manifest, ManifestError
 from crossmost_data.loader.config import AugmentConfig
-from crossmost_data.loader.remote import RemoteOpenError, join_location, open_location, read_manifest
+from crossmost_data.loader.remote import RemoteOpenError, join_location, location_name, open_location, read_manifest
 from crossmost_data.loader.sample import LoaderMode, resolve_label
 from crossmost_data.loader.split import OnCorrupt, ShardSplit
 from crossmost_data.loader.view_policy import ViewPolicy
@@ -195,7 +195,7 @@ class StreamingShardDataset(ShardSplit, IterableDataset[dict[str, Any]]):
         if not self.shards:
             raise ManifestError(f"{self.location}: split {split!r} has no shards")
         self._offsets = np.concatenate([[0], np.cumsum([s.num_samples for s in self.shards])]).tolist()
-        self._name = self.location.rstrip("/").rsplit("/", 1)[-1]
+        self._name = location_name(self.location)
         self.start_batch = torch.zeros(1, dtype=torch.int64).share_memory_()
         """The micro-batches of this process already consumed in the current epoch (set by
         :meth:`StreamingEpochs.set_epoch`; shared with running workers)."""
