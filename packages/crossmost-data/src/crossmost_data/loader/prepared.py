@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from crossmost_data.format import ShardCorruptError
-from crossmost_data.format.manifest import Manifest
 from crossmost_data.loader.config import AugmentConfig
 from crossmost_data.loader.dataset import ShardDataset
 from crossmost_data.loader.remote import is_url, join_location, read_manifest
@@ -93,7 +92,7 @@ class PreparedData:
         self.root = Path(config.root)
         where = join_location(config.root, "manifest.json")
         try:
-            manifest = read_manifest(config.root) if config.streaming else Manifest.read(self.root)
+            manifest = read_manifest(config.root)  # a local folder or, when streaming, a URL
         except ValueError as err:
             raise PreparedDataError(f"{where} is not valid: {err}") from None
         changed = manifest.class_names_problem()
