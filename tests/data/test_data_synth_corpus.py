@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from crossmost_data.datasets.synthetic import SYNTHETIC_CLASSES, SyntheticReader, generate_shape
+from crossmost_data.datasets.synthetic import SHAPES_VERSION, SYNTHETIC_CLASSES, SyntheticReader, generate_shape
 from crossmost_data.datasets.synthetic.looks import LOOK_STYLES, depth_shaded, line_drawing, occlude, random_look
 from crossmost_data.points import sample_surface
 from crossmost_data.views import GLUnavailableError, PyOpenGLVersionError
@@ -143,6 +143,25 @@ def test_outline_pairs_share_the_side_profile_and_differ_in_cross_section(round_
             spreads.append(outer.max() / outer.min())
         assert spreads[0] < 1.2  # the taper and the inner wall of a pail within the band
         assert spreads[1] > 1.3
+
+
+def _height_over_width(class_name: str, seeds: range) -> np.ndarray:
+    """Height over the larger horizontal extent, per object (y is up)."""
+    extents = np.array([generate_shape(class_name, np.random.default_rng(seed)).extents for seed in seeds])
+    return extents[:, 1] / extents[:, [0, 2]].max(axis=1)
+
+
+def test_only_the_look_pairs_share_a_geometry_the_drums_are_no_cubes() -> None:
+    # Clouds are scaled into the unit sphere, so proportions are all the point branch has: the square drum (crate)
+    # must not fall among the near-cubes (dice, gift boxes), or three classes would share one geometry.
+    seeds = range(40)
+    cubes = np.concatenate([_height_over_width(name, seeds) for name in ("dice", "gift_box")])
+    drums = np.concatenate([_height_over_width(name, seeds) for name in ("barrel", "crate")])
+    assert cubes.min() > 0.8
+    assert cubes.max() < 1.2
+    assert drums.min() > 1.35
+    assert drums.max() < 2.0
+    assert SHAPES_VERSION == 2  # raise it (and the demo recipe's) whenever a class's objects change
 
 
 def test_every_pair_class_is_registered_after_the_first_twelve() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from crossmost_data.datasets.synthetic import SHAPES_VERSION
 from crossmost_train.cli import build_parser
 from crossmost_train.config import list_presets, load_config
 from crossmost_train.demo.ablations import ablation_variants
@@ -43,6 +44,13 @@ def test_data_key_changes_with_what_changes_the_data() -> None:
     fewer_classes = dataclasses.replace(RECIPE, classes=RECIPE.classes[:4])
     assert key != fewer_classes.data_key(DEFAULT_SCALE.target)
     assert RECIPE.key() != dataclasses.replace(RECIPE, clip_epochs=RECIPE.clip_epochs + 1).key()
+    newer_shapes = dataclasses.replace(RECIPE, shapes_version=RECIPE.shapes_version + 1)
+    assert key != newer_shapes.data_key(DEFAULT_SCALE.target)  # objects of other generators
+    assert RECIPE.key() != newer_shapes.key()
+
+
+def test_recipe_is_for_the_installed_object_generators() -> None:
+    assert RECIPE.shapes_version == SHAPES_VERSION
 
 
 def test_the_default_benchmark_is_the_one_the_demo_promises() -> None:

@@ -26,7 +26,7 @@ from crossmost_train.demo.scale import PretrainRecipe
 
 __all__ = ["SHIPPED_NAME", "TOWER_FILES", "PretrainedTowersError", "export_towers", "shipped_towers", "verify_towers"]
 
-SHIPPED_NAME = "synthetic-v1"
+SHIPPED_NAME = "synthetic-v2"
 """Name (and version) of the towers shipped in ``crossmost_train/demo/pretrained/``."""
 
 TOWER_FILES = ("config.json", "model.safetensors")

@@ -90,6 +90,9 @@ class PretrainRecipe:
         clip_epochs: Epochs of CLIP pre-training on the corpus.
         ulip_epochs: Epochs of ULIP alignment of the point tower on the source.
         seed: Seed of both pre-trainings (weights, sampling, augmentations).
+        shapes_version: The version of the benchmark's object generators
+            (``crossmost_data.datasets.synthetic.SHAPES_VERSION``) the recipe is for; part of every key, so that data
+            prepared and towers made from an earlier version's objects are never reused for the new ones.
     """
 
     classes: tuple[str, ...]
@@ -102,6 +105,7 @@ class PretrainRecipe:
     clip_epochs: float
     ulip_epochs: float
     seed: int
+    shapes_version: int
 
     def data_key(self, domain: DomainSpec) -> str:
         """A short hash of everything that determines the prepared data of ``domain`` (the cache key)."""
@@ -112,6 +116,7 @@ class PretrainRecipe:
             "image_size": self.image_size,
             "points": self.points,
             "seed": self.data_seed,
+            "shapes_version": self.shapes_version,
         }
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -159,12 +164,14 @@ RECIPE = PretrainRecipe(
     clip_epochs=60,
     ulip_epochs=30,
     seed=0,
+    shapes_version=2,
 )
 
-TARGET_SEED = 2
+TARGET_SEED = 3
 """Seed of the demo's target objects. The benchmark and the demo's settings were designed on the target objects of
 seed 1 (``VALIDATION_SEED``, a labelled validation world) and never on these; their test split gives the numbers the
-demo reports."""
+demo reports. Seed 2 was the target of the first version of the generators; its test split was looked at when that
+version's per-class failures were studied, so version 2 reports on objects nobody has looked at."""
 
 VALIDATION_SEED = 1
 """Seed of the target objects the benchmark was designed on (see ``TARGET_SEED``)."""

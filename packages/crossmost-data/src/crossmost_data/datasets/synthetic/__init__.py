@@ -38,10 +38,12 @@ from crossmost_data.datasets.synthetic.reader import SyntheticReader as Syntheti
 from crossmost_data.datasets.synthetic.reader import load_synthetic_item as load_synthetic_item
 from crossmost_data.datasets.synthetic.scan import make_scan as make_scan
 from crossmost_data.datasets.synthetic.scan import visible_mask as visible_mask
+from crossmost_data.datasets.synthetic.shapes import SHAPES_VERSION as SHAPES_VERSION
 from crossmost_data.datasets.synthetic.shapes import SYNTHETIC_CLASSES as SYNTHETIC_CLASSES
 from crossmost_data.datasets.synthetic.shapes import generate_shape as generate_shape
 
 __all__ = [
+    "SHAPES_VERSION",
     "SYNTHETIC_CLASSES",
     "SyntheticItemSpec",
     "SyntheticReader",

@@ -8,9 +8,9 @@ that happen by construction:
   ``dice`` and ``gift_box`` are the same near-cube, white with dark pips or coloured with a ribbon. Their patterns
   are painted on the faces, never modelled, so the two classes of a pair have one distribution of geometry.
 * **Same outline, different shape** (from a camera near the horizon the image branch sees the same flat-topped
-  outline, the point branch sees a round or a square cross-section): ``barrel`` and ``crate`` (closed drums, round
-  or square), ``bucket`` and ``bin`` (open tapered pails, round or square). Both classes of a pair draw their
-  profile and colours from one distribution; only the cross-section differs.
+  outline, the point branch sees a round or a square cross-section): ``barrel`` and ``crate`` (closed drums
+  taller than wide, round or square), ``bucket`` and ``bin`` (open tapered pails, round or square). Both classes
+  of a pair draw their profile and colours from one distribution; only the cross-section differs.
 
 Coordinates as in :mod:`crossmost_data.datasets.synthetic.shapes`: y up, front towards +z.
 """
@@ -133,7 +133,10 @@ def _container_profile(rng: Rng, *, open_top: bool) -> list[tuple[float, float]]
     """The side profile (radius, height) shared by a pair: a closed straight drum, or an open tapered pail."""
     bottom = rng.uniform(0.14, 0.2)
     if not open_top:
-        height = bottom * rng.uniform(1.6, 2.4)
+        # 1.4-1.9 times as tall as wide, so that no cube matches the square drum. Drums as tall as wide (1.6-2.4
+        # times the radius, before) made the crate a third near-cube beside dice and gift boxes: the point branch
+        # had three classes of one geometry where the design has two.
+        height = bottom * rng.uniform(2.8, 3.8)
         return [(0.0, 0.0), (bottom, 0.0), (bottom, height), (0.0, height)]
     top, height, wall = bottom * rng.uniform(1.1, 1.3), bottom * rng.uniform(1.4, 2.0), rng.uniform(0.008, 0.014)
     return [(0.0, 0.0), (bottom, 0.0), (top, height), (top - wall, height), (bottom - wall, wall), (0.0, wall)]

@@ -17,7 +17,7 @@ import trimesh
 from crossmost_data.datasets.synthetic.paired_classes import PAIRED_GENERATORS
 from crossmost_data.datasets.synthetic.parts import PartList, object_palette, rotation_x, rotation_y, rotation_z
 
-__all__ = ["SYNTHETIC_CLASSES", "generate_shape"]
+__all__ = ["SHAPES_VERSION", "SYNTHETIC_CLASSES", "generate_shape"]
 
 Rng = np.random.Generator
 
@@ -337,6 +337,11 @@ _GENERATORS: dict[str, Callable[[PartList, Rng], None]] = {
 
 SYNTHETIC_CLASSES: tuple[str, ...] = tuple(_GENERATORS)
 """The class names of the synthetic benchmark, in label order."""
+
+SHAPES_VERSION = 2
+"""Version of the generators: raised whenever a class's objects change for the same ``(seed, class, index)``, so
+that data and models made from the earlier objects are not taken for the new ones. 2: closed drums (``barrel``,
+``crate``) 1.4-1.9 times as tall as wide, where they were as tall as wide."""
 
 
 def generate_shape(class_name: str, rng: np.random.Generator) -> trimesh.Trimesh:
