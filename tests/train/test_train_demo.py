@@ -16,6 +16,8 @@ from crossmost_train.cli import main
 from crossmost_train.demo.pipeline import DemoOptions, run_demo
 from crossmost_train.demo.pretrained import verify_towers
 from crossmost_train.demo.scale import QUICK_SCALE, DomainSpec
+from crossmost_train.demo.selftraining import selftrain_seeds
+from crossmost_train.demo.stages import StageRunner
 
 pytestmark = pytest.mark.slow
 
@@ -111,3 +113,14 @@ def test_from_scratch_makes_exports_and_uses_towers_of_its_own(tmp_path: Path) -
     ]
     assert any(line.startswith("[demo] towers exported to ") for line in lines)
     assert result.scores[0]["Cross-MoST"]["num_samples"] == 16  # 2 classes × 8 test objects
+
+    # The same self-training runs, two at a time in worker processes, give the same numbers as in this process.
+    runner = StageRunner(progress=False, echo=lines.append, jobs=2, threads=1)
+    variants = [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])]
+    in_workers = selftrain_seeds(
+        runner, scale, Path(result.data["target"]), Path(result.towers), {0: tmp_path / "in-workers"}, variants
+    )[0]
+    for method in ("baseline self-training", "Cross-MoST"):
+        assert in_workers[method]["student"] == result.scores[0][method]
+    assert [stage.cached for stage in runner.stages] == [False, False]
+    assert "[demo] 2 self-training runs, 2 at a time (1 torch thread each); each run's output is in its folder" in lines

@@ -77,6 +77,9 @@ def test_synth_arguments_parse_as_the_data_command(tmp_path: Path) -> None:
     assert args.workers == 2
     assert args.no_progress
     assert args.out == tmp_path / "t"
+    # no number asked: the data command's default (one worker per 64 objects, up to the usable cores)
+    default = synth_arguments(RECIPE, domain, tmp_path, workers=None, progress=False)
+    assert data_parser().parse_args(default).workers is None
 
 
 def test_demo_presets_load_and_differ_only_where_the_baseline_should() -> None:

@@ -60,6 +60,15 @@ def test_resume_is_bit_exact_for_student_and_teacher(tmp_path: Path, objective: 
     assert steps == list(range(1, 13))  # 32 samples / 8 = 4 steps per epoch, 3 epochs; no duplicates after resume
 
 
+def test_a_fresh_run_in_a_used_folder_logs_only_its_own_steps(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    parts = fx.fake_components()
+    run_selftrain(_cfg(run, "run.resume=never"), parts)
+    run_selftrain(_cfg(run, "run.resume=never", "schedule.epochs=2"), parts)  # again, from the start, shorter
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r["kind"] == "train"] == list(range(1, 9))
+
+
 def test_frozen_tokenizer_unchanged_and_run_folder_complete(tmp_path: Path) -> None:
     run = tmp_path / "run"
     parts = fx.fake_components()

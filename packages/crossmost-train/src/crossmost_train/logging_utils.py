@@ -34,7 +34,7 @@ class MetricsLog:
         self.enabled = accelerator is None or accelerator.is_main_process
 
     def truncate_after(self, step: int) -> None:
-        """Drop records past ``step`` (a resumed run rewrites the steps after its checkpoint)."""
+        """Drop records past ``step`` (a resumed run rewrites the steps after its checkpoint; -1 drops them all)."""
         if not self.enabled or not self.path.is_file():
             return
         kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line)["step"] <= step]

@@ -141,6 +141,7 @@ def _fit(
     )
     step = _PretrainingStep(p.task, accelerator, model, step_loss, optimizer, scheduler)
     log = MetricsLog(out, accelerator)
+    log.truncate_after(-1)  # pre-training always starts afresh: records of an earlier run in this folder go
     fit(step, accelerator=accelerator, loader=loader, sampler=sampler, dataset=dataset, progress=TrainingProgress(),
         plan=plan, log=log)  # fmt: skip
 

@@ -207,6 +207,7 @@ def build_selftraining(cfg: TrainConfig, components: Components | None = None) -
         log.truncate_after(progress.global_step)
         accelerator.print(f"[crossmost] resumed from {resume_from} (step {progress.global_step})")
     else:
+        log.truncate_after(-1)  # a fresh run in a folder used before: the earlier run's records are not this run's
         set_seed(cfg.run.seed + accelerator.process_index)
     trainer = SelfTrainer(cfg, accelerator, model, teacher, objective, optimizer, scheduler, log=log, run_dir=run_dir)
     split_size = len(train_ds)  # type: ignore[arg-type]

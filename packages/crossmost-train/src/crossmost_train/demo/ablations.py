@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from crossmost_train.demo.scale import DemoScale
-from crossmost_train.demo.selftraining import selftrain_runs
+from crossmost_train.demo.selftraining import selftrain_seeds
 from crossmost_train.demo.stages import StageRunner
 
 __all__ = ["ABLATION_TITLES", "ablation_variants", "run_ablations", "write_ablations_doc"]
@@ -62,7 +62,7 @@ CONTROL_ROWS = ("zero-shot", "baseline self-training", "Cross-MoST")
 
 
 def run_control(
-    runner: StageRunner, scale: DemoScale, out: Path, seeds: Sequence[int], towers: Path, *, workers: int
+    runner: StageRunner, scale: DemoScale, out: Path, seeds: Sequence[int], towers: Path, *, workers: int | None
 ) -> dict[int, dict[str, dict[str, Any]]]:
     """Zero-shot, baseline self-training and Cross-MoST on the control target (seed → row → scores)."""
     recipe = scale.recipe
@@ -74,14 +74,14 @@ def run_control(
         "zero-shot control", ["demo"], [f"data.root={control}", f"model.pretrained={towers}",
                                         f"run.output_dir={out / 'zeroshot-control'}"],
     )  # fmt: skip
-    results: dict[int, dict[str, dict[str, Any]]] = {}
-    for seed in seeds:
-        trained = selftrain_runs(
-            runner, scale, control, towers, out / f"seed-{seed}" / "control", seed,
-            [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
-        )  # fmt: skip
-        results[seed] = {"zero-shot": zero_shot, **{name: final["student"] for name, final in trained.items()}}
-    return results
+    trained = selftrain_seeds(
+        runner, scale, control, towers, {seed: out / f"seed-{seed}" / "control" for seed in seeds},
+        [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
+    )  # fmt: skip
+    return {
+        seed: {"zero-shot": zero_shot, **{name: final["student"] for name, final in trained[seed].items()}}
+        for seed in seeds
+    }
 
 
 def run_ablations(
@@ -92,7 +92,7 @@ def run_ablations(
     main_scores: Mapping[int, Mapping[str, dict[str, Any]]],
     towers: Path,
     *,
-    workers: int,
+    workers: int | None,
 ) -> dict[str, dict[str, dict[int, dict[str, Any]]]]:
     """Run the control and every ablation row for every seed of ``main_scores`` (the demo table's scores, seed →
     method → scores); the main runs come from the stage cache.
@@ -109,18 +109,19 @@ def run_ablations(
         modalities[f"{row}: different information (the demo)"] = {s: dict(main_scores[s][row]) for s in seeds}
     for row in CONTROL_ROWS:
         modalities[f"{row}: same information (depth views of the scans)"] = {s: control[s][row] for s in seeds}
-    for seed in seeds:
-        folder = out / f"seed-{seed}"
-        for ablation, rows in ablation_variants(scale.recipe.views).items():
-            # The main row runs as "Cross-MoST" (same folder and config as the demo table's run, so it is reused).
-            runs = {label: f"ablation {overlays[-1].removeprefix('ablation-')}" if overlays else FULL
-                    for label, overlays in rows}  # fmt: skip
-            trained = selftrain_runs(
-                runner, scale, target, towers, folder, seed,
-                [(runs[label], ["demo", *overlays], []) for label, overlays in rows],
-            )  # fmt: skip
-            for label, _ in rows:
-                results.setdefault(ablation, {}).setdefault(label, {})[seed] = trained[runs[label]]["student"]
+    # The main row of each table runs as "Cross-MoST" (same folder and config as the demo table's run, so it is
+    # reused); every other row is one run, all of them for every seed one batch of the runner's jobs.
+    tables = ablation_variants(scale.recipe.views)
+    runs = {label: f"ablation {overlays[-1].removeprefix('ablation-')}" if overlays else FULL
+            for rows in tables.values() for label, overlays in rows}  # fmt: skip
+    variants = {runs[label]: ["demo", *overlays] for rows in tables.values() for label, overlays in rows}
+    trained = selftrain_seeds(
+        runner, scale, target, towers, {seed: out / f"seed-{seed}" for seed in seeds},
+        [(name, presets, []) for name, presets in variants.items()],
+    )  # fmt: skip
+    for ablation, rows in tables.items():
+        for label, _ in rows:
+            results.setdefault(ablation, {})[label] = {seed: trained[seed][runs[label]]["student"] for seed in seeds}
     return results
 
 

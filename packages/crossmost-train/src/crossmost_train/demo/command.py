@@ -30,8 +30,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ablations",
         action="store_true",
-        help="also run the paper's Tables 2-5 on the benchmark and write them to --ablations-doc (10 more "
-        "self-training runs per seed: about 20 minutes per seed on 2 CPU cores)",
+        help="also run the control and the paper's Tables 2-5 on the benchmark and write them to --ablations-doc "
+        "(12 more self-training runs per seed: about 50 minutes per seed on 2 CPU cores)",
     )
     parser.add_argument(
         "--ablations-doc",
@@ -52,13 +52,26 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="with --from-scratch, also write the towers made to DIR in the shipped layout (with recipe.json)",
     )
-    parser.add_argument("--workers", type=int, default=1, help="worker processes of the data preparation")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes of the data preparation (default: one per 64 objects, up to the usable cores)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="self-training runs at once, each in its own process (default: the usable cores, at most 4; 1 runs "
+        "them one after the other in this process)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch threads (default 1: the tiny models gain nothing from more, and threads contend on a busy "
-        "machine; 0 keeps torch's default)",
+        help="torch threads of this process and of each self-training process (default 1: the tiny models gain "
+        "nothing from more, and threads contend on a busy machine; 0: torch's default here, the usable cores "
+        "shared among the --jobs there)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
 
@@ -66,11 +79,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def main_demo(args: argparse.Namespace) -> int:
     """Run the demo from parsed arguments; print the table, the orderings, the stage times and the files."""
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")  # the source views are rendered headless
+    from crossmost_data.prepare.config import available_cores
     from crossmost_train.demo.pipeline import DemoOptions, run_demo
     from crossmost_train.demo.pretrained import PretrainedTowersError
     from crossmost_train.demo.report import format_summary, write_outputs
     from crossmost_train.demo.stages import StageError
 
+    if args.jobs is not None and args.jobs < 1:
+        print("crossmost-train demo: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
     if args.seeds < 1:
         print("crossmost-train demo: error: --seeds must be at least 1", file=sys.stderr)
         return 2
@@ -84,6 +101,7 @@ def main_demo(args: argparse.Namespace) -> int:
         quick=args.quick,
         ablations=args.ablations,
         workers=args.workers,
+        jobs=args.jobs if args.jobs is not None else min(4, available_cores()),
         progress=not args.no_progress,
         threads=args.threads,
         from_scratch=args.from_scratch,

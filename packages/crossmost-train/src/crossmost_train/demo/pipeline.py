@@ -18,7 +18,7 @@ from typing import Any
 from crossmost_train.demo.ablations import run_ablations
 from crossmost_train.demo.pretrained import export_towers, shipped_towers
 from crossmost_train.demo.scale import DEFAULT_SCALE, QUICK_SCALE, DemoScale, PretrainRecipe
-from crossmost_train.demo.selftraining import seed_overrides, selftrain_runs
+from crossmost_train.demo.selftraining import seed_overrides, selftrain_seeds
 from crossmost_train.demo.stages import Stage, StageRunner
 
 __all__ = ["METHODS", "DemoOptions", "DemoResult", "make_towers", "run_demo"]
@@ -37,9 +37,11 @@ class DemoOptions:
         seeds: Number of seeds (0, 1, …) of the training stages.
         quick: The small variant (:data:`~crossmost_train.demo.scale.QUICK_SCALE`).
         ablations: Also run the paper's Tables 2–5 on the benchmark.
-        workers: Worker processes of the data preparation.
+        workers: Worker processes of the data preparation (``None``: one per 64 objects, up to the usable cores).
         progress: Show progress bars.
-        threads: torch intra-op threads (0 keeps torch's default).
+        threads: torch intra-op threads of this process and of each self-training worker (0: torch's default here,
+            the usable cores shared among the workers there).
+        jobs: Self-training runs at once, each in a worker process (1: one after the other, in this process).
         from_scratch: Make the pre-trained towers from the recipe (2D corpus, CLIP and ULIP pre-training) instead of
             starting from the shipped ones.
         export_towers: With ``from_scratch``, also write the towers made, in the shipped layout, to this folder.
@@ -50,9 +52,10 @@ class DemoOptions:
     seeds: int = 1
     quick: bool = False
     ablations: bool = False
-    workers: int = 1
+    workers: int | None = None
     progress: bool = True
     threads: int = 0
+    jobs: int = 1
     from_scratch: bool = False
     export_towers: Path | None = None
     scale: DemoScale | None = None
@@ -114,7 +117,7 @@ def learned_logit_scale(clip_file: Path) -> float:
     return float(f"{value:.3g}")
 
 
-def make_towers(runner: StageRunner, recipe: PretrainRecipe, data: Path, out: Path, *, workers: int) -> Path:
+def make_towers(runner: StageRunner, recipe: PretrainRecipe, data: Path, out: Path, *, workers: int | None) -> Path:
     """The recipe's towers: the 2D corpus and the source domain, CLIP towers on the corpus, then the point tower
     aligned to them on the source (ULIP) at the temperature the CLIP towers learned; returns the saved model."""
     corpus = runner.synth(recipe, recipe.corpus, data / f"corpus-{recipe.data_key(recipe.corpus)}", workers=workers)
@@ -200,7 +203,7 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
     scale = options.resolved_scale()
     recipe = scale.recipe
     out = Path(options.out)
-    runner = StageRunner(progress=options.progress, echo=echo)
+    runner = StageRunner(progress=options.progress, echo=echo, jobs=options.jobs, threads=options.threads)
     data = out / "data"
     towers = towers_for(options, runner, scale, data)
     source = runner.synth(
@@ -217,19 +220,18 @@ def run_demo(options: DemoOptions, *, echo: Callable[[str], None] = print) -> De
         data={"source": str(source), "target": str(target)},
     )
     zero_shot = zero_shot_scores(runner, towers, source, target, out)
+    trained = selftrain_seeds(
+        runner,
+        scale,
+        target,
+        towers,
+        {seed: out / f"seed-{seed}" for seed in result.seeds},
+        [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
+    )
     for seed in result.seeds:
         folder = out / f"seed-{seed}"
         scores = dict(zero_shot)
-        trained = selftrain_runs(
-            runner,
-            scale,
-            target,
-            towers,
-            folder,
-            seed,
-            [("baseline self-training", ["demo-baseline"], []), ("Cross-MoST", ["demo"], [])],
-        )
-        for name, final in trained.items():
+        for name, final in trained[seed].items():
             scores[name] = final["student"]
             if "teacher" in final:
                 scores[f"{name} (teacher)"] = final["teacher"]

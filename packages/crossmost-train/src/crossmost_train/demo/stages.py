@@ -24,9 +24,18 @@ from typing import Any
 from crossmost_train.config import TrainConfig, config_to_dict, load_config
 from crossmost_train.demo.scale import DomainSpec, PretrainRecipe
 
-__all__ = ["Stage", "StageError", "StageRunner", "synth_arguments"]
+__all__ = ["SelftrainRun", "Stage", "StageError", "StageRunner", "synth_arguments"]
 
 STAGE_FILE = "stage.json"
+
+
+@dataclass(frozen=True)
+class SelftrainRun:
+    """One ``crossmost-train selftrain`` of the demo: stage name (``selftrain <name>``), presets, overrides."""
+
+    name: str
+    presets: tuple[str, ...]
+    overrides: tuple[str, ...]
 
 
 class StageError(RuntimeError):
@@ -67,7 +76,7 @@ def _write_json(path: Path, content: Any) -> None:
 
 
 def synth_arguments(
-    recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int, progress: bool
+    recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int | None, progress: bool
 ) -> list[str]:
     """The ``crossmost-data synth`` arguments that prepare ``domain`` of the benchmark of ``recipe`` into ``out``."""
     argv = [
@@ -79,9 +88,10 @@ def synth_arguments(
         "--image-size", str(recipe.image_size),
         "--points", str(recipe.points),
         "--seed", str(recipe.data_seed if domain.seed is None else domain.seed),
-        "--workers", str(workers),
         "--out", str(out),
     ]  # fmt: skip
+    if workers is not None:
+        argv += ["--workers", str(workers)]
     for key, value in sorted(domain.options.items()):
         argv += ["--option", f"{key}={value}"]
     if not progress:
@@ -96,12 +106,27 @@ class StageRunner:
         progress: Show the progress bars of the commands.
         quiet: Silence the commands' own output (their progress bars stay, on stderr).
         echo: Where stage headers and timings go (default ``print``).
+        jobs: Self-training runs at once (:meth:`selftrain_all`), each in a worker process; 1 runs them here, one
+            after the other.
+        threads: torch threads of each worker process (0: the usable cores shared among the ``jobs``).
     """
 
-    def __init__(self, *, progress: bool = True, quiet: bool = True, echo: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        *,
+        progress: bool = True,
+        quiet: bool = True,
+        echo: Callable[[str], None] = print,
+        jobs: int = 1,
+        threads: int = 0,
+    ) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be at least 1, not {jobs}")
         self.progress = progress
         self.quiet = quiet
         self.echo = echo
+        self.jobs = jobs
+        self.threads = threads
         self.stages: list[Stage] = []
         self._digests: dict[Path, str] = {}
 
@@ -134,9 +159,9 @@ class StageRunner:
             with log.open("a") as f:
                 f.write(buffer.getvalue())
 
-    def _run(
-        self, name: str, command: str, folder: Path, key: Any, body: Callable[[], dict[str, Any]]
-    ) -> dict[str, Any]:
+    def _reuse(self, name: str, command: str, folder: Path, key: Any) -> dict[str, Any] | None:
+        """The result of the finished stage in ``folder`` when it was computed with ``key`` (recorded as reused);
+        ``None`` when the stage has to run."""
         record = folder / STAGE_FILE
         digest = _hash(key)
         self._digests[folder] = digest
@@ -147,6 +172,14 @@ class StageRunner:
                 self.stages.append(Stage(name, command, folder, 0.0, True, saved["result"], recorded))
                 self.echo(f"[demo] {name}: reused {folder}")
                 return dict(saved["result"])
+        return None
+
+    def _run(
+        self, name: str, command: str, folder: Path, key: Any, body: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        reused = self._reuse(name, command, folder, key)
+        if reused is not None:
+            return reused
         self.echo(f"[demo] {name} ...")
         started = time.perf_counter()
         try:
@@ -156,14 +189,14 @@ class StageRunner:
             raise StageError(f"{name} failed: {error}\n  reproduce with: {command}") from error
         seconds = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(record, {"key": digest, "command": command, "seconds": seconds, "result": result})
+        _write_json(folder / STAGE_FILE, {"key": _hash(key), "command": command, "seconds": seconds, "result": result})
         self.stages.append(Stage(name, command, folder, seconds, False, result, seconds))
         self.echo(f"[demo] {name}: {seconds:.1f} s")
         return result
 
     # ------------------------------------------------------------------------------------------------ data
     def synth(
-        self, recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int, name: str | None = None
+        self, recipe: PretrainRecipe, domain: DomainSpec, out: Path, *, workers: int | None, name: str | None = None
     ) -> Path:
         """``crossmost-data synth`` of one domain (skipped when ``out`` already holds it); ``name`` names the stage
         (default ``synth <domain>``)."""
@@ -195,14 +228,19 @@ class StageRunner:
         body: Callable[[TrainConfig], dict[str, Any]],
     ) -> dict[str, Any]:
         """Run ``body`` on the resolved config; the config (minus the progress bar) is the cache key."""
+        cfg, line, key = self._train_spec(command, presets, overrides)
+        return self._run(name, line, Path(cfg.run.output_dir), key, lambda: body(cfg))
+
+    def _train_spec(
+        self, command: str, presets: Sequence[str], overrides: Sequence[str]
+    ) -> tuple[TrainConfig, str, dict[str, Any]]:
+        """The resolved config of a training stage, its command line and its cache key."""
         cfg = self.config(presets, overrides)
-        key = config_to_dict(cfg)
-        key["run"].pop("progress_bar", None)
-        folder = Path(cfg.run.output_dir)
+        config = config_to_dict(cfg)
+        config["run"].pop("progress_bar", None)
         inputs = [o for o in overrides if not o.startswith("run.output_dir=")]
         line = f"crossmost-train {command} " + shlex.join([a for p in presets for a in ("-c", p)] + list(overrides))
-        full_key = {"command": command, "config": key, "inputs": self._upstream(inputs)}
-        return self._run(name, line, folder, full_key, lambda: body(cfg))
+        return cfg, line, {"command": command, "config": config, "inputs": self._upstream(inputs)}
 
     def pretrain_clip(self, presets: Sequence[str], overrides: Sequence[str]) -> Path:
         """``crossmost-train pretrain --task clip``; returns the open_clip state-dict file."""
@@ -240,3 +278,98 @@ class StageRunner:
         from crossmost_train.commands.selftrain import run_selftrain
 
         return self.train_stage(name, "selftrain", presets, overrides, lambda cfg: dict(run_selftrain(cfg)))
+
+    def selftrain_all(self, runs: Sequence[SelftrainRun]) -> list[dict[str, Any]]:
+        """:meth:`selftrain` of every run; returns their results in order.
+
+        With ``jobs`` > 1, the runs that are not in the cache run ``jobs`` at a time, each in a worker process with
+        ``threads`` torch threads (default: the usable cores shared among them); their own progress bars are off and
+        one bar counts the optimiser steps of them all. The runs must not depend on each other.
+        """
+        results: dict[int, dict[str, Any]] = {}
+        pending: dict[int, tuple[SelftrainRun, TrainConfig, str, dict[str, Any]]] = {}
+        for index, run in enumerate(runs):
+            cfg, line, key = self._train_spec("selftrain", run.presets, run.overrides)
+            reused = self._reuse(f"selftrain {run.name}", line, Path(cfg.run.output_dir), key)
+            if reused is not None:
+                results[index] = reused
+            else:
+                pending[index] = (run, cfg, line, key)
+        if self.jobs == 1 or len(pending) == 1:
+            for index, (run, _, _, _) in pending.items():
+                results[index] = self.selftrain(f"selftrain {run.name}", run.presets, run.overrides)
+        elif pending:
+            results.update(self._selftrain_in_workers(pending))
+        return [results[index] for index in range(len(runs))]
+
+    def _selftrain_in_workers(
+        self, pending: dict[int, tuple[SelftrainRun, TrainConfig, str, dict[str, Any]]]
+    ) -> dict[int, dict[str, Any]]:
+        from tqdm.auto import tqdm
+
+        from crossmost_data.prepare.config import available_cores
+        from crossmost_train.demo.parallel import run_in_processes
+
+        jobs = min(self.jobs, len(pending))
+        threads = self.threads if self.threads > 0 else max(1, available_cores() // jobs)
+        order = list(pending)
+        folders = [Path(pending[index][1].run.output_dir) for index in order]
+        steps = [int(pending[index][1].schedule.max_steps) for index in order]
+        self.echo(
+            f"[demo] {len(order)} self-training runs, {jobs} at a time ({threads} torch thread"
+            f"{'s' if threads > 1 else ''} each); each run's output is in its folder"
+        )
+        for position in range(jobs):
+            self.echo(f"[demo] selftrain {pending[order[position]][0].name} ... ({folders[position]})")
+        bar = tqdm(total=sum(steps), desc="selftrain", unit="step", disable=not self.progress)
+        done: set[int] = set()
+
+        def show_progress() -> None:
+            started = jobs + len(done)  # a worker takes the next run as soon as it is free
+            position = sum(
+                total if i in done else min(total, _last_step(folder)) if i < started else 0
+                for i, (folder, total) in enumerate(zip(folders, steps, strict=True))
+            )
+            bar.update(position - bar.n)
+
+        def finished(position: int, stage: Stage) -> None:
+            done.add(position)
+            self.echo(f"[demo] {stage.name}: {stage.seconds:.1f} s ({stage.folder})")
+            started = jobs + len(done) - 1
+            if started < len(order):
+                self.echo(f"[demo] selftrain {pending[order[started]][0].name} ... ({folders[started]})")
+            show_progress()
+
+        calls = [(_selftrain_in_worker, (pending[index][0], threads)) for index in order]
+        try:
+            stages = run_in_processes(calls, jobs=jobs, on_done=finished, poll=show_progress)
+        finally:
+            bar.close()
+        self.stages.extend(stages)  # in the order of the runs, whichever finished first
+        return {index: dict(stage.result) for index, stage in zip(order, stages, strict=True)}
+
+
+def _last_step(run_dir: Path) -> int:
+    """The optimiser steps a running self-training has logged (0 before its first log line)."""
+    from crossmost_train.logging_utils import METRICS_FILE
+
+    try:
+        lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    except OSError:
+        return 0
+    for line in reversed(lines):
+        try:
+            return int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line being written
+    return 0
+
+
+def _selftrain_in_worker(run: SelftrainRun, threads: int) -> Stage:
+    """Worker-process side of :meth:`StageRunner.selftrain_all`: one self-training stage, its record returned."""
+    import torch
+
+    torch.set_num_threads(threads)
+    runner = StageRunner(progress=False, echo=lambda _line: None)
+    runner.selftrain(f"selftrain {run.name}", run.presets, run.overrides)
+    return runner.stages[-1]
