@@ -11,7 +11,7 @@ from typing import Any
 from crossmost_train.demo.scale import DemoScale, ema_warmup_steps
 from crossmost_train.demo.stages import SelftrainRun, StageRunner
 
-__all__ = ["seed_overrides", "selftrain_overrides", "selftrain_runs", "selftrain_seeds"]
+__all__ = ["seed_overrides", "selftrain_overrides", "selftrain_seeds"]
 
 
 def seed_overrides(seed: int) -> list[str]:
@@ -29,19 +29,6 @@ def selftrain_overrides(scale: DemoScale, target: Path, model: Path, seed: int, 
         f"ema.warmup_steps={ema_warmup_steps(total)}",
         *seed_overrides(seed),
     ]
-
-
-def selftrain_runs(
-    runner: StageRunner,
-    scale: DemoScale,
-    target: Path,
-    towers: Path,
-    folder: Path,
-    seed: int,
-    variants: Sequence[tuple[str, Sequence[str], Sequence[str]]],
-) -> dict[str, dict[str, Any]]:
-    """Self-train one run per ``(name, presets, extra overrides)``; returns name → ``{"student", "teacher"}``."""
-    return selftrain_seeds(runner, scale, target, towers, {seed: folder}, variants)[seed]
 
 
 def selftrain_seeds(

@@ -18,6 +18,7 @@ import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -178,8 +179,10 @@ class StageRunner:
         self, name: str, command: str, folder: Path, key: Any, body: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         reused = self._reuse(name, command, folder, key)
-        if reused is not None:
-            return reused
+        return reused if reused is not None else self._compute(name, command, folder, body)
+
+    def _compute(self, name: str, command: str, folder: Path, body: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """Run a stage :meth:`_reuse` found no result for, and record it under the key it was looked up with."""
         self.echo(f"[demo] {name} ...")
         started = time.perf_counter()
         try:
@@ -189,7 +192,8 @@ class StageRunner:
             raise StageError(f"{name} failed: {error}\n  reproduce with: {command}") from error
         seconds = time.perf_counter() - started
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / STAGE_FILE, {"key": _hash(key), "command": command, "seconds": seconds, "result": result})
+        record = {"key": self._digests[folder], "command": command, "seconds": seconds, "result": result}
+        _write_json(folder / STAGE_FILE, record)
         self.stages.append(Stage(name, command, folder, seconds, False, result, seconds))
         self.echo(f"[demo] {name}: {seconds:.1f} s")
         return result
@@ -275,9 +279,7 @@ class StageRunner:
 
     def selftrain(self, name: str, presets: Sequence[str], overrides: Sequence[str]) -> dict[str, Any]:
         """``crossmost-train selftrain``; returns ``{"student": scores, "teacher": scores}`` of the last step."""
-        from crossmost_train.commands.selftrain import run_selftrain
-
-        return self.train_stage(name, "selftrain", presets, overrides, lambda cfg: dict(run_selftrain(cfg)))
+        return self.train_stage(name, "selftrain", presets, overrides, _selftrain_result)
 
     def selftrain_all(self, runs: Sequence[SelftrainRun]) -> list[dict[str, Any]]:
         """:meth:`selftrain` of every run; returns their results in order.
@@ -287,23 +289,24 @@ class StageRunner:
         one bar counts the optimiser steps of them all. The runs must not depend on each other.
         """
         results: dict[int, dict[str, Any]] = {}
-        pending: dict[int, tuple[SelftrainRun, TrainConfig, str, dict[str, Any]]] = {}
+        pending: dict[int, tuple[SelftrainRun, TrainConfig, str]] = {}
         for index, run in enumerate(runs):
             cfg, line, key = self._train_spec("selftrain", run.presets, run.overrides)
             reused = self._reuse(f"selftrain {run.name}", line, Path(cfg.run.output_dir), key)
             if reused is not None:
                 results[index] = reused
             else:
-                pending[index] = (run, cfg, line, key)
+                pending[index] = (run, cfg, line)
         if self.jobs == 1 or len(pending) == 1:
-            for index, (run, _, _, _) in pending.items():
-                results[index] = self.selftrain(f"selftrain {run.name}", run.presets, run.overrides)
+            for index, (run, cfg, line) in pending.items():
+                folder = Path(cfg.run.output_dir)
+                results[index] = self._compute(f"selftrain {run.name}", line, folder, partial(_selftrain_result, cfg))
         elif pending:
             results.update(self._selftrain_in_workers(pending))
         return [results[index] for index in range(len(runs))]
 
     def _selftrain_in_workers(
-        self, pending: dict[int, tuple[SelftrainRun, TrainConfig, str, dict[str, Any]]]
+        self, pending: dict[int, tuple[SelftrainRun, TrainConfig, str]]
     ) -> dict[int, dict[str, Any]]:
         from tqdm.auto import tqdm
 
@@ -347,6 +350,13 @@ class StageRunner:
             bar.close()
         self.stages.extend(stages)  # in the order of the runs, whichever finished first
         return {index: dict(stage.result) for index, stage in zip(order, stages, strict=True)}
+
+
+def _selftrain_result(cfg: TrainConfig) -> dict[str, Any]:
+    """``crossmost-train selftrain`` of a resolved config: ``{"student": scores, "teacher": scores}``."""
+    from crossmost_train.commands.selftrain import run_selftrain
+
+    return dict(run_selftrain(cfg))
 
 
 def _last_step(run_dir: Path) -> int:
